@@ -1,0 +1,59 @@
+# rcf_fast developer targets. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.deps-stamp
+
+.PHONY: help venv develop release demo test test-rust test-python bench format lint all clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip "setuptools<81" wheel
+	$(PIP) install -q "maturin>=1.9.4,<2.0" numpy matplotlib
+	$(PIP) install -q pytest hypothesis pytest-benchmark "rrcf==0.4.4" "krcf==0.4.0" "rcf3==0.5.2" \
+		scipy "moto[server]>=5" boto3 aws-kinesis-agg mypy ruff
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create the virtual environment with every dependency
+
+develop: $(STAMP)  ## build the extension (release mode) into the venv
+	rm -f python/rcf_fast/_rcf*.so
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
+		$(VENV)/bin/maturin develop --release -q
+
+release: $(STAMP)  ## build a wheel into dist/
+	$(VENV)/bin/maturin build --release -o dist
+
+demo: develop  ## stream the bundled NYC taxi series, print top anomalies, write out/nyc_taxi.png
+	$(PY) examples/nyc_taxi_demo.py
+
+test-rust:  ## cargo tests of the core
+	cargo test --release -p rcf-core
+
+test-python: develop  ## pytest (all tiers)
+	$(PY) -m pytest -q
+
+test: test-rust test-python  ## all Rust and Python tests
+
+bench: develop  ## pytest-benchmark side by side with krcf, rcf3, rrcf
+	$(PY) -m pytest benches --benchmark-enable --benchmark-only -q \
+		--benchmark-columns=min,median,mean,ops,rounds --benchmark-sort=name
+
+format:  ## cargo fmt + ruff format
+	cargo fmt --all
+	$(VENV)/bin/ruff format python tests benches examples
+
+lint: develop  ## ruff, mypy, stubtest, rustfmt, clippy
+	cargo fmt --all -- --check
+	cargo clippy --release --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests benches examples
+	$(VENV)/bin/python -m mypy.stubtest rcf_fast._rcf
+
+all: lint test  ## lint and test
+
+clean:
+	rm -rf target $(VENV) python/rcf_fast/_rcf*.so out
