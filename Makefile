@@ -10,12 +10,11 @@ STAMP := $(VENV)/.deps-stamp
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip "setuptools<81" wheel
 	$(PIP) install -q "maturin>=1.9.4,<2.0" numpy matplotlib
-	$(PIP) install -q pytest hypothesis pytest-benchmark "rrcf==0.4.4" "krcf==0.4.0" "rcf3==0.5.2" \
-		scipy "moto[server]>=5" boto3 aws-kinesis-agg mypy ruff
+	$(PIP) install -q -r requirements-test.txt
 	touch $(STAMP)
 
 venv: $(STAMP)  ## create the virtual environment with every dependency
