@@ -1,0 +1,178 @@
+//! Forest configuration: documented defaults and `validate()`. Only a validated config builds a
+//! `Forest`.
+use serde::{Deserialize, Serialize};
+
+use crate::error::{RcfError, Result};
+
+/// Largest `sample_size`: tree indices are 16-bit (one bit marks a leaf), which keeps a standard
+/// forest under 1 MB.
+pub const MAX_SAMPLE_SIZE: usize = 32_767;
+/// Largest number of values in a (shingled) point: cut dimensions are stored in 16 bits.
+pub const MAX_POINT_DIMENSIONS: usize = 65_535;
+
+/// How each tree chooses the points it keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SamplerKind {
+    /// Time-decayed weighted reservoir (AWS RCF): priority `ln(-ln u) - t·λ`, smallest kept.
+    Decay,
+    /// Sliding window: every tree keeps the last `sample_size` points (rrcf's streaming recipe).
+    Window,
+}
+
+/// Which anomaly score the forest reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScoringKind {
+    /// AWS Random Cut Forest anomaly score (KDA's ANOMALY_SCORE scale).
+    Rcf,
+    /// rrcf's collusive displacement, averaged over trees.
+    CoDisp,
+}
+
+/// Parameters of a forest. Build one with [`ForestConfig::new`] and adjust the public fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForestConfig {
+    /// Values per observation (before shingling). Default 1.
+    pub dimensions: usize,
+    /// Observations per shingled point. Default 1 (no shingling).
+    pub shingle_size: usize,
+    /// Number of trees. Default 100.
+    pub num_trees: usize,
+    /// Points kept per tree. Default 256.
+    pub sample_size: usize,
+    /// λ of the time-decayed sampler; `None` means `0.1 / sample_size`. 0 is a uniform reservoir.
+    pub time_decay: Option<f64>,
+    /// Sampler kind. Default [`SamplerKind::Decay`].
+    pub sampler: SamplerKind,
+    /// Score kind. Default [`ScoringKind::Rcf`].
+    pub scoring: ScoringKind,
+    /// Scores are 0 until this many points were learned; `None` means `sample_size / 4`.
+    pub output_after: Option<usize>,
+    /// Seed of every tree's generator; `None` draws one from the clock and process.
+    pub seed: Option<u64>,
+    /// Worker threads for batch calls; `None` means all cores, 1 means serial.
+    pub threads: Option<usize>,
+}
+
+impl Default for ForestConfig {
+    fn default() -> Self {
+        ForestConfig {
+            dimensions: 1,
+            shingle_size: 1,
+            num_trees: 100,
+            sample_size: 256,
+            time_decay: None,
+            sampler: SamplerKind::Decay,
+            scoring: ScoringKind::Rcf,
+            output_after: None,
+            seed: None,
+            threads: None,
+        }
+    }
+}
+
+impl ForestConfig {
+    /// The default configuration for points of `dimensions` values.
+    pub fn new(dimensions: usize) -> Self {
+        ForestConfig {
+            dimensions,
+            ..ForestConfig::default()
+        }
+    }
+
+    /// Values in one shingled point (`dimensions * shingle_size`).
+    pub fn point_dimensions(&self) -> usize {
+        self.dimensions * self.shingle_size
+    }
+
+    /// λ in force: the explicit one or `0.1 / sample_size`.
+    pub fn effective_time_decay(&self) -> f64 {
+        self.time_decay.unwrap_or(0.1 / self.sample_size as f64)
+    }
+
+    /// Points to learn before scores are reported: explicit or `sample_size / 4`.
+    pub fn effective_output_after(&self) -> usize {
+        self.output_after.unwrap_or(self.sample_size / 4)
+    }
+
+    /// Checks every parameter; the message names the parameter and the accepted range.
+    pub fn validate(&self) -> Result<()> {
+        if self.dimensions == 0 {
+            return Err(RcfError::param("dimensions", "must be at least 1, got 0"));
+        }
+        if self.shingle_size == 0 {
+            return Err(RcfError::param("shingle_size", "must be at least 1, got 0"));
+        }
+        if self
+            .dimensions
+            .checked_mul(self.shingle_size)
+            .is_none_or(|d| d > MAX_POINT_DIMENSIONS)
+        {
+            return Err(RcfError::param(
+                "shingle_size",
+                format!(
+                    "dimensions * shingle_size must be at most {MAX_POINT_DIMENSIONS}, got {} * {}",
+                    self.dimensions, self.shingle_size
+                ),
+            ));
+        }
+        if self.num_trees == 0 || self.num_trees > 100_000 {
+            return Err(RcfError::param(
+                "num_trees",
+                format!("must be between 1 and 100000, got {}", self.num_trees),
+            ));
+        }
+        if self.sample_size < 2 || self.sample_size > MAX_SAMPLE_SIZE {
+            return Err(RcfError::param(
+                "sample_size",
+                format!(
+                    "must be between 2 and {MAX_SAMPLE_SIZE}, got {}",
+                    self.sample_size
+                ),
+            ));
+        }
+        if let Some(l) = self.time_decay {
+            if !l.is_finite() || l < 0.0 {
+                return Err(RcfError::param(
+                    "time_decay",
+                    format!("must be a finite number >= 0, got {l}"),
+                ));
+            }
+        }
+        if let Some(t) = self.threads {
+            if t == 0 || t > 1024 {
+                return Err(RcfError::param(
+                    "threads",
+                    format!("must be between 1 and 1024 (or None for all cores), got {t}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let c = ForestConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.effective_output_after(), 64);
+        assert!((c.effective_time_decay() - 0.1 / 256.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn bad_parameters_name_themselves() {
+        let mut c = ForestConfig::new(1);
+        c.sample_size = 1;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("sample_size") && e.contains("between 2"), "{e}");
+        let mut c = ForestConfig::new(0);
+        c.num_trees = 3;
+        assert!(c.validate().unwrap_err().to_string().contains("dimensions"));
+        let mut c = ForestConfig::new(2);
+        c.time_decay = Some(-1.0);
+        assert!(c.validate().unwrap_err().to_string().contains("time_decay"));
+    }
+}

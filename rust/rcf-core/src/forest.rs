@@ -1,0 +1,445 @@
+//! The forest: shingling, the shared point store, one component (tree + sampler + generator) per
+//! tree, scoring and learning, serial or in parallel across trees with identical results.
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ForestConfig, SamplerKind, ScoringKind};
+use crate::error::{RcfError, Result};
+use crate::input::{matrix_to_f32, row_to_f32};
+use crate::point_store::PointStore;
+use crate::pool::Pool;
+use crate::rng::{splitmix64, Rng};
+use crate::sampler::{Change, Component};
+use crate::scratch::{with_scratch, Scratch};
+use crate::shingle::Shingle;
+
+/// Rows handled per parallel round of a batch call; bounds the temporary memory.
+const CHUNK: usize = 2048;
+const NO_POINT: u32 = u32::MAX;
+
+/// Per-dimension attribution of an anomaly score (AWS's DiVector): `high[i]` is the share of the
+/// score due to dimension `i` being above what the forest expects, `low[i]` below.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiVector {
+    /// Contributions of values above the expected range, per input dimension.
+    pub high: Vec<f64>,
+    /// Contributions of values below the expected range, per input dimension.
+    pub low: Vec<f64>,
+}
+
+impl DiVector {
+    /// Sum of all parts: the anomaly score.
+    pub fn total(&self) -> f64 {
+        self.high.iter().sum::<f64>() + self.low.iter().sum::<f64>()
+    }
+}
+
+/// A robust random cut forest over a stream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Forest {
+    pub(crate) config: ForestConfig,
+    pub(crate) store: PointStore,
+    pub(crate) components: Vec<Component>,
+    pub(crate) shingle: Shingle,
+    pub(crate) entries_seen: u64,
+    pub(crate) points_seen: u64,
+    #[serde(skip)]
+    pub(crate) pool: Pool,
+}
+
+/// What the serial prelude of a batch decided for one row.
+struct Step {
+    id: u32,
+    t: u64,
+    ready: bool,
+}
+
+impl Forest {
+    /// A new forest; the configuration is validated first.
+    pub fn new(config: ForestConfig) -> Result<Self> {
+        config.validate()?;
+        let seed = config.seed.unwrap_or_else(entropy_seed);
+        let mut sm = seed;
+        let dim = config.point_dimensions();
+        let window = config.sampler == SamplerKind::Window;
+        let components = (0..config.num_trees)
+            .map(|_| Component::new(dim, config.sample_size, window, splitmix64(&mut sm)))
+            .collect();
+        Ok(Forest {
+            store: PointStore::new(dim),
+            shingle: Shingle::new(config.dimensions, config.shingle_size),
+            components,
+            entries_seen: 0,
+            points_seen: 0,
+            pool: Pool::default(),
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ForestConfig {
+        &self.config
+    }
+
+    /// Changes the worker threads of batch calls (`None`: all cores, 1: serial). Results do not
+    /// depend on it.
+    pub fn set_threads(&mut self, threads: Option<usize>) -> Result<()> {
+        let mut c = self.config.clone();
+        c.threads = threads;
+        c.validate()?;
+        self.config = c;
+        Ok(())
+    }
+
+    /// Observations given to `update` so far.
+    pub fn entries_seen(&self) -> u64 {
+        self.entries_seen
+    }
+
+    /// Shingled points learned so far.
+    pub fn points_seen(&self) -> u64 {
+        self.points_seen
+    }
+
+    /// True once `output_after` points were learned: scores are reported from then on.
+    pub fn is_ready(&self) -> bool {
+        self.points_seen >= self.config.effective_output_after() as u64
+    }
+
+    /// The components (tree, sampler, generator), in tree order.
+    pub fn components(&self) -> &[Component] {
+        &self.components
+    }
+
+    /// The shared point store.
+    pub fn store(&self) -> &PointStore {
+        &self.store
+    }
+
+    /// Approximate heap bytes held by the forest.
+    pub fn heap_bytes(&self) -> usize {
+        self.store.heap_bytes()
+            + self
+                .components
+                .iter()
+                .map(Component::heap_bytes)
+                .sum::<usize>()
+            + self.components.capacity() * std::mem::size_of::<Component>()
+    }
+
+    fn observation(&self, x: &[f64]) -> Result<Vec<f32>> {
+        let mut v = vec![0f32; self.config.dimensions];
+        row_to_f32(x, self.config.dimensions, 0, &mut v)?;
+        Ok(v)
+    }
+
+    #[inline]
+    fn tree_score(&self, c: &Component, q: &[f32], sc: &mut Scratch) -> f64 {
+        match self.config.scoring {
+            ScoringKind::Rcf => c.tree.rcf_score(&self.store, q, sc),
+            ScoringKind::CoDisp => c.tree.codisp_expected(&self.store, q, sc),
+        }
+    }
+
+    fn score_point(&self, q: &[f32]) -> f64 {
+        let total = with_scratch(|sc| {
+            let mut total = 0.0;
+            for c in &self.components {
+                total += self.tree_score(c, q, sc);
+            }
+            total
+        });
+        total / self.components.len() as f64
+    }
+
+    /// Anomaly score of observation `x` (after shingling with the recent history); the forest
+    /// is not changed. 0 before the forest is ready.
+    pub fn score(&self, x: &[f64]) -> Result<f64> {
+        let x = self.observation(x)?;
+        let mut q = Vec::new();
+        if !self.is_ready() || !self.shingle.point_for(&x, &mut q) {
+            return Ok(0.0);
+        }
+        Ok(self.score_point(&q))
+    }
+
+    /// Learns observation `x`.
+    pub fn update(&mut self, x: &[f64]) -> Result<()> {
+        let x = self.observation(x)?;
+        self.learn(&x, false).map(|_| ())
+    }
+
+    /// Scores observation `x`, then learns it: the streaming call.
+    pub fn score_update(&mut self, x: &[f64]) -> Result<f64> {
+        let x = self.observation(x)?;
+        self.learn(&x, true)
+    }
+
+    fn learn(&mut self, x: &[f32], want_score: bool) -> Result<f64> {
+        let mut q = Vec::new();
+        let has_point = self.shingle.point_for(x, &mut q);
+        self.shingle.push(x);
+        self.entries_seen += 1;
+        if !has_point {
+            return Ok(0.0);
+        }
+        let ready = want_score && self.is_ready();
+        let id = self.store.add(&q);
+        let t = self.points_seen;
+        self.points_seen += 1;
+        let lambda = self.lambda();
+        let cap = self.config.sample_size;
+        let scoring = self.config.scoring;
+        let Forest {
+            store, components, ..
+        } = self;
+        let result = with_scratch(|sc| -> std::result::Result<f64, String> {
+            let mut total = 0.0;
+            for c in components.iter_mut() {
+                if ready {
+                    total += match scoring {
+                        ScoringKind::Rcf => c.tree.rcf_score(store, &q, sc),
+                        ScoringKind::CoDisp => c.tree.codisp_expected(store, &q, sc),
+                    };
+                }
+                let change = c.update(store, id, t, lambda, cap, sc)?;
+                apply(store, id, change);
+            }
+            Ok(total)
+        });
+        self.store.release_if_unused(id);
+        let total = result.map_err(RcfError::Internal)?;
+        Ok(if ready {
+            total / self.components.len() as f64
+        } else {
+            0.0
+        })
+    }
+
+    fn lambda(&self) -> f64 {
+        self.config.effective_time_decay()
+    }
+
+    /// Scores each row of `data` (row-major, `dimensions` columns) without learning. Rows are
+    /// consecutive observations: row i is shingled with the history and rows before it.
+    pub fn score_many(&self, data: &[f64]) -> Result<Vec<f64>> {
+        let d = self.config.dimensions;
+        let xs = matrix_to_f32(data, d)?;
+        let n = xs.len() / d;
+        if !self.is_ready() {
+            return Ok(vec![0.0; n]);
+        }
+        let mut history = self.shingle.clone();
+        let mut out = Vec::with_capacity(n);
+        for chunk in xs.chunks(CHUNK * d) {
+            let mut points: Vec<Option<Vec<f32>>> = Vec::with_capacity(chunk.len() / d);
+            for x in chunk.chunks(d) {
+                let mut q = Vec::new();
+                points.push(history.point_for(x, &mut q).then_some(q));
+                history.push(x);
+            }
+            let per_tree = self.pool.map(self.config.threads, &self.components, |c| {
+                with_scratch(|sc| {
+                    points
+                        .iter()
+                        .map(|q| q.as_ref().map_or(0.0, |q| self.tree_score(c, q, sc)))
+                        .collect::<Vec<f64>>()
+                })
+            });
+            sum_in_tree_order(&per_tree, points.len(), self.components.len(), &mut out);
+        }
+        Ok(out)
+    }
+
+    /// Scores then learns each row of `data` in turn; the same scores as `score_update` row by
+    /// row, computed with every tree consuming the batch in parallel.
+    pub fn score_update_many(&mut self, data: &[f64]) -> Result<Vec<f64>> {
+        let d = self.config.dimensions;
+        let xs = matrix_to_f32(data, d)?;
+        let mut out = Vec::with_capacity(xs.len() / d);
+        for chunk in xs.chunks(CHUNK * d) {
+            self.learn_chunk(chunk, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Learns each row of `data` in turn (no scores).
+    pub fn update_many(&mut self, data: &[f64]) -> Result<()> {
+        let d = self.config.dimensions;
+        let xs = matrix_to_f32(data, d)?;
+        let mut sink = Vec::new();
+        for chunk in xs.chunks(CHUNK * d) {
+            sink.clear();
+            self.learn_chunk_inner(chunk, &mut sink, false)?;
+        }
+        Ok(())
+    }
+
+    fn learn_chunk(&mut self, xs: &[f32], out: &mut Vec<f64>) -> Result<()> {
+        self.learn_chunk_inner(xs, out, true)
+    }
+
+    fn learn_chunk_inner(&mut self, xs: &[f32], out: &mut Vec<f64>, want: bool) -> Result<()> {
+        let d = self.config.dimensions;
+        let output_after = self.config.effective_output_after() as u64;
+        let mut steps = Vec::with_capacity(xs.len() / d);
+        let mut q = Vec::new();
+        for x in xs.chunks(d) {
+            let step = if self.shingle.point_for(x, &mut q) {
+                let s = Step {
+                    id: self.store.add(&q),
+                    t: self.points_seen,
+                    ready: want && self.points_seen >= output_after,
+                };
+                self.points_seen += 1;
+                s
+            } else {
+                Step {
+                    id: NO_POINT,
+                    t: 0,
+                    ready: false,
+                }
+            };
+            self.shingle.push(x);
+            self.entries_seen += 1;
+            steps.push(step);
+        }
+        let lambda = self.lambda();
+        let cap = self.config.sample_size;
+        let scoring = self.config.scoring;
+        let store = &self.store;
+        let results = self
+            .pool
+            .map_mut(self.config.threads, &mut self.components, |c| {
+                with_scratch(|sc| -> std::result::Result<_, String> {
+                    let mut scores = Vec::with_capacity(steps.len());
+                    let mut added = Vec::new();
+                    let mut removed = Vec::new();
+                    for s in &steps {
+                        if s.id == NO_POINT {
+                            scores.push(0.0);
+                            continue;
+                        }
+                        let q = store.point(s.id);
+                        scores.push(if s.ready {
+                            match scoring {
+                                ScoringKind::Rcf => c.tree.rcf_score(store, q, sc),
+                                ScoringKind::CoDisp => c.tree.codisp_expected(store, q, sc),
+                            }
+                        } else {
+                            0.0
+                        });
+                        let ch = c.update(store, s.id, s.t, lambda, cap, sc)?;
+                        if ch.added {
+                            added.push(s.id);
+                        }
+                        if let Some(r) = ch.removed {
+                            removed.push(r);
+                        }
+                    }
+                    Ok((scores, added, removed))
+                })
+            });
+        let mut per_tree = Vec::with_capacity(results.len());
+        let mut error = None;
+        for r in results {
+            match r {
+                Ok((scores, added, removed)) => {
+                    for id in added {
+                        self.store.inc(id);
+                    }
+                    per_tree.push((scores, removed));
+                }
+                Err(e) => error = Some(e),
+            }
+        }
+        for (_, removed) in &per_tree {
+            for &id in removed {
+                self.store.dec(id);
+            }
+        }
+        for s in &steps {
+            if s.id != NO_POINT {
+                self.store.release_if_unused(s.id);
+            }
+        }
+        if let Some(e) = error {
+            return Err(RcfError::Internal(e));
+        }
+        if want {
+            let scores: Vec<Vec<f64>> = per_tree.into_iter().map(|(s, _)| s).collect();
+            sum_in_tree_order(&scores, steps.len(), self.components.len(), out);
+        }
+        Ok(())
+    }
+
+    /// Attribution of the score of `x` per input dimension (shingle positions summed).
+    pub fn attribution(&self, x: &[f64]) -> Result<DiVector> {
+        let x = self.observation(x)?;
+        let dims = self.config.dimensions;
+        let mut result = DiVector {
+            high: vec![0.0; dims],
+            low: vec![0.0; dims],
+        };
+        let mut q = Vec::new();
+        if !self.is_ready() || !self.shingle.point_for(&x, &mut q) {
+            return Ok(result);
+        }
+        let pd = q.len();
+        let mut high = vec![0.0; pd];
+        let mut low = vec![0.0; pd];
+        with_scratch(|sc| {
+            for c in &self.components {
+                c.tree
+                    .add_attribution(&self.store, &q, sc, &mut high, &mut low);
+            }
+        });
+        let n = self.components.len() as f64;
+        for (i, (h, l)) in high.iter().zip(&low).enumerate() {
+            result.high[i % dims] += h / n;
+            result.low[i % dims] += l / n;
+        }
+        Ok(result)
+    }
+}
+
+#[inline]
+fn apply(store: &mut PointStore, id: u32, change: Change) {
+    if change.added {
+        store.inc(id);
+    }
+    if let Some(r) = change.removed {
+        store.dec(r);
+    }
+}
+
+/// Forest score of each row: tree scores added in tree order (as the one-row path does), then
+/// divided by the number of trees, so that serial and parallel runs agree bit for bit.
+fn sum_in_tree_order(per_tree: &[Vec<f64>], rows: usize, trees: usize, out: &mut Vec<f64>) {
+    let start = out.len();
+    out.resize(start + rows, 0.0);
+    let dst = &mut out[start..];
+    for scores in per_tree {
+        for (o, s) in dst.iter_mut().zip(scores) {
+            *o += s;
+        }
+    }
+    for o in dst.iter_mut() {
+        *o /= trees as f64;
+    }
+}
+
+/// A seed from the clock, the process and a counter, for forests built without one.
+fn entropy_seed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut s = nanos
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER.fetch_add(0x9E37_79B9, Ordering::Relaxed);
+    splitmix64(&mut s)
+}
+
+#[allow(dead_code)]
+fn _assert_rng_send(_: &Rng) {}

@@ -1,0 +1,139 @@
+//! Saved state: `MAGIC`, format version, payload length, CRC-32, then the forest encoded with
+//! bincode. Point ids are renumbered canonically before saving, so equal forests give equal
+//! bytes whatever order their points were allocated in. Restoring checks every invariant; bad
+//! bytes give `RcfError::Corrupt`, never a panic.
+use bincode::Options;
+
+use crate::error::{RcfError, Result};
+use crate::forest::Forest;
+use crate::point_store::PointStore;
+use crate::pool::Pool;
+
+const MAGIC: &[u8; 8] = b"RCFFAST\0";
+/// Version of the saved format written by this build.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER: usize = 8 + 4 + 8 + 4;
+
+fn codec() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+}
+
+impl Forest {
+    /// The forest's full state (generators included) as bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut canonical = self.clone();
+        canonical.canonicalize();
+        let payload = codec()
+            .serialize(&canonical)
+            .expect("in-memory serialization cannot fail");
+        let mut out = Vec::with_capacity(HEADER + payload.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    /// Restores a forest saved by [`Forest::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Forest> {
+        if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+            return Err(RcfError::Corrupt(
+                "these bytes are not an rcf_fast forest (missing header)".into(),
+            ));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version != FORMAT_VERSION {
+            return Err(RcfError::Corrupt(format!(
+                "saved format version {version} is not supported (this build reads version {FORMAT_VERSION})"
+            )));
+        }
+        let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+        let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
+        let payload = &bytes[HEADER..];
+        if payload.len() as u64 != len {
+            return Err(RcfError::Corrupt(format!(
+                "expected {len} bytes of payload, found {} (truncated or padded)",
+                payload.len()
+            )));
+        }
+        if crc32fast::hash(payload) != crc {
+            return Err(RcfError::Corrupt(
+                "checksum mismatch: the bytes are damaged".into(),
+            ));
+        }
+        let mut forest: Forest = codec()
+            .with_limit(len.saturating_mul(2).max(1024))
+            .deserialize(payload)
+            .map_err(|e| RcfError::Corrupt(format!("undecodable payload: {e}")))?;
+        forest.pool = Pool::default();
+        forest.check().map_err(RcfError::Corrupt)?;
+        Ok(forest)
+    }
+
+    /// Verifies every invariant of the forest (used after restoring, and by tests).
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let c = &self.config;
+        c.validate().map_err(|e| e.to_string())?;
+        let dim = c.point_dimensions();
+        if self.store.dim() != dim || self.components.len() != c.num_trees {
+            return Err("sizes disagree with the configuration".into());
+        }
+        if !self.shingle.is_valid(c.dimensions, c.shingle_size) {
+            return Err("shingle history is inconsistent".into());
+        }
+        let mut refs = vec![0u32; self.store_len_slots()];
+        let window = c.sampler == crate::config::SamplerKind::Window;
+        for comp in &self.components {
+            if comp.tree.dim() != dim {
+                return Err("a tree has the wrong dimension".into());
+            }
+            if window != matches!(comp.sampler, crate::sampler::Sampler::Window { .. }) {
+                return Err("a sampler has the wrong kind".into());
+            }
+            comp.check(&self.store, &mut refs, c.sample_size)?;
+        }
+        self.store.check(&refs)
+    }
+
+    fn store_len_slots(&self) -> usize {
+        self.store.len() + self.store_free_len()
+    }
+
+    fn store_free_len(&self) -> usize {
+        self.store.free_len()
+    }
+
+    /// Renumbers live points in order of first use (tree by tree, leaf slot by leaf slot) and
+    /// drops free slots.
+    fn canonicalize(&mut self) {
+        let slots = self.store_len_slots();
+        let mut map = vec![u32::MAX; slots];
+        let mut order: Vec<u32> = Vec::new();
+        for comp in &self.components {
+            let mut leaves = comp.tree.leaf_slots_with_mass();
+            leaves.sort_unstable_by_key(|&(s, _)| s);
+            for (slot, _) in leaves {
+                let p = comp.tree.leaf_point(crate::tree::LEAF | slot);
+                if map[p as usize] == u32::MAX {
+                    map[p as usize] = order.len() as u32;
+                    order.push(p);
+                }
+            }
+        }
+        let mut store = PointStore::new(self.store.dim());
+        for &p in &order {
+            let id = store.add(self.store.point(p));
+            for _ in 0..self.store.ref_count(p) {
+                store.inc(id);
+            }
+        }
+        store.shrink();
+        for comp in &mut self.components {
+            comp.tree.remap_points(&map);
+        }
+        self.store = store;
+    }
+}

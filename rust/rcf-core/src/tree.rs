@@ -1,0 +1,695 @@
+//! Arena random cut tree (Guha et al. 2016) with a cut dimension drawn proportionally to the span
+//! of the box extended by the new point.
+//!
+//! Index encoding: a `u16` reference is an internal node id when below [`LEAF`], `LEAF | slot`
+//! for leaf slot `slot`, and [`NIL`] for "none". Internal nodes live in `nodes`, leaves in the
+//! parallel `leaf_point`/`leaf_mass` vectors. Free node slots are chained through `Node::left`,
+//! free leaf slots through `leaf_point`. There are no parent links: delete finds a leaf's path by
+//! following the cuts with the leaf's own point, which satisfies every cut above it.
+//!
+//! Boxes: an internal node of mass >= [`BOX_MIN_MASS`] keeps its tight bounding box in `boxes`
+//! (slot `Node::bbox`); smaller subtrees compute theirs from their few leaves when needed. That
+//! halves a tree's memory and costs at most `BOX_MIN_MASS` point reads per walk.
+use serde::{Deserialize, Serialize};
+
+use crate::point_store::PointStore;
+use crate::rng::Rng;
+use crate::scratch::Scratch;
+
+/// Flag bit of a leaf reference.
+pub const LEAF: u16 = 0x8000;
+/// The "no node" reference.
+pub const NIL: u16 = u16::MAX;
+const NO_BOX: u16 = u16::MAX;
+const FREE_LEAF: u32 = u32::MAX;
+/// Internal nodes with at least this mass keep their bounding box.
+pub const BOX_MIN_MASS: u16 = 12;
+
+/// An internal node: the cut (`x[dim] <= cut` goes left), children, mass and box slot.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Node {
+    /// Cut value.
+    pub cut: f32,
+    /// Left child reference.
+    pub left: u16,
+    /// Right child reference.
+    pub right: u16,
+    /// Cut dimension.
+    pub dim: u16,
+    /// Number of points below (duplicates counted).
+    pub mass: u16,
+    /// Slot of the cached bounding box, or `NO_BOX`.
+    pub bbox: u16,
+}
+
+/// A random cut tree over points of a shared [`PointStore`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Tree {
+    dim: usize,
+    root: u16,
+    nodes: Vec<Node>,
+    free_node: u16,
+    leaf_point: Vec<u32>,
+    leaf_mass: Vec<u16>,
+    free_leaf: u16,
+    boxes: Vec<f32>,
+    free_box: Vec<u16>,
+}
+
+#[inline]
+pub(crate) fn is_leaf(r: u16) -> bool {
+    r != NIL && r & LEAF != 0
+}
+
+impl Tree {
+    /// An empty tree for points of `dim` values holding at most `capacity` leaves.
+    pub fn new(dim: usize, capacity: usize) -> Self {
+        Tree {
+            dim,
+            root: NIL,
+            nodes: Vec::with_capacity(capacity.saturating_sub(1)),
+            free_node: NIL,
+            leaf_point: Vec::with_capacity(capacity),
+            leaf_mass: Vec::with_capacity(capacity),
+            free_leaf: NIL,
+            boxes: Vec::new(),
+            free_box: Vec::new(),
+        }
+    }
+
+    /// Root reference (`NIL` when empty).
+    pub fn root(&self) -> u16 {
+        self.root
+    }
+
+    /// Total mass (number of points, duplicates counted).
+    pub fn mass(&self) -> u32 {
+        if self.root == NIL {
+            0
+        } else {
+            self.mass_of(self.root)
+        }
+    }
+
+    /// Values per point.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    #[inline]
+    pub(crate) fn node(&self, r: u16) -> &Node {
+        &self.nodes[r as usize]
+    }
+
+    #[inline]
+    pub(crate) fn leaf_point(&self, r: u16) -> u32 {
+        self.leaf_point[(r & !LEAF) as usize]
+    }
+
+    #[inline]
+    pub(crate) fn mass_of(&self, r: u16) -> u32 {
+        if is_leaf(r) {
+            u32::from(self.leaf_mass[(r & !LEAF) as usize])
+        } else {
+            u32::from(self.nodes[r as usize].mass)
+        }
+    }
+
+    /// The child of internal node `n` on `q`'s side of its cut.
+    #[inline]
+    pub(crate) fn step(&self, n: u16, q: &[f32]) -> u16 {
+        let node = &self.nodes[n as usize];
+        if q[node.dim as usize] <= node.cut {
+            node.left
+        } else {
+            node.right
+        }
+    }
+
+    /// Heap bytes held by this tree.
+    pub fn heap_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.leaf_point.capacity() * 4
+            + self.leaf_mass.capacity() * 2
+            + self.boxes.capacity() * 4
+            + self.free_box.capacity() * 2
+    }
+
+    /// Widens `lo`/`hi` to contain the subtree `r`.
+    pub(crate) fn extend_box(&self, store: &PointStore, r: u16, lo: &mut [f32], hi: &mut [f32]) {
+        if is_leaf(r) {
+            let p = store.point(self.leaf_point(r));
+            for i in 0..self.dim {
+                lo[i] = lo[i].min(p[i]);
+                hi[i] = hi[i].max(p[i]);
+            }
+            return;
+        }
+        let n = &self.nodes[r as usize];
+        if n.bbox == NO_BOX {
+            // Uncached subtrees are small (mass < BOX_MIN_MASS), so recursion is shallow.
+            self.extend_box(store, n.left, lo, hi);
+            self.extend_box(store, n.right, lo, hi);
+        } else {
+            let (blo, bhi) = self.cached_box(n.bbox);
+            for i in 0..self.dim {
+                lo[i] = lo[i].min(blo[i]);
+                hi[i] = hi[i].max(bhi[i]);
+            }
+        }
+    }
+
+    /// Sets `lo`/`hi` to the tight box of subtree `r`.
+    pub(crate) fn box_of(&self, store: &PointStore, r: u16, lo: &mut [f32], hi: &mut [f32]) {
+        if is_leaf(r) {
+            let p = store.point(self.leaf_point(r));
+            lo.copy_from_slice(p);
+            hi.copy_from_slice(p);
+            return;
+        }
+        let n = &self.nodes[r as usize];
+        if n.bbox == NO_BOX {
+            self.box_of(store, n.left, lo, hi);
+            self.extend_box(store, n.right, lo, hi);
+        } else {
+            let (blo, bhi) = self.cached_box(n.bbox);
+            lo.copy_from_slice(blo);
+            hi.copy_from_slice(bhi);
+        }
+    }
+
+    /// The cached box of internal node `r`, if it has one.
+    #[inline]
+    pub(crate) fn box_if_cached(&self, r: u16) -> Option<(&[f32], &[f32])> {
+        if is_leaf(r) {
+            return None;
+        }
+        let b = self.nodes[r as usize].bbox;
+        (b != NO_BOX).then(|| self.cached_box(b))
+    }
+
+    #[inline]
+    fn cached_box(&self, slot: u16) -> (&[f32], &[f32]) {
+        let start = slot as usize * 2 * self.dim;
+        let b = &self.boxes[start..start + 2 * self.dim];
+        b.split_at(self.dim)
+    }
+
+    fn cached_box_mut(&mut self, slot: u16) -> (&mut [f32], &mut [f32]) {
+        let start = slot as usize * 2 * self.dim;
+        let b = &mut self.boxes[start..start + 2 * self.dim];
+        b.split_at_mut(self.dim)
+    }
+
+    fn alloc_box(&mut self, lo: &[f32], hi: &[f32]) -> u16 {
+        if let Some(slot) = self.free_box.pop() {
+            let (blo, bhi) = self.cached_box_mut(slot);
+            blo.copy_from_slice(lo);
+            bhi.copy_from_slice(hi);
+            slot
+        } else {
+            let slot = (self.boxes.len() / (2 * self.dim)) as u16;
+            self.boxes.extend_from_slice(lo);
+            self.boxes.extend_from_slice(hi);
+            slot
+        }
+    }
+
+    fn alloc_leaf(&mut self, point: u32) -> u16 {
+        if self.free_leaf == NIL {
+            self.leaf_point.push(point);
+            self.leaf_mass.push(1);
+            (self.leaf_point.len() - 1) as u16
+        } else {
+            let slot = self.free_leaf;
+            let next = self.leaf_point[slot as usize];
+            self.free_leaf = if next == FREE_LEAF { NIL } else { next as u16 };
+            self.leaf_point[slot as usize] = point;
+            self.leaf_mass[slot as usize] = 1;
+            slot
+        }
+    }
+
+    fn free_leaf_slot(&mut self, slot: u16) {
+        self.leaf_point[slot as usize] = if self.free_leaf == NIL {
+            FREE_LEAF
+        } else {
+            u32::from(self.free_leaf)
+        };
+        self.leaf_mass[slot as usize] = 0;
+        self.free_leaf = slot;
+    }
+
+    fn alloc_node(&mut self, node: Node) -> u16 {
+        if self.free_node == NIL {
+            self.nodes.push(node);
+            (self.nodes.len() - 1) as u16
+        } else {
+            let id = self.free_node;
+            self.free_node = self.nodes[id as usize].left;
+            self.nodes[id as usize] = node;
+            id
+        }
+    }
+
+    fn free_node_slot(&mut self, id: u16) {
+        let b = self.nodes[id as usize].bbox;
+        if b != NO_BOX {
+            self.free_box.push(b);
+        }
+        self.nodes[id as usize] = Node {
+            cut: 0.0,
+            left: self.free_node,
+            right: NIL,
+            dim: 0,
+            mass: 0,
+            bbox: NO_BOX,
+        };
+        self.free_node = id;
+    }
+
+    fn set_child(&mut self, parent: u16, old: u16, new: u16) {
+        if parent == NIL {
+            self.root = new;
+        } else {
+            let p = &mut self.nodes[parent as usize];
+            if p.left == old {
+                p.left = new;
+            } else {
+                debug_assert_eq!(p.right, old);
+                p.right = new;
+            }
+        }
+    }
+
+    /// Inserts point `id`. Returns the leaf slot now holding it and whether that leaf is new
+    /// (false when the point merged into an equal leaf).
+    pub fn insert(
+        &mut self,
+        store: &PointStore,
+        id: u32,
+        rng: &mut Rng,
+        sc: &mut Scratch,
+    ) -> (u16, bool) {
+        if self.root == NIL {
+            let slot = self.alloc_leaf(id);
+            self.root = LEAF | slot;
+            return (slot, true);
+        }
+        let d = self.dim;
+        let q = store.point(id);
+        let (lo, hi) = sc.box_pair(d);
+        let mut parent = NIL;
+        let mut node = self.root;
+        loop {
+            self.box_of(store, node, lo, hi);
+            if is_leaf(node) && lo == q {
+                let slot = node & !LEAF;
+                self.leaf_mass[slot as usize] += 1;
+                return (slot, false);
+            }
+            let mut total = 0.0f64;
+            for i in 0..d {
+                total += f64::from(hi[i].max(q[i])) - f64::from(lo[i].min(q[i]));
+            }
+            let (cut_dim, cut) = choose_cut(lo, hi, q, rng.next_f64() * total);
+            let q_left = if cut < lo[cut_dim] {
+                true
+            } else if cut >= hi[cut_dim] {
+                false
+            } else {
+                // The cut falls inside this node's box: q goes below, following the node's cut.
+                let threshold_crossed;
+                {
+                    let n = &mut self.nodes[node as usize];
+                    n.mass += 1;
+                    threshold_crossed = n.bbox == NO_BOX && n.mass >= BOX_MIN_MASS;
+                }
+                let bbox = self.nodes[node as usize].bbox;
+                if bbox != NO_BOX {
+                    let (blo, bhi) = self.cached_box_mut(bbox);
+                    for i in 0..d {
+                        blo[i] = blo[i].min(q[i]);
+                        bhi[i] = bhi[i].max(q[i]);
+                    }
+                } else if threshold_crossed {
+                    for i in 0..d {
+                        lo[i] = lo[i].min(q[i]);
+                        hi[i] = hi[i].max(q[i]);
+                    }
+                    let slot = self.alloc_box(lo, hi);
+                    self.nodes[node as usize].bbox = slot;
+                }
+                parent = node;
+                node = self.step(node, q);
+                continue;
+            };
+            let slot = self.alloc_leaf(id);
+            let leaf = LEAF | slot;
+            let mass = self.mass_of(node) + 1;
+            let (left, right) = if q_left { (leaf, node) } else { (node, leaf) };
+            let mut new_node = Node {
+                cut,
+                left,
+                right,
+                dim: cut_dim as u16,
+                mass: mass as u16,
+                bbox: NO_BOX,
+            };
+            if mass >= u32::from(BOX_MIN_MASS) {
+                for i in 0..d {
+                    lo[i] = lo[i].min(q[i]);
+                    hi[i] = hi[i].max(q[i]);
+                }
+                new_node.bbox = self.alloc_box(lo, hi);
+            }
+            let branch = self.alloc_node(new_node);
+            self.set_child(parent, node, branch);
+            return (slot, true);
+        }
+    }
+
+    /// Removes one copy of the point in leaf `slot`. Returns the point id when the leaf itself
+    /// went (its last copy), `None` when only its mass dropped. `Err` means the tree is damaged.
+    pub fn delete(
+        &mut self,
+        store: &PointStore,
+        slot: u16,
+        sc: &mut Scratch,
+    ) -> Result<Option<u32>, String> {
+        let target = LEAF | slot;
+        let id = *self
+            .leaf_point
+            .get(slot as usize)
+            .ok_or_else(|| format!("leaf slot {slot} out of range"))?;
+        if id == FREE_LEAF || self.leaf_mass[slot as usize] == 0 {
+            return Err(format!("leaf slot {slot} is not in use"));
+        }
+        let q = store.point(id);
+        sc.path.clear();
+        let mut node = self.root;
+        while node != NIL && !is_leaf(node) {
+            sc.path.push(node);
+            node = self.step(node, q);
+        }
+        if node != target {
+            return Err(format!("leaf slot {slot} is not where its point leads"));
+        }
+        if self.leaf_mass[slot as usize] > 1 {
+            self.leaf_mass[slot as usize] -= 1;
+            for &a in &sc.path {
+                let n = &mut self.nodes[a as usize];
+                n.mass -= 1;
+                if n.bbox != NO_BOX && n.mass < BOX_MIN_MASS {
+                    let b = n.bbox;
+                    n.bbox = NO_BOX;
+                    self.free_box.push(b);
+                }
+            }
+            return Ok(None);
+        }
+        self.free_leaf_slot(slot);
+        let Some(parent) = sc.path.pop() else {
+            self.root = NIL;
+            return Ok(Some(id));
+        };
+        let p = self.nodes[parent as usize];
+        let sibling = if p.left == target { p.right } else { p.left };
+        let grand = sc.path.last().copied().unwrap_or(NIL);
+        self.set_child(grand, parent, sibling);
+        self.free_node_slot(parent);
+        let d = self.dim;
+        let mut shrink = true;
+        let (lo, hi) = crate::scratch::box_pair(&mut sc.boxes, d);
+        for &a in sc.path.iter().rev() {
+            let n = &mut self.nodes[a as usize];
+            n.mass -= 1;
+            if n.bbox == NO_BOX {
+                continue;
+            }
+            if n.mass < BOX_MIN_MASS {
+                let b = n.bbox;
+                n.bbox = NO_BOX;
+                self.free_box.push(b);
+                continue;
+            }
+            if shrink {
+                let (left, right, b) = (n.left, n.right, n.bbox);
+                let (blo, bhi) = self.cached_box(b);
+                // A box changes only if the removed point was on its boundary; above the first
+                // unchanged box nothing changes either.
+                shrink = (0..d).any(|i| q[i] == blo[i] || q[i] == bhi[i]);
+                if shrink {
+                    self.box_of(store, left, lo, hi);
+                    self.extend_box(store, right, lo, hi);
+                    let (blo, bhi) = self.cached_box_mut(b);
+                    blo.copy_from_slice(lo);
+                    bhi.copy_from_slice(hi);
+                }
+            }
+        }
+        Ok(Some(id))
+    }
+
+    /// Point ids of all leaves with their masses (for tests and checks).
+    pub fn leaves(&self) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        let mut stack = Vec::new();
+        if self.root != NIL {
+            stack.push(self.root);
+        }
+        while let Some(r) = stack.pop() {
+            if is_leaf(r) {
+                out.push((self.leaf_point(r), self.mass_of(r)));
+            } else {
+                let n = &self.nodes[r as usize];
+                stack.push(n.right);
+                stack.push(n.left);
+            }
+        }
+        out
+    }
+
+    /// Verifies every invariant; on success adds one reference per leaf to `refs`.
+    /// Checks: references in range, each node reached once, masses add up, cuts separate the
+    /// children, cached boxes are exactly the tight boxes, boxes cached iff mass >= BOX_MIN_MASS,
+    /// free lists account for every unused slot. Never panics, whatever the contents.
+    pub fn check(&self, store: &PointStore, refs: &mut [u32]) -> Result<(), String> {
+        let d = self.dim;
+        if self.boxes.len() % (2 * d.max(1)) != 0 {
+            return Err("box storage has a partial box".into());
+        }
+        let n_nodes = self.nodes.len();
+        let n_leaves = self.leaf_point.len();
+        if self.leaf_mass.len() != n_leaves || n_leaves > LEAF as usize || n_nodes >= LEAF as usize
+        {
+            return Err("tree arrays have inconsistent sizes".into());
+        }
+        let mut node_seen = vec![false; n_nodes];
+        let mut leaf_seen = vec![false; n_leaves];
+        let valid = |r: u16| {
+            if is_leaf(r) {
+                ((r & !LEAF) as usize) < n_leaves
+            } else {
+                (r as usize) < n_nodes
+            }
+        };
+        // Pre-order walk with an explicit stack; then boxes bottom-up in reverse order.
+        let mut order = Vec::new();
+        if self.root != NIL {
+            if !valid(self.root) {
+                return Err("root out of range".into());
+            }
+            let mut stack = vec![self.root];
+            while let Some(r) = stack.pop() {
+                if is_leaf(r) {
+                    let s = (r & !LEAF) as usize;
+                    if std::mem::replace(&mut leaf_seen[s], true) {
+                        return Err(format!("leaf {s} reached twice"));
+                    }
+                } else {
+                    let i = r as usize;
+                    if std::mem::replace(&mut node_seen[i], true) {
+                        return Err(format!("node {i} reached twice"));
+                    }
+                    let n = &self.nodes[i];
+                    if !valid(n.left) || !valid(n.right) || n.left == NIL || n.right == NIL {
+                        return Err(format!("node {i} has a child out of range"));
+                    }
+                    if n.dim as usize >= d {
+                        return Err(format!("node {i} cuts dimension {} of {d}", n.dim));
+                    }
+                    stack.push(n.left);
+                    stack.push(n.right);
+                }
+                order.push(r);
+            }
+        }
+        let mut box_lo = vec![0f32; (n_nodes + n_leaves) * d];
+        let mut box_hi = vec![0f32; (n_nodes + n_leaves) * d];
+        let mut mass = vec![0u32; n_nodes + n_leaves];
+        let at = |r: u16| {
+            if is_leaf(r) {
+                n_nodes + (r & !LEAF) as usize
+            } else {
+                r as usize
+            }
+        };
+        let n_boxes = self.boxes.len() / (2 * d.max(1));
+        let mut box_used = vec![false; n_boxes];
+        for &r in order.iter().rev() {
+            let k = at(r);
+            if is_leaf(r) {
+                let s = (r & !LEAF) as usize;
+                let pid = self.leaf_point[s];
+                if !store.is_live(pid) {
+                    return Err(format!("leaf {s} holds a dead point {pid}"));
+                }
+                if self.leaf_mass[s] == 0 {
+                    return Err(format!("leaf {s} has mass 0"));
+                }
+                refs[pid as usize] += 1;
+                let p = store.point(pid);
+                box_lo[k * d..(k + 1) * d].copy_from_slice(p);
+                box_hi[k * d..(k + 1) * d].copy_from_slice(p);
+                mass[k] = u32::from(self.leaf_mass[s]);
+                continue;
+            }
+            let n = &self.nodes[r as usize];
+            let (l, rr) = (at(n.left), at(n.right));
+            let c = n.dim as usize;
+            if box_hi[l * d + c] > n.cut || box_lo[rr * d + c] <= n.cut {
+                return Err(format!("node {r}: cut does not separate its children"));
+            }
+            mass[k] = mass[l] + mass[rr];
+            if mass[k] != u32::from(n.mass) {
+                return Err(format!(
+                    "node {r}: mass {} but children hold {}",
+                    n.mass, mass[k]
+                ));
+            }
+            for i in 0..d {
+                box_lo[k * d + i] = box_lo[l * d + i].min(box_lo[rr * d + i]);
+                box_hi[k * d + i] = box_hi[l * d + i].max(box_hi[rr * d + i]);
+            }
+            let should_cache = n.mass >= BOX_MIN_MASS;
+            if should_cache != (n.bbox != NO_BOX) {
+                return Err(format!("node {r}: box cache does not match its mass"));
+            }
+            if n.bbox != NO_BOX {
+                if n.bbox as usize >= n_boxes
+                    || std::mem::replace(&mut box_used[n.bbox as usize], true)
+                {
+                    return Err(format!("node {r}: box slot invalid or shared"));
+                }
+                let (blo, bhi) = self.cached_box(n.bbox);
+                if blo != &box_lo[k * d..(k + 1) * d] || bhi != &box_hi[k * d..(k + 1) * d] {
+                    return Err(format!("node {r}: cached box is not the tight box"));
+                }
+            }
+        }
+        // Free lists must cover exactly the unused slots.
+        let mut f = self.free_node;
+        let mut free_nodes = 0;
+        while f != NIL {
+            let i = f as usize;
+            if i >= n_nodes || std::mem::replace(&mut node_seen[i], true) {
+                return Err("node free list is inconsistent".into());
+            }
+            free_nodes += 1;
+            f = self.nodes[i].left;
+        }
+        let mut f = self.free_leaf;
+        while f != NIL {
+            let i = f as usize;
+            if i >= n_leaves || std::mem::replace(&mut leaf_seen[i], true) {
+                return Err("leaf free list is inconsistent".into());
+            }
+            let next = self.leaf_point[i];
+            f = if next == FREE_LEAF {
+                NIL
+            } else {
+                u16::try_from(next).unwrap_or(0x7FFF_u16)
+            };
+            if next != FREE_LEAF && next > 0x7FFF {
+                return Err("leaf free list is inconsistent".into());
+            }
+        }
+        let _ = free_nodes;
+        if node_seen.iter().any(|s| !s) || leaf_seen.iter().any(|s| !s) {
+            return Err("tree has unreachable slots".into());
+        }
+        for &b in &self.free_box {
+            if b as usize >= n_boxes || std::mem::replace(&mut box_used[b as usize], true) {
+                return Err("box free list is inconsistent".into());
+            }
+        }
+        if box_used.iter().any(|u| !u) {
+            return Err("box storage has unaccounted slots".into());
+        }
+        Ok(())
+    }
+}
+
+/// Picks the cut dimension and value for random offset `r` in `[0, total span)` of the box
+/// `lo/hi` extended by `q`. The value is kept inside `[min, max)` of the chosen dimension, so
+/// f32 rounding can never put the cut on the wrong side of the new point.
+fn choose_cut(lo: &[f32], hi: &[f32], q: &[f32], mut r: f64) -> (usize, f32) {
+    let mut last = 0;
+    for i in 0..q.len() {
+        let a = lo[i].min(q[i]);
+        let b = hi[i].max(q[i]);
+        let span = f64::from(b) - f64::from(a);
+        if span > 0.0 {
+            last = i;
+            if r < span {
+                return (i, cut_in(a, b, r));
+            }
+            r -= span;
+        }
+    }
+    // Rounding ran past the last positive span: cut at the top of that dimension.
+    let a = lo[last].min(q[last]);
+    let b = hi[last].max(q[last]);
+    (last, cut_in(a, b, f64::from(b) - f64::from(a)))
+}
+
+#[inline]
+fn cut_in(a: f32, b: f32, r: f64) -> f32 {
+    let c = (f64::from(a) + r) as f32;
+    if c >= b {
+        b.next_down().max(a)
+    } else {
+        c.max(a)
+    }
+}
+
+impl Tree {
+    /// Leaf slots reachable from the root with their masses.
+    pub fn leaf_slots_with_mass(&self) -> Vec<(u16, u32)> {
+        let mut out = Vec::new();
+        let mut stack = Vec::new();
+        if self.root != NIL {
+            stack.push(self.root);
+        }
+        while let Some(r) = stack.pop() {
+            if is_leaf(r) {
+                out.push((r & !LEAF, self.mass_of(r)));
+            } else {
+                let n = &self.nodes[r as usize];
+                stack.push(n.right);
+                stack.push(n.left);
+            }
+        }
+        out
+    }
+
+    /// Replaces every leaf's point id through `map` (used to renumber the store canonically).
+    pub(crate) fn remap_points(&mut self, map: &[u32]) {
+        for (slot, mass) in self.leaf_slots_with_mass() {
+            let _ = mass;
+            let p = &mut self.leaf_point[slot as usize];
+            *p = map[*p as usize];
+        }
+    }
+}

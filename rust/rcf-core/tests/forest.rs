@@ -1,0 +1,191 @@
+//! Scenarios of the whole forest: planted anomalies, determinism, attribution, save/restore.
+use rcf_core::{Forest, ForestConfig, RcfError, SamplerKind, ScoringKind};
+
+fn sine(i: usize) -> f64 {
+    (i as f64 * 2.0 * std::f64::consts::PI / 50.0).sin() * 10.0
+}
+
+fn config(seed: u64) -> ForestConfig {
+    let mut c = ForestConfig::new(1);
+    c.shingle_size = 4;
+    c.seed = Some(seed);
+    c.num_trees = 50;
+    c
+}
+
+#[test]
+fn planted_spike_scores_far_above_the_rest() {
+    for scoring in [ScoringKind::Rcf, ScoringKind::CoDisp] {
+        let mut c = config(1);
+        c.scoring = scoring;
+        let mut f = Forest::new(c).unwrap();
+        let mut scores = Vec::new();
+        for i in 0..3000 {
+            let x = if i == 2500 { 40.0 } else { sine(i) };
+            scores.push(f.score_update(&[x]).unwrap());
+        }
+        let spike = scores[2500];
+        let mut rest: Vec<f64> = scores[1000..2500].to_vec();
+        rest.sort_by(f64::total_cmp);
+        let p99 = rest[rest.len() * 99 / 100];
+        assert!(spike > 3.0 * p99, "{scoring:?}: spike {spike} vs p99 {p99}");
+    }
+}
+
+#[test]
+fn rcf_scores_are_on_the_aws_scale() {
+    let mut f = Forest::new(config(2)).unwrap();
+    let mut s = Vec::new();
+    for i in 0..3000 {
+        s.push(f.score_update(&[sine(i)]).unwrap());
+    }
+    let mut tail = s[1000..].to_vec();
+    tail.sort_by(f64::total_cmp);
+    let median = tail[tail.len() / 2];
+    assert!(median > 0.3 && median < 1.2, "median {median}");
+    assert!(f.score(&[60.0]).unwrap() > 2.0);
+}
+
+#[test]
+fn same_seed_same_scores_and_bytes() {
+    let run = |seed| {
+        let mut f = Forest::new(config(seed)).unwrap();
+        let s: Vec<f64> = (0..800)
+            .map(|i| f.score_update(&[sine(i)]).unwrap())
+            .collect();
+        (s, f.to_bytes())
+    };
+    let (a, ab) = run(9);
+    let (b, bb) = run(9);
+    let (c, _) = run(10);
+    assert_eq!(a, b);
+    assert_eq!(ab, bb);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn restored_forest_continues_exactly() {
+    let mut f = Forest::new(config(3)).unwrap();
+    for i in 0..700 {
+        f.update(&[sine(i)]).unwrap();
+    }
+    let mut g = Forest::from_bytes(&f.to_bytes()).unwrap();
+    for i in 700..1500 {
+        let x = [sine(i) + if i % 97 == 0 { 15.0 } else { 0.0 }];
+        assert_eq!(f.score_update(&x).unwrap(), g.score_update(&x).unwrap());
+    }
+    assert_eq!(f.to_bytes(), g.to_bytes());
+}
+
+#[test]
+fn corrupted_bytes_are_errors_not_panics() {
+    let mut f = Forest::new(config(4)).unwrap();
+    for i in 0..300 {
+        f.update(&[sine(i)]).unwrap();
+    }
+    let bytes = f.to_bytes();
+    assert!(matches!(
+        Forest::from_bytes(b"hello"),
+        Err(RcfError::Corrupt(_))
+    ));
+    assert!(matches!(
+        Forest::from_bytes(&bytes[..bytes.len() - 3]),
+        Err(RcfError::Corrupt(_))
+    ));
+    for pos in (0..bytes.len()).step_by(97) {
+        let mut b = bytes.clone();
+        b[pos] ^= 0x5A;
+        assert!(Forest::from_bytes(&b).is_err(), "flip at {pos} accepted");
+    }
+    // A valid checksum over a damaged payload must still be caught by the structural checks.
+    let mut b = bytes.clone();
+    let n = b.len();
+    b[n - 40] ^= 0x01;
+    let crc = crc32fast::hash(&b[24..]);
+    b[20..24].copy_from_slice(&crc.to_le_bytes());
+    let _ = Forest::from_bytes(&b); // must not panic; may be Ok if the flip hit a free value
+}
+
+#[test]
+fn attribution_points_at_the_dimension_and_direction() {
+    let mut c = ForestConfig::new(3);
+    c.seed = Some(5);
+    c.num_trees = 50;
+    let mut f = Forest::new(c).unwrap();
+    for i in 0..1500 {
+        let t = i as f64 * 0.1;
+        f.update(&[t.sin(), t.cos(), (t * 0.5).sin()]).unwrap();
+    }
+    let x = [0.0, 1.0 - 8.0, 0.0];
+    let a = f.attribution(&x).unwrap();
+    let s = f.score(&x).unwrap();
+    assert!(
+        (a.total() - s).abs() < 1e-9 * s.max(1.0),
+        "{} vs {s}",
+        a.total()
+    );
+    assert!(a.low[1] > 0.8 * a.total(), "{a:?}");
+    assert!(a.high[1] < a.low[1]);
+}
+
+#[test]
+fn window_sampler_keeps_the_last_points() {
+    let mut c = config(6);
+    c.sampler = SamplerKind::Window;
+    c.sample_size = 64;
+    let mut f = Forest::new(c).unwrap();
+    for i in 0..500 {
+        f.update(&[i as f64]).unwrap();
+    }
+    // Every tree holds the last 64 shingles: first values 433..=496.
+    for comp in f.components() {
+        let mut firsts: Vec<f32> = comp
+            .tree
+            .leaves()
+            .iter()
+            .map(|&(p, _)| f.store().point(p)[0])
+            .collect();
+        firsts.sort_by(f32::total_cmp);
+        assert_eq!(firsts.len(), 64);
+        assert_eq!(firsts[0], 433.0);
+        assert_eq!(firsts[63], 496.0);
+    }
+    f.check().unwrap();
+}
+
+#[test]
+fn bad_input_is_rejected_and_changes_nothing() {
+    let mut f = Forest::new(config(7)).unwrap();
+    for i in 0..100 {
+        f.update(&[sine(i)]).unwrap();
+    }
+    let before = f.to_bytes();
+    assert!(matches!(
+        f.update(&[f64::NAN]),
+        Err(RcfError::InvalidValue { .. })
+    ));
+    assert!(matches!(
+        f.update(&[1.0, 2.0]),
+        Err(RcfError::DimensionMismatch { .. })
+    ));
+    assert!(f.score_update_many(&[1.0, 2.0, f64::INFINITY]).is_err());
+    assert!(f.score_update(&[1e300]).is_err());
+    assert_eq!(before, f.to_bytes());
+}
+
+#[test]
+fn duplicates_merge_and_flatline_is_not_anomalous() {
+    let mut c = ForestConfig::new(1);
+    c.seed = Some(8);
+    c.num_trees = 20;
+    let mut f = Forest::new(c).unwrap();
+    for _ in 0..1000 {
+        f.update(&[5.0]).unwrap();
+    }
+    f.check().unwrap();
+    assert_eq!(f.store().len(), 1);
+    let normal = f.score(&[5.0]).unwrap();
+    let odd = f.score(&[6.0]).unwrap();
+    // AWS formula for a leaf holding every point at depth 0: (1 - m/2M) = 0.5.
+    assert!(normal <= 0.5 && odd > 4.0, "{normal} {odd}");
+}
