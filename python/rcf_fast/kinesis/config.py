@@ -1,0 +1,90 @@
+"""``ScorerConfig``: the settings shared by the CLI, the Lambda helper and the KCL processor,
+and ``build_step`` that turns them into a ``ScoringStep``. ``from_env`` reads ``RCF_*``
+environment variables (Lambda, KCL subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional
+
+from rcf_fast.kinesis.decoders import FORMATS, make_decoder
+from rcf_fast.kinesis.decoders.vpc_flow import parse_format
+from rcf_fast.kinesis.errors import ConfigError
+from rcf_fast.kinesis.forests import check_params
+from rcf_fast.kinesis.schema import Schema, parse_fields
+from rcf_fast.kinesis.sinks import Sink
+from rcf_fast.kinesis.step import ScoringStep
+
+# VPC flow lines have many integer fields (ports, times); score traffic volume unless told.
+VPC_DEFAULT_VALUES = ["packets", "bytes"]
+
+
+@dataclass
+class ScorerConfig:
+    """What to decode and how to score.
+
+    ``fields`` is a ``--fields`` spec (``name[:type],...``). For JSON/CSV it is the schema (CSV
+    column order); for VPC flow a custom field list is given by ``vpc_format``. ``values``
+    names the fields fed to the forest (default: numeric schema fields, or packets/bytes for VPC).
+    """
+
+    format: str = "json"
+    message_format: str = "json"
+    fields: Optional[str] = None
+    values: Optional[List[str]] = None
+    key: Optional[str] = None
+    vpc_format: Optional[str] = None
+    forest: Dict[str, Any] = field(default_factory=dict)
+    anomaly_threshold: float = 2.0
+
+    def validate(self) -> "ScorerConfig":
+        if self.format not in FORMATS:
+            raise ConfigError(f"format {self.format!r}: expected one of {', '.join(FORMATS)}")
+        check_params(self.forest)
+        return self
+
+    @property
+    def line_format(self) -> str:
+        return self.message_format if self.format in ("cwl", "kpl") else self.format
+
+    def schema(self) -> Optional[Schema]:
+        return parse_fields(self.fields) if self.fields else None
+
+    def value_fields(self) -> Optional[List[str]]:
+        if self.values:
+            return list(self.values)
+        if self.line_format == "vpc-flow" and not self.fields:
+            return list(VPC_DEFAULT_VALUES)
+        return None
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "ScorerConfig":
+        """Read RCF_FORMAT, RCF_MESSAGE_FORMAT, RCF_FIELDS, RCF_VALUES, RCF_KEY, RCF_VPC_FORMAT,
+        RCF_FOREST (JSON object of forest parameters) and RCF_ANOMALY_THRESHOLD."""
+        env = os.environ if env is None else env
+        try:
+            forest = json.loads(env.get("RCF_FOREST", "{}"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"RCF_FOREST is not a JSON object: {exc}") from None
+        values = env.get("RCF_VALUES")
+        return cls(
+            format=env.get("RCF_FORMAT", "json"), message_format=env.get("RCF_MESSAGE_FORMAT", "json"),
+            fields=env.get("RCF_FIELDS") or None, values=values.split(",") if values else None,
+            key=env.get("RCF_KEY") or None, vpc_format=env.get("RCF_VPC_FORMAT") or None, forest=forest,
+            anomaly_threshold=float(env.get("RCF_ANOMALY_THRESHOLD", "2.0")),
+        ).validate()
+
+
+def build_step(cfg: ScorerConfig, results: Optional[Sink] = None, errors: Optional[Sink] = None,
+               **step_kwargs: Any) -> ScoringStep:
+    """The scoring step for a configuration."""
+    cfg.validate()
+    schema = cfg.schema()
+    columns = schema.names if schema and cfg.line_format == "csv" else None
+    vpc_fields = parse_format(cfg.vpc_format) if cfg.vpc_format else None
+    decoder = make_decoder(cfg.format, cfg.message_format, columns=columns, vpc_fields=vpc_fields)
+    return ScoringStep(decoder, cfg.forest, key_field=cfg.key, value_fields=cfg.value_fields(),
+                       schema=schema, results=results, errors=errors,
+                       anomaly_threshold=cfg.anomaly_threshold, **step_kwargs)

@@ -1,0 +1,307 @@
+"""The polling consumer: leases shards, reads them in lineage order, scores, persists, checkpoints.
+
+Order of durability, per persist: flush the sinks -> save the state (forests + positions) ->
+checkpoint every shard covered by that state. A crash between any two steps replays records
+from the checkpoint; those already in the saved state are skipped by the scoring step, those
+not in it are learned once from the saved state, so no record is learned twice and none lost.
+
+Lineage: a shard starts only when each of its parents is finished (read to its end and
+checkpointed as such) or no longer listed (trimmed), so after a split or merge each key's
+records are applied in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Dict, Optional
+
+from rcf_fast.kinesis.errors import ConfigError, ConflictError, ExpiredIteratorError, ThrottledError
+from rcf_fast.kinesis.source import ShardInfo, ShardSource
+from rcf_fast.kinesis.step import ScoringStep
+from rcf_fast.kinesis.stores.checkpoint import CheckpointStore
+from rcf_fast.kinesis.stores.file_state import StateStore
+
+log = logging.getLogger("rcf_fast.kinesis")
+INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
+
+
+@dataclass
+class _Shard:
+    """What the consumer tracks for a shard it owns."""
+
+    info: ShardInfo
+    iterator: Optional[str] = None
+    last_sequence: Optional[str] = None  # last record read (in memory)
+    checkpointed: Optional[str] = None  # last sequence number written to the checkpoint store
+    ended: bool = False
+    backoff: float = 0.0
+    not_before: float = 0.0
+    lag_ms: int = 0
+
+
+@dataclass
+class ConsumerStatus:
+    """Progress counters for status lines and tests."""
+
+    records: int = 0
+    scored: int = 0
+    errors: int = 0
+    anomalies: int = 0
+    skipped: int = 0
+    throttled: int = 0
+    expired_iterators: int = 0
+    persists: int = 0
+    lag_ms: int = 0
+    shards_owned: int = 0
+    shards_finished: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Consumer:
+    """Reads a stream through a ``ShardSource`` and feeds a ``ScoringStep``.
+
+    Parameters
+    ----------
+    source, step, checkpoints, state_store
+        The stream, the scoring step, the checkpoint store and the state store.
+    owner : str, optional
+        Lease owner id; default ``<hostname>:<pid>``.
+    initial_position : str
+        Where a shard without a checkpoint starts: TRIM_HORIZON, LATEST or AT_TIMESTAMP
+        (with ``timestamp``).
+    persist_interval : float
+        Seconds between persists (flush, state, checkpoints); 0 persists after every batch.
+    """
+
+    def __init__(self, source: ShardSource, step: ScoringStep, checkpoints: CheckpointStore,
+                 state_store: StateStore, *, owner: Optional[str] = None,
+                 initial_position: str = "TRIM_HORIZON", timestamp: Optional[datetime] = None,
+                 batch_limit: int = 1000, persist_interval: float = 5.0, lease_seconds: float = 30.0,
+                 idle_sleep: float = 0.25, max_backoff: float = 5.0, base_backoff: float = 0.1,
+                 shard_refresh_interval: float = 10.0, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic, seed: Optional[int] = None,
+                 on_status: Optional[Callable[[ConsumerStatus], None]] = None) -> None:
+        if initial_position not in INITIAL_POSITIONS:
+            raise ConfigError(f"initial position {initial_position!r}: expected one of {INITIAL_POSITIONS}")
+        if initial_position == "AT_TIMESTAMP" and timestamp is None:
+            raise ConfigError("initial position AT_TIMESTAMP needs a timestamp")
+        if not 1 <= batch_limit <= 10000:
+            raise ConfigError(f"batch_limit {batch_limit}: expected 1..10000 (the GetRecords limit)")
+        self.source = source
+        self.step = step
+        self.checkpoints = checkpoints
+        self.state_store = state_store
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.initial_position = initial_position
+        self.timestamp = timestamp
+        self.batch_limit = batch_limit
+        self.persist_interval = persist_interval
+        self.lease_seconds = lease_seconds
+        self.idle_sleep = idle_sleep
+        self.max_backoff = max_backoff
+        self.base_backoff = base_backoff
+        self.shard_refresh_interval = shard_refresh_interval
+        self.sleep = sleep
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.on_status = on_status
+        self.status = ConsumerStatus()
+        self.owned: Dict[str, _Shard] = {}
+        self.finished: set = set()
+        self.known: Dict[str, ShardInfo] = {}
+        self._stop = False
+        self._loaded = False
+        self._dirty = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask ``run`` to persist and return after the current batch."""
+        self._stop = True
+
+    def load(self) -> None:
+        """Load the persisted state into the step (done once, by ``run``)."""
+        data = self.state_store.load()
+        if data:
+            self.step.load_state(data)
+        self._loaded = True
+
+    def run(self, stop_after_idle: Optional[float] = None, max_rounds: Optional[int] = None) -> ConsumerStatus:
+        """Consume until ``stop()``, ``stop_after_idle`` seconds without records, or ``max_rounds``."""
+        if not self._loaded:
+            self.load()
+        last_data = self.clock()
+        last_persist = self.clock()
+        last_refresh = -float("inf")
+        last_renew = self.clock()
+        rounds = 0
+        try:
+            while not self._stop:
+                now = self.clock()
+                if now - last_refresh >= self.shard_refresh_interval or self._needs_refresh():
+                    self._refresh_shards()
+                    last_refresh = now
+                got = self._poll_round()
+                rounds += 1
+                if got:
+                    last_data = self.clock()
+                if self._dirty and (self.clock() - last_persist >= self.persist_interval):
+                    self.persist()
+                    last_persist = self.clock()
+                if self.clock() - last_renew >= self.lease_seconds / 3:
+                    for shard in list(self.owned.values()):
+                        self._renew(shard)
+                    last_renew = self.clock()
+                if self.on_status:
+                    self.on_status(self.status)
+                if max_rounds is not None and rounds >= max_rounds:
+                    break
+                if stop_after_idle is not None and self.clock() - last_data >= stop_after_idle:
+                    break
+                if not got:
+                    self.sleep(self.idle_sleep)
+            self.persist()
+        except KeyboardInterrupt:
+            self.persist()
+            self.release()
+            raise
+        self.release()
+        return self.status
+
+    def release(self) -> None:
+        """Give up every lease (after a final persist)."""
+        for shard_id in list(self.owned):
+            self.checkpoints.release(shard_id, self.owner)
+        self.owned.clear()
+
+    # -- shards ---------------------------------------------------------------------------------
+
+    def _needs_refresh(self) -> bool:
+        # After a shard ended its children may be startable; look again at once.
+        return any(s.ended for s in self.owned.values()) or not self.owned
+
+    def _refresh_shards(self) -> None:
+        shards = self.source.list_shards()
+        self.known = {s.shard_id: s for s in shards}
+        for shard_id in [sid for sid, s in self.owned.items() if s.ended]:
+            del self.owned[shard_id]
+        for info in sorted(shards, key=lambda s: s.shard_id):
+            if info.shard_id in self.owned or info.shard_id in self.finished:
+                continue
+            cp = self.checkpoints.get(info.shard_id)
+            if cp is not None and cp.finished:
+                self.finished.add(info.shard_id)
+                continue
+            if not all(self._parent_done(p) for p in info.parents):
+                continue
+            if not self.checkpoints.acquire(info.shard_id, self.owner, self.lease_seconds):
+                continue
+            cp = self.checkpoints.get(info.shard_id)
+            shard = _Shard(info, checkpointed=cp.sequence_number if cp else None)
+            shard.last_sequence = shard.checkpointed
+            self.owned[info.shard_id] = shard
+        self.status.shards_owned = len(self.owned)
+        self.status.shards_finished = len(self.finished)
+
+    def _parent_done(self, parent_id: str) -> bool:
+        if parent_id in self.finished:
+            return True
+        if parent_id not in self.known:
+            return True  # trimmed past retention: nothing left to read
+        cp = self.checkpoints.get(parent_id)
+        if cp is not None and cp.finished:
+            self.finished.add(parent_id)
+            return True
+        return False
+
+    def _iterator(self, shard: _Shard) -> str:
+        sid = shard.info.shard_id
+        if shard.last_sequence is not None:
+            return self.source.get_iterator(sid, "AFTER_SEQUENCE_NUMBER", shard.last_sequence)
+        if shard.info.parents:
+            # A child of a split or merge starts at its beginning, whatever the initial position.
+            return self.source.get_iterator(sid, "TRIM_HORIZON")
+        if self.initial_position == "AT_TIMESTAMP":
+            return self.source.get_iterator(sid, "AT_TIMESTAMP", timestamp=self.timestamp)
+        return self.source.get_iterator(sid, self.initial_position)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _poll_round(self) -> int:
+        got = 0
+        for shard in list(self.owned.values()):
+            if shard.ended or self.clock() < shard.not_before:
+                continue
+            got += self._poll_shard(shard)
+        self.status.lag_ms = max((s.lag_ms for s in self.owned.values()), default=0)
+        return got
+
+    def _poll_shard(self, shard: _Shard) -> int:
+        try:
+            if shard.iterator is None:
+                shard.iterator = self._iterator(shard)
+            batch = self.source.get_records(shard.info.shard_id, shard.iterator, self.batch_limit)
+        except ThrottledError:
+            self.status.throttled += 1
+            shard.backoff = min(self.max_backoff, max(self.base_backoff, shard.backoff * 2))
+            # Full jitter keeps many consumers of one stream from retrying in lockstep.
+            shard.not_before = self.clock() + shard.backoff * (0.5 + self.rng.random() / 2)
+            return 0
+        except ExpiredIteratorError:
+            self.status.expired_iterators += 1
+            shard.iterator = None  # next poll restarts after the last record read
+            return 0
+        shard.backoff = 0.0
+        shard.lag_ms = batch.millis_behind_latest
+        if batch.records:
+            stats = self.step.process(batch.records)
+            shard.last_sequence = batch.records[-1].sequence_number
+            self._dirty = True
+            self.status.records += len(batch.records)
+            self.status.scored += stats.scored
+            self.status.errors += stats.errors
+            self.status.anomalies += stats.anomalies
+            self.status.skipped += stats.skipped
+        shard.iterator = batch.next_iterator
+        if batch.next_iterator is None:
+            # Closed shard read to its end: persist now so the children can start.
+            shard.ended = True
+            self._dirty = True
+            self.persist()
+        return len(batch.records)
+
+    # -- durability -----------------------------------------------------------------------------
+
+    def persist(self) -> None:
+        """Flush sinks, save the state, then checkpoint the shards that state covers."""
+        self.step.flush()
+        self.state_store.save(self.step.state_bytes())
+        self.status.persists += 1
+        self._dirty = False
+        for sid, shard in list(self.owned.items()):
+            if shard.last_sequence == shard.checkpointed and not shard.ended:
+                self._renew(shard)
+                continue
+            try:
+                self.checkpoints.checkpoint(sid, self.owner, shard.last_sequence, finished=shard.ended,
+                                            lease_seconds=self.lease_seconds)
+            except ConflictError as exc:
+                log.warning("%s; dropping the shard", exc)
+                del self.owned[sid]
+                continue
+            shard.checkpointed = shard.last_sequence
+            if shard.ended:
+                self.finished.add(sid)
+                self.status.shards_finished = len(self.finished)
+
+    def _renew(self, shard: _Shard) -> None:
+        if not self.checkpoints.acquire(shard.info.shard_id, self.owner, self.lease_seconds):
+            log.warning("shard %s: lease taken by another owner; dropping it", shard.info.shard_id)
+            del self.owned[shard.info.shard_id]
+

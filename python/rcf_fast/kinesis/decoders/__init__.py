@@ -1,0 +1,49 @@
+"""Decoders for Kinesis record formats, and ``make_decoder`` to pick one by name."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from rcf_fast.kinesis.decoders.base import Decoded, Decoder, LineDecoder, SingleLine
+from rcf_fast.kinesis.decoders.csv_decoder import CsvDecoder
+from rcf_fast.kinesis.decoders.cwl import CloudWatchLogsDecoder
+from rcf_fast.kinesis.decoders.json_decoder import JsonDecoder
+from rcf_fast.kinesis.decoders.kpl import KplDecoder
+from rcf_fast.kinesis.decoders.vpc_flow import DEFAULT_FIELDS as VPC_DEFAULT_FIELDS
+from rcf_fast.kinesis.decoders.vpc_flow import VpcFlowDecoder
+from rcf_fast.kinesis.errors import ConfigError
+
+FORMATS = ("json", "csv", "cwl", "vpc-flow", "kpl")
+LINE_FORMATS = ("json", "csv", "vpc-flow")
+
+
+def make_line_decoder(fmt: str, columns: Optional[Sequence[str]] = None,
+                      vpc_fields: Optional[Sequence[str]] = None,
+                      csv_header: Optional[Sequence[str]] = None) -> LineDecoder:
+    """The line decoder for a message format (``json``, ``csv`` or ``vpc-flow``)."""
+    if fmt == "json":
+        return JsonDecoder()
+    if fmt == "csv":
+        return CsvDecoder(columns, header=csv_header)
+    if fmt == "vpc-flow":
+        return VpcFlowDecoder(vpc_fields)
+    raise ConfigError(f"message format {fmt!r}: expected one of {', '.join(LINE_FORMATS)}")
+
+
+def make_decoder(fmt: str, message_format: str = "json", columns: Optional[Sequence[str]] = None,
+                 vpc_fields: Optional[Sequence[str]] = None,
+                 csv_header: Optional[Sequence[str]] = None) -> Decoder:
+    """The record decoder for ``--format``; ``cwl`` and ``kpl`` wrap ``message_format``."""
+    if fmt in ("cwl", "kpl"):
+        inner = make_line_decoder(message_format, columns, vpc_fields, csv_header)
+        return CloudWatchLogsDecoder(inner) if fmt == "cwl" else KplDecoder(inner)
+    if fmt in LINE_FORMATS:
+        return SingleLine(make_line_decoder(fmt, columns, vpc_fields, csv_header))
+    raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+
+
+__all__ = [
+    "FORMATS", "CloudWatchLogsDecoder", "CsvDecoder", "Decoded", "Decoder", "JsonDecoder",
+    "KplDecoder", "LineDecoder", "SingleLine", "VPC_DEFAULT_FIELDS", "VpcFlowDecoder",
+    "make_decoder", "make_line_decoder",
+]

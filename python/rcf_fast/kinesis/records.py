@@ -1,0 +1,117 @@
+"""Record types flowing through the scoring step.
+
+A Kinesis record is identified by (shard id, sequence number); records unpacked from one
+Kinesis record (KPL user records, CloudWatch Logs events) add a sub-sequence number. Positions
+compare as integers: sequence numbers are decimal strings of up to 128 bits.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+Position = Tuple[int, int]
+"""(sequence number as int, sub-sequence number): the order of events within one shard."""
+
+
+def position(sequence_number: str, sub_sequence_number: int = 0) -> Position:
+    """Return the comparable position of an event."""
+    return (int(sequence_number), int(sub_sequence_number))
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One Kinesis record as read from a shard (before decoding)."""
+
+    shard_id: str
+    sequence_number: str
+    data: bytes
+    partition_key: str = ""
+    arrival_timestamp: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One decoded event: the numeric and text fields of one user record / log line."""
+
+    sub_sequence_number: int
+    fields: Dict[str, Any]
+    timestamp: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class EventFailure:
+    """One event inside a record that did not decode; the rest of the record still counts."""
+
+    sub_sequence_number: int
+    reason: str
+    detail: Optional[str] = None
+
+
+@dataclass
+class ScoreResult:
+    """The output of score-then-learn for one event."""
+
+    key: str
+    shard_id: str
+    sequence_number: str
+    sub_sequence_number: int
+    score: float
+    attribution: Dict[str, Dict[str, float]]
+    values: Dict[str, float]
+    timestamp: Optional[Any] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {
+            "key": self.key,
+            "shard_id": self.shard_id,
+            "sequence_number": self.sequence_number,
+            "sub_sequence_number": self.sub_sequence_number,
+            "score": self.score,
+            "attribution": self.attribution,
+            "values": self.values,
+        }
+        if self.timestamp is not None:
+            out["timestamp"] = self.timestamp
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class ErrorRecord:
+    """A record (or one event of it) that went to the error sink instead of the forest."""
+
+    reason: str
+    data: bytes
+    shard_id: str
+    sequence_number: str
+    sub_sequence_number: Optional[int] = None
+    detail: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {
+            "reason": self.reason,
+            "data": base64.b64encode(self.data).decode("ascii"),
+            "shard_id": self.shard_id,
+            "sequence_number": self.sequence_number,
+        }
+        if self.sub_sequence_number is not None:
+            out["sub_sequence_number"] = self.sub_sequence_number
+        if self.detail is not None:
+            out["detail"] = self.detail
+        return out
+
+
+def explain(result: Dict[str, Any], top: int = 2) -> List[str]:
+    """Human-readable explanation of a result: the fields that contributed most, with direction."""
+    parts = []
+    for name, hl in result.get("attribution", {}).items():
+        high, low = float(hl.get("high", 0.0)), float(hl.get("low", 0.0))
+        if high >= low:
+            parts.append((high, f"{name} high (+{high:.2f})"))
+        else:
+            parts.append((low, f"{name} low (+{low:.2f})"))
+    parts.sort(key=lambda p: -p[0])
+    return [text for _, text in parts[:top]]

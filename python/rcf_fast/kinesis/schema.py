@@ -1,0 +1,175 @@
+"""Schemas: field names and types, discovered from a sample of decoded events or given by hand.
+
+A schema names every field of an event and its type (``float``, ``int``, ``str``, ``bool`` or
+``timestamp``). The forest sees the numeric fields (``float``/``int``) other than the key, in
+schema order, unless the caller names the value fields explicitly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from rcf_fast.kinesis.errors import DecodeError, SchemaError
+
+TYPES = ("float", "int", "str", "bool", "timestamp")
+NUMERIC = ("float", "int")
+PARTITION_KEY = "@partition_key"
+_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a schema."""
+
+    name: str
+    type: str = "float"
+
+
+@dataclass(frozen=True)
+class Schema:
+    """An ordered list of fields."""
+
+    fields: Tuple[Field, ...]
+
+    @property
+    def names(self) -> List[str]:
+        return [f.name for f in self.fields]
+
+    def type_of(self, name: str) -> Optional[str]:
+        for f in self.fields:
+            if f.name == name:
+                return f.type
+        return None
+
+    def numeric_names(self, exclude: Iterable[str] = ()) -> List[str]:
+        skip = set(exclude)
+        return [f.name for f in self.fields if f.type in NUMERIC and f.name not in skip]
+
+    def to_spec(self) -> str:
+        """The ``--fields`` form: ``name:type,name:type``."""
+        return ",".join(f"{f.name}:{f.type}" for f in self.fields)
+
+
+def parse_fields(spec: Sequence[str] | str) -> Schema:
+    """Parse ``--fields`` values: ``"a:float,b:int"`` or ``["a:float", "b"]`` (type defaults to float)."""
+    items: List[str] = []
+    for part in [spec] if isinstance(spec, str) else list(spec):
+        items.extend(p.strip() for p in part.split(",") if p.strip())
+    if not items:
+        raise SchemaError("--fields: expected at least one field as name[:type]")
+    fields = []
+    seen = set()
+    for item in items:
+        name, _, ftype = item.partition(":")
+        ftype = ftype.strip() or "float"
+        name = name.strip()
+        if not name:
+            raise SchemaError(f"--fields: empty field name in {item!r}")
+        if ftype not in TYPES:
+            raise SchemaError(f"--fields: field {name!r} has unknown type {ftype!r}; expected one of {', '.join(TYPES)}")
+        if name in seen:
+            raise SchemaError(f"--fields: field {name!r} is listed twice")
+        seen.add(name)
+        fields.append(Field(name, ftype))
+    return Schema(tuple(fields))
+
+
+def _value_type(value: Any) -> str:
+    """The narrowest schema type a single value fits."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            int(text)
+            return "int"
+        except ValueError:
+            pass
+        try:
+            if math.isfinite(float(text)):
+                return "float"
+        except ValueError:
+            pass
+        if text.lower() in ("true", "false"):
+            return "bool"
+        if _TS_RE.match(text):
+            return "timestamp"
+    return "str"
+
+
+def _merge(a: Optional[str], b: str) -> str:
+    if a is None or a == b:
+        return b
+    if {a, b} == {"int", "float"}:
+        return "float"
+    return "str"
+
+
+def discover_schema(samples: Sequence[Mapping[str, Any]], min_fraction: float = 0.9) -> Schema:
+    """Infer a schema from decoded sample events.
+
+    A field's type is the common type of the values seen for it, counting a field as numeric when
+    at least ``min_fraction`` of its values are numbers (so that a few malformed records in the
+    sample do not turn a numeric column into text). Field order is first appearance.
+    """
+    if not samples:
+        raise SchemaError("cannot discover a schema from an empty sample; pass --fields")
+    order: List[str] = []
+    kinds: Dict[str, Dict[str, int]] = {}
+    for event in samples:
+        for name, value in event.items():
+            if name not in kinds:
+                order.append(name)
+                kinds[name] = {}
+            t = _value_type(value)
+            kinds[name][t] = kinds[name].get(t, 0) + 1
+    fields = []
+    for name in order:
+        counts = kinds[name]
+        total = sum(counts.values())
+        numeric = counts.get("int", 0) + counts.get("float", 0)
+        if numeric >= min_fraction * total:
+            ftype = "float" if counts.get("float", 0) else "int"
+        else:
+            ftype = None
+            for t in counts:
+                ftype = _merge(ftype, t)
+            ftype = ftype or "str"
+        fields.append(Field(name, ftype))
+    return Schema(tuple(fields))
+
+
+def to_float(name: str, value: Any) -> float:
+    """Convert a field value to a finite float or raise ``DecodeError`` naming the field."""
+    if value is None:
+        raise DecodeError(f"missing field {name!r}")
+    if isinstance(value, bool):
+        raise DecodeError(f"field {name!r}: expected a number, got a boolean")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise DecodeError(f"field {name!r}: expected a number, got {str(value)[:40]!r}") from None
+    if not math.isfinite(out):
+        raise DecodeError(f"field {name!r}: expected a finite number, got {out}")
+    return out
+
+
+def parse_timestamp(value: Any) -> Optional[float]:
+    """Seconds since the epoch from a number or an ISO-like string; None if it does not parse."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace("Z", "+00:00")
+        try:
+            return datetime.fromisoformat(text).timestamp()
+        except ValueError:
+            return None
+    return None
