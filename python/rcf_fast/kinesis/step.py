@@ -71,6 +71,7 @@ class ScoringStep:
         self.decoder = decoder
         self.forests = forests if forests is not None else KeyedForests(forest_params)
         self.key_field = key_field
+        self.timestamp_field = timestamp_field
         self.schema = schema
         self.value_fields = list(value_fields) if value_fields else None
         if self.value_fields is None and schema is not None:
@@ -79,7 +80,6 @@ class ScoringStep:
         self.errors = errors if errors is not None else MemorySink()
         self.sample_size = sample_size
         self.anomaly_threshold = anomaly_threshold
-        self.timestamp_field = timestamp_field
         self.stats = StepStats()
 
     # -- configuration --------------------------------------------------------------------------
