@@ -1,5 +1,9 @@
-"""rcf_fast: Robust Random Cut Forest anomaly detection for streams."""
+"""rcf_fast: Robust Random Cut Forest anomaly detection for streams.
 
-from rcf_fast._rcf import __version__
+The forest lives in Rust (``rcf_fast._rcf``); this package adds the pure-Python helpers.
+"""
 
-__all__ = ["__version__"]
+from rcf_fast._rcf import Attribution, RandomCutForest, StateError, __version__
+from rcf_fast.shingle import shingle
+
+__all__ = ["Attribution", "RandomCutForest", "StateError", "__version__", "shingle"]
