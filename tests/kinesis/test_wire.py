@@ -90,7 +90,9 @@ def test_json_several_shards_planted_anomalies(client: Callable[[str], Any], nam
     assert status.records == len(records) and status.scored == len(rows)
     best = top_per_key(results)
     assert {k: best[k]["values"]["cpu"] for k in SPIKES} == {k: 140.0 for k in SPIKES}
-    assert all(best[k]["score"] > 2 * sorted(r["score"] for r in results.items if r["key"] == k)[-2] * 0.5 for k in SPIKES)
+    for k in SPIKES:
+        scores = sorted(r["score"] for r in results.items if r["key"] == k)
+        assert scores[-1] > 1.5 * scores[-2], f"{k}: the planted anomaly must stand out"
     assert best["web-1"]["attribution"]["cpu"]["high"] > best["web-1"]["attribution"]["cpu"]["low"]
     # Replaying the whole stream with the saved state learns nothing again.
     again, again_err, status2 = consume(client, name, ScorerConfig(key="host", values=["cpu"], forest=FOREST), tmp_path)
