@@ -1,0 +1,103 @@
+"""``rcf-fast consume`` end to end against moto's server (subprocess, as users run it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, List
+
+from .conftest import AWS_ENV, create_stream
+from .test_wire import put_all
+
+
+def run_cli(args: List[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, **AWS_ENV}
+    return subprocess.run([sys.executable, "-m", "rcf_fast.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def metric_records(rng: random.Random, start: int, n: int, spike: int = -1) -> List[Any]:
+    out = []
+    for i in range(start, start + n):
+        v = 100 + rng.gauss(0, 1) if i != spike else 400.0
+        out.append(("svc", json.dumps({"svc": "api", "i": i, "latency": round(v, 2)}).encode()))
+    return out
+
+
+def test_consume_to_files_then_resume(moto_endpoint: str, client: Callable[[str], Any], name: str, tmp_path: Path) -> None:
+    kinesis = client("kinesis")
+    create_stream(kinesis, name, 2)
+    rng = random.Random(0)
+    first = metric_records(rng, 0, 300, spike=250)
+    first.insert(10, ("svc", b"{garbage"))
+    put_all(kinesis, name, first)
+    common = ["consume", "--stream", name, "--endpoint-url", moto_endpoint, "--key", "svc", "--values", "latency",
+              "--num-trees", "30", "--sample-size", "64", "--output", "out.jsonl", "--errors", "err.jsonl",
+              "--stop-after-idle", "1", "--poll-interval", "0.05", "--alerts", "--alert-score", "3"]
+    proc = run_cli(common, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    errors = [json.loads(x) for x in (tmp_path / "err.jsonl").read_text().splitlines()]
+    assert len(results) == 300 and len(errors) == 1
+    assert errors[0]["reason"].startswith("invalid JSON") and errors[0]["data"] == "e2dhcmJhZ2U="
+    alerts = [line for line in proc.stdout.splitlines() if line.startswith("ALERT")]
+    assert alerts and any("latency high" in a for a in alerts)
+    top = max(results, key=lambda r: r["score"])
+    assert top["values"]["latency"] == 400.0
+    assert "301 records, 300 scored, 1 errors" in proc.stderr
+    assert (tmp_path / ".rcf-fast" / f"{name}.state").exists()
+
+    # New records only: the second run resumes from the checkpoints and the saved forests.
+    second = metric_records(rng, 300, 50)
+    put_all(kinesis, name, second)
+    proc = run_cli(common, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(results) == 350
+    assert len({(r["shard_id"], r["sequence_number"]) for r in results}) == 350  # none scored twice
+    new_latencies = [json.loads(d)["latency"] for _, d in second]
+    assert sorted(r["values"]["latency"] for r in results[300:]) == sorted(new_latencies)
+
+
+def test_consume_stream_to_stream_with_dynamodb_and_s3(moto_endpoint: str, client: Callable[[str], Any],
+                                                       name: str, tmp_path: Path) -> None:
+    kinesis = client("kinesis")
+    for stream, shards in ((name, 3), (name + "-out", 1), (name + "-err", 1)):
+        create_stream(kinesis, stream, shards)
+    client("s3").create_bucket(Bucket=name)
+    records = metric_records(random.Random(1), 0, 200, spike=150) + [("svc", b"\xff\xfe")]
+    put_all(kinesis, name, records)
+    proc = run_cli(["consume", "--stream", name, "--endpoint-url", moto_endpoint, "--key", "svc",
+                    "--num-trees", "30", "--sample-size", "64", "--output-stream", name + "-out",
+                    "--error-stream", name + "-err", "--min-score", "1.5",
+                    "--checkpoint", f"dynamodb://{name}-leases", "--state", f"s3://{name}/rcf/state",
+                    "--stop-after-idle", "1", "--poll-interval", "0.05"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+    def read(stream: str) -> List[Any]:
+        shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+        it = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        return [json.loads(r["Data"]) for r in kinesis.get_records(ShardIterator=it, Limit=10000)["Records"]]
+
+    out, err = read(name + "-out"), read(name + "-err")
+    assert len(err) == 1 and "not UTF-8" in err[0]["reason"]
+    assert out and all(r["score"] >= 1.5 for r in out)
+    assert any(r["values"]["latency"] == 400.0 for r in out)
+    # The schema was discovered: 'i' and 'latency' are numeric, 'svc' is the key.
+    assert set(out[0]["values"]) == {"i", "latency"}
+    leases = client("dynamodb").scan(TableName=f"{name}-leases")["Items"]
+    assert len(leases) == 3 and all("owner" not in item for item in leases)  # released at exit
+    assert sum("sequence_number" in item for item in leases) >= 1
+    assert client("s3").head_object(Bucket=name, Key="rcf/state")["ContentLength"] > 0
+
+
+def test_config_errors_exit_2_with_a_clear_message(tmp_path: Path) -> None:
+    proc = run_cli(["consume", "--stream", "s", "--fields", "v:double"], tmp_path)
+    assert proc.returncode == 2
+    assert "field 'v' has unknown type 'double'" in proc.stderr
+    proc = run_cli(["consume", "--stream", "s", "--format", "xml"], tmp_path)
+    assert proc.returncode == 2 and "invalid choice: 'xml'" in proc.stderr
