@@ -141,13 +141,13 @@ impl Forest {
     }
 
     fn score_point(&self, q: &[f32]) -> f64 {
-        let total = with_scratch(|sc| {
-            let mut total = 0.0;
-            for c in &self.components {
-                total += self.tree_score(c, q, sc);
-            }
-            total
+        let per_tree = self.pool.map(self.config.threads, &self.components, |c| {
+            with_scratch(|sc| self.tree_score(c, q, sc))
         });
+        let mut total = 0.0;
+        for s in per_tree {
+            total += s;
+        }
         total / self.components.len() as f64
     }
 
@@ -190,22 +190,48 @@ impl Forest {
         let cap = self.config.sample_size;
         let scoring = self.config.scoring;
         let Forest {
-            store, components, ..
+            store,
+            components,
+            pool,
+            config,
+            ..
         } = self;
-        let result = with_scratch(|sc| -> std::result::Result<f64, String> {
-            let mut total = 0.0;
-            for c in components.iter_mut() {
-                if ready {
-                    total += match scoring {
+        let store: &PointStore = store;
+        let per_tree = pool.map_mut_inline(config.threads, components, |c| {
+            with_scratch(|sc| -> std::result::Result<(f64, Change), String> {
+                let s = if ready {
+                    match scoring {
                         ScoringKind::Rcf => c.tree.rcf_score(store, &q, sc),
                         ScoringKind::CoDisp => c.tree.codisp_expected(store, &q, sc),
-                    };
-                }
-                let change = c.update(store, id, t, lambda, cap, sc)?;
-                apply(store, id, change);
-            }
-            Ok(total)
+                    }
+                } else {
+                    0.0
+                };
+                Ok((s, c.update(store, id, t, lambda, cap, sc)?))
+            })
         });
+        let mut total = 0.0;
+        let mut error = None;
+        for r in &per_tree {
+            match r {
+                Ok((s, change)) => {
+                    total += s;
+                    if change.added {
+                        self.store.inc(id);
+                    }
+                }
+                Err(e) => error = Some(e.clone()),
+            }
+        }
+        for (_, change) in per_tree.iter().flatten() {
+            if let Some(r) = change.removed {
+                self.store.dec(r);
+            }
+        }
+        let result = match error {
+            Some(e) => Err(e),
+            None => Ok(total),
+        };
         self.store.release_if_unused(id);
         let total = result.map_err(RcfError::Internal)?;
         Ok(if ready {
@@ -399,16 +425,6 @@ impl Forest {
             result.low[i % dims] += l / n;
         }
         Ok(result)
-    }
-}
-
-#[inline]
-fn apply(store: &mut PointStore, id: u32, change: Change) {
-    if change.added {
-        store.inc(id);
-    }
-    if let Some(r) = change.removed {
-        store.dec(r);
     }
 }
 

@@ -23,7 +23,7 @@ pub const NIL: u16 = u16::MAX;
 const NO_BOX: u16 = u16::MAX;
 const FREE_LEAF: u32 = u32::MAX;
 /// Internal nodes with at least this mass keep their bounding box.
-pub const BOX_MIN_MASS: u16 = 12;
+pub const BOX_MIN_MASS: u16 = 8;
 
 /// An internal node: the cut (`x[dim] <= cut` goes left), children, mass and box slot.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
@@ -691,5 +691,29 @@ impl Tree {
             let p = &mut self.leaf_point[slot as usize];
             *p = map[*p as usize];
         }
+    }
+}
+
+impl Tree {
+    /// Mass-weighted mean depth of the leaves and the maximum leaf depth.
+    pub fn depth_stats(&self) -> (f64, usize) {
+        let mut stack = Vec::new();
+        if self.root != NIL {
+            stack.push((self.root, 0usize));
+        }
+        let (mut sum, mut count, mut max) = (0.0, 0.0, 0);
+        while let Some((r, d)) = stack.pop() {
+            if is_leaf(r) {
+                let m = f64::from(self.mass_of(r));
+                sum += m * d as f64;
+                count += m;
+                max = max.max(d);
+            } else {
+                let n = &self.nodes[r as usize];
+                stack.push((n.left, d + 1));
+                stack.push((n.right, d + 1));
+            }
+        }
+        (if count > 0.0 { sum / count } else { 0.0 }, max)
     }
 }
