@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Dict, Optional, Sequence, TextIO
 
 EXIT_CONFIG = 2
@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     dec.add_argument("--values", help="comma-separated fields fed to the forest (default: numeric fields)")
     dec.add_argument("--key", help="field naming the series (@partition_key for the Kinesis partition key); "
                      "default: one series")
+    dec.add_argument("--timestamp-field", help="field copied to each result as its timestamp (default: the "
+                     "schema's first timestamp field, else the log event / arrival time)")
     dec.add_argument("--vpc-format", help="custom VPC flow log format, e.g. '${version} ${interface-id} ${bytes}'")
     out = c.add_argument_group("output")
     dest = out.add_mutually_exclusive_group()
@@ -105,6 +107,8 @@ def _alert_printer(stream: TextIO, threshold: float) -> Any:
         if "score" not in item:
             return
         when = item.get("timestamp", "")
+        if isinstance(when, (int, float)):
+            when = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         why = "; ".join(explain(item)) or "-"
         stream.write(f"ALERT {item['key']} score={item['score']:.2f} {when} "
                      f"[{item['shard_id']} #{item['sequence_number']}] {why}\n")
@@ -152,7 +156,7 @@ def consume(args: argparse.Namespace) -> int:
     cfg = ScorerConfig(format=args.format, message_format=args.message_format,
                        fields=",".join(args.fields) if args.fields else None,
                        values=args.values.split(",") if args.values else None, key=args.key,
-                       vpc_format=args.vpc_format, forest=forest, anomaly_threshold=args.alert_score).validate()
+                       vpc_format=args.vpc_format, timestamp_field=args.timestamp_field, forest=forest, anomaly_threshold=args.alert_score).validate()
     session = boto3.session.Session(region_name=args.region)
     kinesis = session.client("kinesis", endpoint_url=args.endpoint_url)
     results_to_stdout = not args.output_stream and (args.output in (None, "-"))

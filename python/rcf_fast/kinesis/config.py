@@ -36,6 +36,7 @@ class ScorerConfig:
     values: Optional[List[str]] = None
     key: Optional[str] = None
     vpc_format: Optional[str] = None
+    timestamp_field: Optional[str] = None
     forest: Dict[str, Any] = field(default_factory=dict)
     anomaly_threshold: float = 2.0
 
@@ -62,7 +63,7 @@ class ScorerConfig:
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "ScorerConfig":
         """Read RCF_FORMAT, RCF_MESSAGE_FORMAT, RCF_FIELDS, RCF_VALUES, RCF_KEY, RCF_VPC_FORMAT,
-        RCF_FOREST (JSON object of forest parameters) and RCF_ANOMALY_THRESHOLD."""
+        RCF_TIMESTAMP_FIELD, RCF_FOREST (JSON object of forest parameters) and RCF_ANOMALY_THRESHOLD."""
         env = os.environ if env is None else env
         try:
             forest = json.loads(env.get("RCF_FOREST", "{}"))
@@ -72,7 +73,8 @@ class ScorerConfig:
         return cls(
             format=env.get("RCF_FORMAT", "json"), message_format=env.get("RCF_MESSAGE_FORMAT", "json"),
             fields=env.get("RCF_FIELDS") or None, values=values.split(",") if values else None,
-            key=env.get("RCF_KEY") or None, vpc_format=env.get("RCF_VPC_FORMAT") or None, forest=forest,
+            key=env.get("RCF_KEY") or None, timestamp_field=env.get("RCF_TIMESTAMP_FIELD") or None,
+            vpc_format=env.get("RCF_VPC_FORMAT") or None, forest=forest,
             anomaly_threshold=float(env.get("RCF_ANOMALY_THRESHOLD", "2.0")),
         ).validate()
 
@@ -87,4 +89,5 @@ def build_step(cfg: ScorerConfig, results: Optional[Sink] = None, errors: Option
     decoder = make_decoder(cfg.format, cfg.message_format, columns=columns, vpc_fields=vpc_fields)
     return ScoringStep(decoder, cfg.forest, key_field=cfg.key, value_fields=cfg.value_fields(),
                        schema=schema, results=results, errors=errors,
-                       anomaly_threshold=cfg.anomaly_threshold, **step_kwargs)
+                       anomaly_threshold=cfg.anomaly_threshold, timestamp_field=cfg.timestamp_field,
+                       **step_kwargs)

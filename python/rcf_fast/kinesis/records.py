@@ -114,4 +114,6 @@ def explain(result: Dict[str, Any], top: int = 2) -> List[str]:
         else:
             parts.append((low, f"{name} low (+{low:.2f})"))
     parts.sort(key=lambda p: -p[0])
-    return [text for _, text in parts[:top]]
+    # Leave out fields that contributed under a tenth of the main one: they explain nothing.
+    cutoff = parts[0][0] * 0.1 if parts else 0.0
+    return [text for value, text in parts[:top] if value >= cutoff]
