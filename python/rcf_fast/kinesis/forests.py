@@ -91,7 +91,7 @@ class KeyedForests:
         blobs = [(key, forest.to_bytes()) for key, forest in sorted(self.forests.items())]
         header = {
             "config": self._fingerprint(),
-            "positions": {s: [str(p[0]), p[1]] for s, p in sorted(self.positions.items())},
+            "positions": {s: [str(p[0]), p[1], p[2]] for s, p in sorted(self.positions.items())},
             "value_fields": self.value_fields,
             "schema": self.schema_spec,
             "keys": [[key, len(b)] for key, b in blobs],
@@ -129,6 +129,6 @@ class KeyedForests:
         if offset != len(data):
             raise StateError(f"state blob has {len(data) - offset} trailing bytes")
         self.forests = forests
-        self.positions = {s: (int(p[0]), int(p[1])) for s, p in header["positions"].items()}
+        self.positions = {s: (int(p[0]), int(p[1]), int(p[2])) for s, p in header["positions"].items()}
         self.value_fields = header.get("value_fields")
         self.schema_spec = header.get("schema")

@@ -1,8 +1,9 @@
 """Record types flowing through the scoring step.
 
-A Kinesis record is identified by (shard id, sequence number); records unpacked from one
-Kinesis record (KPL user records, CloudWatch Logs events) add a sub-sequence number. Positions
-compare as integers: sequence numbers are decimal strings of up to 128 bits.
+A Kinesis record is identified by (shard id, sequence number). A KCL-deaggregated KPL user record
+adds the record's sub-sequence number, and the events a decoder unpacks from one record (KPL user
+records, CloudWatch Logs events) add an event index. Positions compare as integer tuples:
+sequence numbers are decimal strings of up to 128 bits.
 """
 
 from __future__ import annotations
@@ -11,13 +12,8 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-Position = Tuple[int, int]
-"""(sequence number as int, sub-sequence number): the order of events within one shard."""
-
-
-def position(sequence_number: str, sub_sequence_number: int = 0) -> Position:
-    """Return the comparable position of an event."""
-    return (int(sequence_number), int(sub_sequence_number))
+Position = Tuple[int, int, int]
+"""(sequence number, record sub-sequence number, event index): the order of events in a shard."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +25,7 @@ class RawRecord:
     data: bytes
     partition_key: str = ""
     arrival_timestamp: Optional[float] = None
+    sub_sequence_number: Optional[int] = None  # set for user records the KCL deaggregated
 
 
 @dataclass(frozen=True)

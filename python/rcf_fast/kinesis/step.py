@@ -1,7 +1,7 @@
 """The scoring step every adapter feeds: decode -> key and values -> score-then-learn -> emit.
 
 Idempotency: ``KeyedForests.positions`` keeps, per shard, the last applied (sequence number,
-sub-sequence number). An event at or before that position was applied (learned, or sent to the
+sub-sequence number, event index). An event at or before that position was applied (learned, or sent to the
 error sink) before the state was persisted, and its output was flushed before that, so it is
 skipped: replayed records are never learned twice. Records of a shard must arrive in order.
 """
@@ -140,15 +140,25 @@ class ScoringStep:
         self.stats.add(stats)
         return stats
 
-    def _error(self, rec: RawRecord, reason: str, sub: Optional[int], stats: StepStats,
+    @staticmethod
+    def _sub(rec: RawRecord, event_index: int) -> int:
+        # A KCL user record is identified by its own sub-sequence number; otherwise by event index.
+        return rec.sub_sequence_number if rec.sub_sequence_number is not None else event_index
+
+    def _error(self, rec: RawRecord, reason: str, event_index: int, stats: StepStats,
                detail: Optional[str] = None) -> None:
-        self.errors.write(ErrorRecord(reason, rec.data, rec.shard_id, rec.sequence_number, sub, detail).to_dict())
+        err = ErrorRecord(reason, rec.data, rec.shard_id, rec.sequence_number, self._sub(rec, event_index), detail)
+        out = err.to_dict()
+        if rec.sub_sequence_number is not None and event_index:
+            out["event_index"] = event_index
+        self.errors.write(out)
         stats.errors += 1
 
     def _process_record(self, rec: RawRecord, stats: StepStats) -> None:
         seq = int(rec.sequence_number)
+        sub = rec.sub_sequence_number or 0
         last = self.forests.positions.get(rec.shard_id)
-        if last is not None and seq < last[0]:
+        if last is not None and (seq, sub) < last[:2]:
             stats.skipped += 1
             return
         stats.records += 1
@@ -157,10 +167,10 @@ class ScoringStep:
         except DecodeError as exc:
             decoded = [EventFailure(0, exc.reason)]
         if not decoded:  # e.g. a CloudWatch Logs CONTROL_MESSAGE: nothing to score
-            self._advance(rec.shard_id, (seq, 0))
+            self._advance(rec.shard_id, (seq, sub, 0))
             return
         for item in decoded:
-            pos = (seq, item.sub_sequence_number)
+            pos = (seq, sub, item.sub_sequence_number)
             if last is not None and pos <= last:
                 stats.skipped += 1
                 continue
@@ -174,7 +184,7 @@ class ScoringStep:
                     self._error(rec, exc.reason, item.sub_sequence_number, stats)
             self._advance(rec.shard_id, pos)
 
-    def _advance(self, shard_id: str, pos: "tuple[int, int]") -> None:
+    def _advance(self, shard_id: str, pos: "tuple[int, int, int]") -> None:
         last = self.forests.positions.get(shard_id)
         if last is None or pos > last:
             self.forests.positions[shard_id] = pos
@@ -206,9 +216,12 @@ class ScoringStep:
             ts = fields[self.timestamp_field]
         elif ts is None and rec.arrival_timestamp is not None:
             ts = rec.arrival_timestamp
-        result = ScoreResult(key, rec.shard_id, rec.sequence_number, event.sub_sequence_number, score,
-                             self._attribution(attribution, len(point)), values, ts)
-        self.results.write(result.to_dict())
+        result = ScoreResult(key, rec.shard_id, rec.sequence_number, self._sub(rec, event.sub_sequence_number),
+                             score, self._attribution(attribution, len(point)), values, ts)
+        out = result.to_dict()
+        if rec.sub_sequence_number is not None and event.sub_sequence_number:
+            out["event_index"] = event.sub_sequence_number
+        self.results.write(out)
         stats.scored += 1
         if score >= self.anomaly_threshold:
             stats.anomalies += 1
