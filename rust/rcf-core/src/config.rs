@@ -7,6 +7,8 @@ use crate::error::{RcfError, Result};
 /// Largest `sample_size`: tree indices are 16-bit (one bit marks a leaf), which keeps a standard
 /// forest under 1 MB.
 pub const MAX_SAMPLE_SIZE: usize = 32_767;
+/// Largest `num_trees * sample_size`: point ids are 24-bit and a batch chunk needs room too.
+pub const MAX_POINTS_HELD: usize = (1 << 24) - 3 * 2048;
 /// Largest number of values in a (shingled) point: cut dimensions are stored in 16 bits.
 pub const MAX_POINT_DIMENSIONS: usize = 65_535;
 
@@ -115,10 +117,10 @@ impl ForestConfig {
                 ),
             ));
         }
-        if self.num_trees == 0 || self.num_trees > 100_000 {
+        if self.num_trees == 0 || self.num_trees > 10_000 {
             return Err(RcfError::param(
                 "num_trees",
-                format!("must be between 1 and 100000, got {}", self.num_trees),
+                format!("must be between 1 and 10000, got {}", self.num_trees),
             ));
         }
         if self.sample_size < 2 || self.sample_size > MAX_SAMPLE_SIZE {
@@ -127,6 +129,16 @@ impl ForestConfig {
                 format!(
                     "must be between 2 and {MAX_SAMPLE_SIZE}, got {}",
                     self.sample_size
+                ),
+            ));
+        }
+        // Point ids are 24-bit: every tree's points plus a batch in flight must fit.
+        if self.num_trees * self.sample_size > MAX_POINTS_HELD {
+            return Err(RcfError::param(
+                "num_trees",
+                format!(
+                    "num_trees * sample_size must be at most {MAX_POINTS_HELD}, got {} * {}",
+                    self.num_trees, self.sample_size
                 ),
             ));
         }

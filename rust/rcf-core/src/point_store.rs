@@ -3,14 +3,16 @@
 //! Invariant: `refs[i] == FREE` exactly for ids in `free`.
 use serde::{Deserialize, Serialize};
 
-const FREE: u32 = u32::MAX;
+/// Reference count of a free id. A point has at most one leaf per tree, so counts stay below
+/// `num_trees`, which the configuration keeps under this.
+const FREE: u16 = u16::MAX;
 
 /// Reference-counted storage of points.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct PointStore {
     dim: usize,
     data: Vec<f32>,
-    refs: Vec<u32>,
+    refs: Vec<u16>,
     free: Vec<u32>,
 }
 
@@ -89,7 +91,7 @@ impl PointStore {
     pub fn ref_count(&self, id: u32) -> u32 {
         match self.refs.get(id as usize) {
             Some(&FREE) | None => 0,
-            Some(&r) => r,
+            Some(&r) => u32::from(r),
         }
     }
 
@@ -105,7 +107,7 @@ impl PointStore {
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.data.capacity() * 4 + self.refs.capacity() * 4 + self.free.capacity() * 4
+        self.data.capacity() * 4 + self.refs.capacity() * 2 + self.free.capacity() * 4
     }
 
     /// True if `id` is a live point.
@@ -133,7 +135,7 @@ impl PointStore {
             let live_ok = if r == FREE {
                 free_seen[i] && e == 0
             } else {
-                !free_seen[i] && r == e
+                !free_seen[i] && u32::from(r) == e
             };
             if !live_ok {
                 return Err(format!("point {i} has {r} references, trees hold {e}"));

@@ -3,12 +3,13 @@
 //!
 //! Index encoding: a `u16` reference is an internal node id when below [`LEAF`], `LEAF | slot`
 //! for leaf slot `slot`, and [`NIL`] for "none". Internal nodes live in `nodes`, leaves in the
-//! parallel `leaf_point`/`leaf_mass` vectors. Free node slots are chained through `Node::left`,
-//! free leaf slots through `leaf_point`. There are no parent links: delete finds a leaf's path by
+//! `leaf` vector: the low 24 bits hold the point id, the high 8 bits the mass (255 means "see
+//! `big_mass`"). Free node slots are chained through `Node::left`, free leaf slots through the
+//! id bits of a zero-mass leaf. There are no parent links: delete finds a leaf's path by
 //! following the cuts with the leaf's own point, which satisfies every cut above it.
 //!
 //! Boxes: an internal node of mass >= [`BOX_MIN_MASS`] keeps its tight bounding box in `boxes`
-//! (slot `Node::bbox`); smaller subtrees compute theirs from their few leaves when needed. That
+//! (slot `node_box[node]`); smaller subtrees compute theirs from their few leaves when needed. That
 //! halves a tree's memory and costs at most `BOX_MIN_MASS` point reads per walk.
 use serde::{Deserialize, Serialize};
 
@@ -21,9 +22,12 @@ pub const LEAF: u16 = 0x8000;
 /// The "no node" reference.
 pub const NIL: u16 = u16::MAX;
 const NO_BOX: u16 = u16::MAX;
-const FREE_LEAF: u32 = u32::MAX;
+/// Id bits of a leaf; also "end of the free list" in a free leaf.
+pub const ID_MASK: u32 = (1 << 24) - 1;
+const MASS_SHIFT: u32 = 24;
+const BIG_MASS: u32 = 255;
 /// Internal nodes with at least this mass keep their bounding box.
-pub const BOX_MIN_MASS: u16 = 8;
+pub const BOX_MIN_MASS: u16 = 16;
 
 /// An internal node: the cut (`x[dim] <= cut` goes left), children, mass and box slot.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
@@ -38,8 +42,6 @@ pub struct Node {
     pub dim: u16,
     /// Number of points below (duplicates counted).
     pub mass: u16,
-    /// Slot of the cached bounding box, or `NO_BOX`.
-    pub bbox: u16,
 }
 
 /// A random cut tree over points of a shared [`PointStore`].
@@ -48,9 +50,12 @@ pub struct Tree {
     dim: usize,
     root: u16,
     nodes: Vec<Node>,
+    /// Cached box slot of each internal node, or `NO_BOX` (kept apart so a node is 12 bytes).
+    node_box: Vec<u16>,
     free_node: u16,
-    leaf_point: Vec<u32>,
-    leaf_mass: Vec<u16>,
+    leaf: Vec<u32>,
+    /// Masses of 255 and more (many duplicates), by leaf slot; usually empty.
+    big_mass: std::collections::BTreeMap<u16, u32>,
     free_leaf: u16,
     boxes: Vec<f32>,
     free_box: Vec<u16>,
@@ -68,9 +73,10 @@ impl Tree {
             dim,
             root: NIL,
             nodes: Vec::with_capacity(capacity.saturating_sub(1)),
+            node_box: Vec::with_capacity(capacity.saturating_sub(1)),
             free_node: NIL,
-            leaf_point: Vec::with_capacity(capacity),
-            leaf_mass: Vec::with_capacity(capacity),
+            leaf: Vec::with_capacity(capacity),
+            big_mass: std::collections::BTreeMap::new(),
             free_leaf: NIL,
             boxes: Vec::new(),
             free_box: Vec::new(),
@@ -103,13 +109,37 @@ impl Tree {
 
     #[inline]
     pub(crate) fn leaf_point(&self, r: u16) -> u32 {
-        self.leaf_point[(r & !LEAF) as usize]
+        self.leaf[(r & !LEAF) as usize] & ID_MASK
+    }
+
+    #[inline]
+    fn slot_mass(&self, slot: u16) -> u32 {
+        let m = self.leaf[slot as usize] >> MASS_SHIFT;
+        if m == BIG_MASS {
+            self.big_mass.get(&slot).copied().unwrap_or(0)
+        } else {
+            m
+        }
+    }
+
+    fn set_slot_mass(&mut self, slot: u16, mass: u32) {
+        let packed = if mass >= BIG_MASS {
+            self.big_mass.insert(slot, mass);
+            BIG_MASS
+        } else {
+            if !self.big_mass.is_empty() {
+                self.big_mass.remove(&slot);
+            }
+            mass
+        };
+        let l = &mut self.leaf[slot as usize];
+        *l = (*l & ID_MASK) | (packed << MASS_SHIFT);
     }
 
     #[inline]
     pub(crate) fn mass_of(&self, r: u16) -> u32 {
         if is_leaf(r) {
-            u32::from(self.leaf_mass[(r & !LEAF) as usize])
+            self.slot_mass(r & !LEAF)
         } else {
             u32::from(self.nodes[r as usize].mass)
         }
@@ -129,8 +159,9 @@ impl Tree {
     /// Heap bytes held by this tree.
     pub fn heap_bytes(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self.leaf_point.capacity() * 4
-            + self.leaf_mass.capacity() * 2
+            + self.node_box.capacity() * 2
+            + self.leaf.capacity() * 4
+            + self.big_mass.len() * 32
             + self.boxes.capacity() * 4
             + self.free_box.capacity() * 2
     }
@@ -146,12 +177,13 @@ impl Tree {
             return;
         }
         let n = &self.nodes[r as usize];
-        if n.bbox == NO_BOX {
+        let b = self.node_box[r as usize];
+        if b == NO_BOX {
             // Uncached subtrees are small (mass < BOX_MIN_MASS), so recursion is shallow.
             self.extend_box(store, n.left, lo, hi);
             self.extend_box(store, n.right, lo, hi);
         } else {
-            let (blo, bhi) = self.cached_box(n.bbox);
+            let (blo, bhi) = self.cached_box(b);
             for i in 0..self.dim {
                 lo[i] = lo[i].min(blo[i]);
                 hi[i] = hi[i].max(bhi[i]);
@@ -168,11 +200,12 @@ impl Tree {
             return;
         }
         let n = &self.nodes[r as usize];
-        if n.bbox == NO_BOX {
+        let b = self.node_box[r as usize];
+        if b == NO_BOX {
             self.box_of(store, n.left, lo, hi);
             self.extend_box(store, n.right, lo, hi);
         } else {
-            let (blo, bhi) = self.cached_box(n.bbox);
+            let (blo, bhi) = self.cached_box(b);
             lo.copy_from_slice(blo);
             hi.copy_from_slice(bhi);
         }
@@ -184,7 +217,7 @@ impl Tree {
         if is_leaf(r) {
             return None;
         }
-        let b = self.nodes[r as usize].bbox;
+        let b = self.node_box[r as usize];
         (b != NO_BOX).then(|| self.cached_box(b))
     }
 
@@ -209,6 +242,10 @@ impl Tree {
             slot
         } else {
             let slot = (self.boxes.len() / (2 * self.dim)) as u16;
+            if self.boxes.len() == self.boxes.capacity() {
+                // Grow by a few boxes at a time: doubling would waste up to half of them.
+                self.boxes.reserve_exact(8 * 2 * self.dim);
+            }
             self.boxes.extend_from_slice(lo);
             self.boxes.extend_from_slice(hi);
             slot
@@ -216,54 +253,59 @@ impl Tree {
     }
 
     fn alloc_leaf(&mut self, point: u32) -> u16 {
+        debug_assert!(point < ID_MASK);
+        let packed = point | (1 << MASS_SHIFT);
         if self.free_leaf == NIL {
-            self.leaf_point.push(point);
-            self.leaf_mass.push(1);
-            (self.leaf_point.len() - 1) as u16
+            self.leaf.push(packed);
+            (self.leaf.len() - 1) as u16
         } else {
             let slot = self.free_leaf;
-            let next = self.leaf_point[slot as usize];
-            self.free_leaf = if next == FREE_LEAF { NIL } else { next as u16 };
-            self.leaf_point[slot as usize] = point;
-            self.leaf_mass[slot as usize] = 1;
+            let next = self.leaf[slot as usize] & ID_MASK;
+            self.free_leaf = if next == ID_MASK { NIL } else { next as u16 };
+            self.leaf[slot as usize] = packed;
             slot
         }
     }
 
     fn free_leaf_slot(&mut self, slot: u16) {
-        self.leaf_point[slot as usize] = if self.free_leaf == NIL {
-            FREE_LEAF
+        self.set_slot_mass(slot, 0);
+        self.leaf[slot as usize] = if self.free_leaf == NIL {
+            ID_MASK
         } else {
             u32::from(self.free_leaf)
         };
-        self.leaf_mass[slot as usize] = 0;
         self.free_leaf = slot;
     }
 
-    fn alloc_node(&mut self, node: Node) -> u16 {
+    fn alloc_node(&mut self, node: Node, bbox: u16) -> u16 {
         if self.free_node == NIL {
             self.nodes.push(node);
+            self.node_box.push(bbox);
             (self.nodes.len() - 1) as u16
         } else {
             let id = self.free_node;
             self.free_node = self.nodes[id as usize].left;
             self.nodes[id as usize] = node;
+            self.node_box[id as usize] = bbox;
             id
         }
     }
 
-    fn free_node_slot(&mut self, id: u16) {
-        let b = self.nodes[id as usize].bbox;
+    fn drop_box(&mut self, id: u16) {
+        let b = std::mem::replace(&mut self.node_box[id as usize], NO_BOX);
         if b != NO_BOX {
             self.free_box.push(b);
         }
+    }
+
+    fn free_node_slot(&mut self, id: u16) {
+        self.drop_box(id);
         self.nodes[id as usize] = Node {
             cut: 0.0,
             left: self.free_node,
             right: NIL,
             dim: 0,
             mass: 0,
-            bbox: NO_BOX,
         };
         self.free_node = id;
     }
@@ -305,7 +347,8 @@ impl Tree {
             self.box_of(store, node, lo, hi);
             if is_leaf(node) && lo == q {
                 let slot = node & !LEAF;
-                self.leaf_mass[slot as usize] += 1;
+                let m = self.slot_mass(slot);
+                self.set_slot_mass(slot, m + 1);
                 return (slot, false);
             }
             let mut total = 0.0f64;
@@ -319,13 +362,13 @@ impl Tree {
                 false
             } else {
                 // The cut falls inside this node's box: q goes below, following the node's cut.
+                let bbox = self.node_box[node as usize];
                 let threshold_crossed;
                 {
                     let n = &mut self.nodes[node as usize];
                     n.mass += 1;
-                    threshold_crossed = n.bbox == NO_BOX && n.mass >= BOX_MIN_MASS;
+                    threshold_crossed = bbox == NO_BOX && n.mass >= BOX_MIN_MASS;
                 }
-                let bbox = self.nodes[node as usize].bbox;
                 if bbox != NO_BOX {
                     let (blo, bhi) = self.cached_box_mut(bbox);
                     for i in 0..d {
@@ -338,7 +381,7 @@ impl Tree {
                         hi[i] = hi[i].max(q[i]);
                     }
                     let slot = self.alloc_box(lo, hi);
-                    self.nodes[node as usize].bbox = slot;
+                    self.node_box[node as usize] = slot;
                 }
                 parent = node;
                 node = self.step(node, q);
@@ -348,22 +391,22 @@ impl Tree {
             let leaf = LEAF | slot;
             let mass = self.mass_of(node) + 1;
             let (left, right) = if q_left { (leaf, node) } else { (node, leaf) };
-            let mut new_node = Node {
+            let new_node = Node {
                 cut,
                 left,
                 right,
                 dim: cut_dim as u16,
                 mass: mass as u16,
-                bbox: NO_BOX,
             };
+            let mut bbox = NO_BOX;
             if mass >= u32::from(BOX_MIN_MASS) {
                 for i in 0..d {
                     lo[i] = lo[i].min(q[i]);
                     hi[i] = hi[i].max(q[i]);
                 }
-                new_node.bbox = self.alloc_box(lo, hi);
+                bbox = self.alloc_box(lo, hi);
             }
-            let branch = self.alloc_node(new_node);
+            let branch = self.alloc_node(new_node, bbox);
             self.set_child(parent, node, branch);
             return (slot, true);
         }
@@ -378,11 +421,12 @@ impl Tree {
         sc: &mut Scratch,
     ) -> Result<Option<u32>, String> {
         let target = LEAF | slot;
-        let id = *self
-            .leaf_point
-            .get(slot as usize)
-            .ok_or_else(|| format!("leaf slot {slot} out of range"))?;
-        if id == FREE_LEAF || self.leaf_mass[slot as usize] == 0 {
+        if slot as usize >= self.leaf.len() {
+            return Err(format!("leaf slot {slot} out of range"));
+        }
+        let id = self.leaf[slot as usize] & ID_MASK;
+        let mass = self.slot_mass(slot);
+        if mass == 0 {
             return Err(format!("leaf slot {slot} is not in use"));
         }
         let q = store.point(id);
@@ -395,15 +439,13 @@ impl Tree {
         if node != target {
             return Err(format!("leaf slot {slot} is not where its point leads"));
         }
-        if self.leaf_mass[slot as usize] > 1 {
-            self.leaf_mass[slot as usize] -= 1;
+        if mass > 1 {
+            self.set_slot_mass(slot, mass - 1);
             for &a in &sc.path {
                 let n = &mut self.nodes[a as usize];
                 n.mass -= 1;
-                if n.bbox != NO_BOX && n.mass < BOX_MIN_MASS {
-                    let b = n.bbox;
-                    n.bbox = NO_BOX;
-                    self.free_box.push(b);
+                if n.mass < BOX_MIN_MASS {
+                    self.drop_box(a);
                 }
             }
             return Ok(None);
@@ -424,17 +466,16 @@ impl Tree {
         for &a in sc.path.iter().rev() {
             let n = &mut self.nodes[a as usize];
             n.mass -= 1;
-            if n.bbox == NO_BOX {
+            let b = self.node_box[a as usize];
+            if b == NO_BOX {
                 continue;
             }
             if n.mass < BOX_MIN_MASS {
-                let b = n.bbox;
-                n.bbox = NO_BOX;
-                self.free_box.push(b);
+                self.drop_box(a);
                 continue;
             }
             if shrink {
-                let (left, right, b) = (n.left, n.right, n.bbox);
+                let (left, right) = (n.left, n.right);
                 let (blo, bhi) = self.cached_box(b);
                 // A box changes only if the removed point was on its boundary; above the first
                 // unchanged box nothing changes either.
@@ -480,9 +521,8 @@ impl Tree {
             return Err("box storage has a partial box".into());
         }
         let n_nodes = self.nodes.len();
-        let n_leaves = self.leaf_point.len();
-        if self.leaf_mass.len() != n_leaves || n_leaves > LEAF as usize || n_nodes >= LEAF as usize
-        {
+        let n_leaves = self.leaf.len();
+        if self.node_box.len() != n_nodes || n_leaves > LEAF as usize || n_nodes >= LEAF as usize {
             return Err("tree arrays have inconsistent sizes".into());
         }
         let mut node_seen = vec![false; n_nodes];
@@ -541,18 +581,18 @@ impl Tree {
             let k = at(r);
             if is_leaf(r) {
                 let s = (r & !LEAF) as usize;
-                let pid = self.leaf_point[s];
+                let pid = self.leaf[s] & ID_MASK;
                 if !store.is_live(pid) {
                     return Err(format!("leaf {s} holds a dead point {pid}"));
                 }
-                if self.leaf_mass[s] == 0 {
+                if self.slot_mass(s as u16) == 0 {
                     return Err(format!("leaf {s} has mass 0"));
                 }
                 refs[pid as usize] += 1;
                 let p = store.point(pid);
                 box_lo[k * d..(k + 1) * d].copy_from_slice(p);
                 box_hi[k * d..(k + 1) * d].copy_from_slice(p);
-                mass[k] = u32::from(self.leaf_mass[s]);
+                mass[k] = self.slot_mass(s as u16);
                 continue;
             }
             let n = &self.nodes[r as usize];
@@ -573,19 +613,25 @@ impl Tree {
                 box_hi[k * d + i] = box_hi[l * d + i].max(box_hi[rr * d + i]);
             }
             let should_cache = n.mass >= BOX_MIN_MASS;
-            if should_cache != (n.bbox != NO_BOX) {
+            let bbox = self.node_box[r as usize];
+            if should_cache != (bbox != NO_BOX) {
                 return Err(format!("node {r}: box cache does not match its mass"));
             }
-            if n.bbox != NO_BOX {
-                if n.bbox as usize >= n_boxes
-                    || std::mem::replace(&mut box_used[n.bbox as usize], true)
+            if bbox != NO_BOX {
+                if bbox as usize >= n_boxes || std::mem::replace(&mut box_used[bbox as usize], true)
                 {
                     return Err(format!("node {r}: box slot invalid or shared"));
                 }
-                let (blo, bhi) = self.cached_box(n.bbox);
+                let (blo, bhi) = self.cached_box(bbox);
                 if blo != &box_lo[k * d..(k + 1) * d] || bhi != &box_hi[k * d..(k + 1) * d] {
                     return Err(format!("node {r}: cached box is not the tight box"));
                 }
+            }
+        }
+        for (&slot, &m) in &self.big_mass {
+            let packed = self.leaf.get(slot as usize).map_or(0, |l| l >> MASS_SHIFT);
+            if packed != BIG_MASS || m < BIG_MASS {
+                return Err(format!("leaf {slot}: stale large-mass entry"));
             }
         }
         // Free lists must cover exactly the unused slots.
@@ -605,13 +651,16 @@ impl Tree {
             if i >= n_leaves || std::mem::replace(&mut leaf_seen[i], true) {
                 return Err("leaf free list is inconsistent".into());
             }
-            let next = self.leaf_point[i];
-            f = if next == FREE_LEAF {
+            if self.leaf[i] >> MASS_SHIFT != 0 {
+                return Err("a free leaf has a mass".into());
+            }
+            let next = self.leaf[i] & ID_MASK;
+            f = if next == ID_MASK {
                 NIL
             } else {
                 u16::try_from(next).unwrap_or(0x7FFF_u16)
             };
-            if next != FREE_LEAF && next > 0x7FFF {
+            if next != ID_MASK && next > 0x7FFF {
                 return Err("leaf free list is inconsistent".into());
             }
         }
@@ -688,8 +737,8 @@ impl Tree {
     pub(crate) fn remap_points(&mut self, map: &[u32]) {
         for (slot, mass) in self.leaf_slots_with_mass() {
             let _ = mass;
-            let p = &mut self.leaf_point[slot as usize];
-            *p = map[*p as usize];
+            let p = &mut self.leaf[slot as usize];
+            *p = (*p & !ID_MASK) | map[(*p & ID_MASK) as usize];
         }
     }
 }
