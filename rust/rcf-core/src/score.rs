@@ -9,15 +9,14 @@ use crate::tree::{is_leaf, Tree, NIL};
 fn separation(lo: &[f32], hi: &[f32], q: &[f32]) -> (f64, f64) {
     let mut out = 0.0f64;
     let mut total = 0.0f64;
-    for i in 0..q.len() {
+    let n = q.len();
+    let (lo, hi) = (&lo[..n], &hi[..n]);
+    for i in 0..n {
         let (a, b, x) = (f64::from(lo[i]), f64::from(hi[i]), f64::from(q[i]));
-        let gap = if x < a {
-            a - x
-        } else if x > b {
-            x - b
-        } else {
-            0.0
-        };
+        // Branch-free distance outside [a, b] (no NaN can occur: all values are finite).
+        let below = a - x;
+        let above = x - b;
+        let gap = if below > 0.0 { below } else { 0.0 } + if above > 0.0 { above } else { 0.0 };
         out += gap;
         total += (b - a) + gap;
     }

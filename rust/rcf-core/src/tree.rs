@@ -31,6 +31,7 @@ pub const BOX_MIN_MASS: u16 = 16;
 
 /// An internal node: the cut (`x[dim] <= cut` goes left), children, mass and box slot.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[repr(C)]
 pub struct Node {
     /// Cut value.
     pub cut: f32,
@@ -149,11 +150,8 @@ impl Tree {
     #[inline]
     pub(crate) fn step(&self, n: u16, q: &[f32]) -> u16 {
         let node = &self.nodes[n as usize];
-        if q[node.dim as usize] <= node.cut {
-            node.left
-        } else {
-            node.right
-        }
+        // Branch-free: the side is a coin flip to the branch predictor.
+        [node.left, node.right][usize::from(q[node.dim as usize] > node.cut)]
     }
 
     /// Heap bytes held by this tree.
@@ -170,10 +168,7 @@ impl Tree {
     pub(crate) fn extend_box(&self, store: &PointStore, r: u16, lo: &mut [f32], hi: &mut [f32]) {
         if is_leaf(r) {
             let p = store.point(self.leaf_point(r));
-            for i in 0..self.dim {
-                lo[i] = lo[i].min(p[i]);
-                hi[i] = hi[i].max(p[i]);
-            }
+            widen(lo, hi, p, p);
             return;
         }
         let n = &self.nodes[r as usize];
@@ -184,10 +179,7 @@ impl Tree {
             self.extend_box(store, n.right, lo, hi);
         } else {
             let (blo, bhi) = self.cached_box(b);
-            for i in 0..self.dim {
-                lo[i] = lo[i].min(blo[i]);
-                hi[i] = hi[i].max(bhi[i]);
-            }
+            widen(lo, hi, blo, bhi);
         }
     }
 
@@ -353,7 +345,7 @@ impl Tree {
             }
             let mut total = 0.0f64;
             for i in 0..d {
-                total += f64::from(hi[i].max(q[i])) - f64::from(lo[i].min(q[i]));
+                total += f64::from(fmax(hi[i], q[i])) - f64::from(fmin(lo[i], q[i]));
             }
             let (cut_dim, cut) = choose_cut(lo, hi, q, rng.next_f64() * total);
             let q_left = if cut < lo[cut_dim] {
@@ -371,15 +363,9 @@ impl Tree {
                 }
                 if bbox != NO_BOX {
                     let (blo, bhi) = self.cached_box_mut(bbox);
-                    for i in 0..d {
-                        blo[i] = blo[i].min(q[i]);
-                        bhi[i] = bhi[i].max(q[i]);
-                    }
+                    widen(blo, bhi, q, q);
                 } else if threshold_crossed {
-                    for i in 0..d {
-                        lo[i] = lo[i].min(q[i]);
-                        hi[i] = hi[i].max(q[i]);
-                    }
+                    widen(lo, hi, q, q);
                     let slot = self.alloc_box(lo, hi);
                     self.node_box[node as usize] = slot;
                 }
@@ -400,10 +386,7 @@ impl Tree {
             };
             let mut bbox = NO_BOX;
             if mass >= u32::from(BOX_MIN_MASS) {
-                for i in 0..d {
-                    lo[i] = lo[i].min(q[i]);
-                    hi[i] = hi[i].max(q[i]);
-                }
+                widen(lo, hi, q, q);
                 bbox = self.alloc_box(lo, hi);
             }
             let branch = self.alloc_node(new_node, bbox);
@@ -680,14 +663,45 @@ impl Tree {
     }
 }
 
+/// Minimum for values known not to be NaN (one instruction, unlike `f32::min`).
+#[inline(always)]
+pub(crate) fn fmin(a: f32, b: f32) -> f32 {
+    if b < a {
+        b
+    } else {
+        a
+    }
+}
+
+/// Maximum for values known not to be NaN.
+#[inline(always)]
+pub(crate) fn fmax(a: f32, b: f32) -> f32 {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+
+/// Widens `lo/hi` by the box `blo/bhi` (a point when both are the same slice).
+#[inline(always)]
+pub(crate) fn widen(lo: &mut [f32], hi: &mut [f32], blo: &[f32], bhi: &[f32]) {
+    let n = lo.len();
+    let (hi, blo, bhi) = (&mut hi[..n], &blo[..n], &bhi[..n]);
+    for i in 0..n {
+        lo[i] = fmin(lo[i], blo[i]);
+        hi[i] = fmax(hi[i], bhi[i]);
+    }
+}
+
 /// Picks the cut dimension and value for random offset `r` in `[0, total span)` of the box
 /// `lo/hi` extended by `q`. The value is kept inside `[min, max)` of the chosen dimension, so
 /// f32 rounding can never put the cut on the wrong side of the new point.
 fn choose_cut(lo: &[f32], hi: &[f32], q: &[f32], mut r: f64) -> (usize, f32) {
     let mut last = 0;
     for i in 0..q.len() {
-        let a = lo[i].min(q[i]);
-        let b = hi[i].max(q[i]);
+        let a = fmin(lo[i], q[i]);
+        let b = fmax(hi[i], q[i]);
         let span = f64::from(b) - f64::from(a);
         if span > 0.0 {
             last = i;
@@ -698,8 +712,8 @@ fn choose_cut(lo: &[f32], hi: &[f32], q: &[f32], mut r: f64) -> (usize, f32) {
         }
     }
     // Rounding ran past the last positive span: cut at the top of that dimension.
-    let a = lo[last].min(q[last]);
-    let b = hi[last].max(q[last]);
+    let a = fmin(lo[last], q[last]);
+    let b = fmax(hi[last], q[last]);
     (last, cut_in(a, b, f64::from(b) - f64::from(a)))
 }
 
