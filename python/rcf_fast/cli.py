@@ -12,57 +12,122 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any, Dict, Optional, Sequence, TextIO
+from typing import Any, TextIO
 
 EXIT_CONFIG = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rcf-fast", description="Random Cut Forest anomaly detection for streams.")
+    p = argparse.ArgumentParser(
+        prog="rcf-fast", description="Random Cut Forest anomaly detection for streams."
+    )
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command")
-    c = sub.add_parser("consume", help="score a Kinesis stream, one forest per series key",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    c = sub.add_parser(
+        "consume",
+        help="score a Kinesis stream, one forest per series key",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     src = c.add_argument_group("stream")
     src.add_argument("--stream", required=True, help="Kinesis stream to read")
-    src.add_argument("--endpoint-url", help="Kinesis-compatible endpoint (moto, LocalStack); default: AWS")
-    src.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
-    src.add_argument("--from", dest="start", choices=["trim-horizon", "latest", "at-timestamp"], default="trim-horizon",
-                     help="where a shard without a checkpoint starts")
+    src.add_argument(
+        "--endpoint-url", help="Kinesis-compatible endpoint (moto, LocalStack); default: AWS"
+    )
+    src.add_argument(
+        "--region",
+        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )
+    src.add_argument(
+        "--from",
+        dest="start",
+        choices=["trim-horizon", "latest", "at-timestamp"],
+        default="trim-horizon",
+        help="where a shard without a checkpoint starts",
+    )
     src.add_argument("--timestamp", help="ISO time for --from at-timestamp")
     dec = c.add_argument_group("decoding")
     dec.add_argument("--format", default="json", choices=["json", "csv", "cwl", "vpc-flow", "kpl"])
-    dec.add_argument("--message-format", default="json", choices=["json", "csv", "vpc-flow"],
-                     help="format of each message inside cwl/kpl records")
-    dec.add_argument("--fields", nargs="+", help="schema as name[:type] (types float,int,str,bool,timestamp); "
-                     "default: discovered from the first records")
-    dec.add_argument("--values", help="comma-separated fields fed to the forest (default: numeric fields)")
-    dec.add_argument("--key", help="field naming the series (@partition_key for the Kinesis partition key); "
-                     "default: one series")
-    dec.add_argument("--timestamp-field", help="field copied to each result as its timestamp (default: the "
-                     "schema's first timestamp field, else the log event / arrival time)")
-    dec.add_argument("--vpc-format", help="custom VPC flow log format, e.g. '${version} ${interface-id} ${bytes}'")
+    dec.add_argument(
+        "--message-format",
+        default="json",
+        choices=["json", "csv", "vpc-flow"],
+        help="format of each message inside cwl/kpl records",
+    )
+    dec.add_argument(
+        "--fields",
+        nargs="+",
+        help="schema as name[:type] (types float,int,str,bool,timestamp); "
+        "default: discovered from the first records",
+    )
+    dec.add_argument(
+        "--values", help="comma-separated fields fed to the forest (default: numeric fields)"
+    )
+    dec.add_argument(
+        "--key",
+        help="field naming the series (@partition_key for the Kinesis partition key); "
+        "default: one series",
+    )
+    dec.add_argument(
+        "--timestamp-field",
+        help="field copied to each result as its timestamp (default: the "
+        "schema's first timestamp field, else the log event / arrival time)",
+    )
+    dec.add_argument(
+        "--vpc-format",
+        help="custom VPC flow log format, e.g. '${version} ${interface-id} ${bytes}'",
+    )
     out = c.add_argument_group("output")
     dest = out.add_mutually_exclusive_group()
     dest.add_argument("--output-stream", help="write results to this Kinesis stream")
-    dest.add_argument("--output", help="write results as JSON lines to this file ('-' = stdout, the default)")
+    dest.add_argument(
+        "--output", help="write results as JSON lines to this file ('-' = stdout, the default)"
+    )
     errs = out.add_mutually_exclusive_group()
     errs.add_argument("--error-stream", help="write bad records to this Kinesis stream")
-    errs.add_argument("--errors", help="write bad records as JSON lines to this file (default: stderr)")
-    out.add_argument("--min-score", type=float, default=None, help="only output results scoring at least this")
-    out.add_argument("--alerts", action="store_true", help="print each result scoring >= --alert-score with "
-                     "its explanation (to stdout unless results go there, else stderr)")
+    errs.add_argument(
+        "--errors", help="write bad records as JSON lines to this file (default: stderr)"
+    )
+    out.add_argument(
+        "--min-score", type=float, default=None, help="only output results scoring at least this"
+    )
+    out.add_argument(
+        "--alerts",
+        action="store_true",
+        help="print each result scoring >= --alert-score with "
+        "its explanation (to stdout unless results go there, else stderr)",
+    )
     out.add_argument("--alert-score", type=float, default=2.0)
-    out.add_argument("--no-status", action="store_true", help="no live status line (default: on a terminal)")
+    out.add_argument(
+        "--no-status", action="store_true", help="no live status line (default: on a terminal)"
+    )
     st = c.add_argument_group("state")
-    st.add_argument("--checkpoint", help="SQLite file or dynamodb://table (default .rcf-fast/<stream>.checkpoints.sqlite)")
-    st.add_argument("--state", help="file, s3://bucket/key or dynamodb://table/id (default .rcf-fast/<stream>.state)")
+    st.add_argument(
+        "--checkpoint",
+        help="SQLite file or dynamodb://table (default .rcf-fast/<stream>.checkpoints.sqlite)",
+    )
+    st.add_argument(
+        "--state",
+        help="file, s3://bucket/key or dynamodb://table/id (default .rcf-fast/<stream>.state)",
+    )
     st.add_argument("--owner", help="lease owner id (default host:pid)")
-    st.add_argument("--persist-interval", type=float, default=5.0, help="seconds between state saves + checkpoints")
-    st.add_argument("--stop-after-idle", type=float, default=None, help="stop after this many seconds without records")
+    st.add_argument(
+        "--persist-interval",
+        type=float,
+        default=5.0,
+        help="seconds between state saves + checkpoints",
+    )
+    st.add_argument(
+        "--stop-after-idle",
+        type=float,
+        default=None,
+        help="stop after this many seconds without records",
+    )
     st.add_argument("--batch-limit", type=int, default=1000, help="GetRecords limit")
-    st.add_argument("--poll-interval", type=float, default=0.25, help="sleep between polls when idle")
+    st.add_argument(
+        "--poll-interval", type=float, default=0.25, help="sleep between polls when idle"
+    )
     f = c.add_argument_group("forest")
     f.add_argument("--num-trees", type=int, default=100)
     f.add_argument("--sample-size", type=int, default=256)
@@ -70,30 +135,38 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--time-decay", type=float, default=None)
     f.add_argument("--output-after", type=int, default=None)
     f.add_argument("--scoring", choices=["rcf", "codisp"], default="rcf")
-    f.add_argument("--seed", type=int, default=0, help="base seed; each key's forest derives its own")
+    f.add_argument(
+        "--seed", type=int, default=0, help="base seed; each key's forest derives its own"
+    )
     c.add_argument("-v", "--verbose", action="count", default=0)
     return p
 
 
-def _state_store(spec: str, session: Any, endpoint: Optional[str]) -> Any:
+def _state_store(spec: str, session: Any, endpoint: str | None) -> Any:
     from rcf_fast.kinesis import DynamoDBStateStore, FileStateStore, S3StateStore
 
     if spec.startswith("s3://"):
         bucket, _, key = spec[5:].partition("/")
-        return S3StateStore(session.client("s3", endpoint_url=endpoint), bucket, key or "rcf-fast.state")
+        return S3StateStore(
+            session.client("s3", endpoint_url=endpoint), bucket, key or "rcf-fast.state"
+        )
     if spec.startswith("dynamodb://"):
         table, _, state_id = spec[11:].partition("/")
-        store = DynamoDBStateStore(session.client("dynamodb", endpoint_url=endpoint), table, state_id or "rcf-fast")
+        store = DynamoDBStateStore(
+            session.client("dynamodb", endpoint_url=endpoint), table, state_id or "rcf-fast"
+        )
         store.ensure_table()
         return store
     return FileStateStore(spec)
 
 
-def _checkpoint_store(spec: str, namespace: str, session: Any, endpoint: Optional[str]) -> Any:
+def _checkpoint_store(spec: str, namespace: str, session: Any, endpoint: str | None) -> Any:
     from rcf_fast.kinesis import DynamoDBCheckpointStore, SQLiteCheckpointStore
 
     if spec.startswith("dynamodb://"):
-        store = DynamoDBCheckpointStore(session.client("dynamodb", endpoint_url=endpoint), spec[11:], namespace)
+        store = DynamoDBCheckpointStore(
+            session.client("dynamodb", endpoint_url=endpoint), spec[11:], namespace
+        )
         store.ensure_table()
         return store
     os.makedirs(os.path.dirname(os.path.abspath(spec)), exist_ok=True)
@@ -103,15 +176,17 @@ def _checkpoint_store(spec: str, namespace: str, session: Any, endpoint: Optiona
 def _alert_printer(stream: TextIO, threshold: float) -> Any:
     from rcf_fast.kinesis import CallbackSink, explain
 
-    def show(item: Dict[str, Any]) -> None:
+    def show(item: dict[str, Any]) -> None:
         if "score" not in item:
             return
         when = item.get("timestamp", "")
         if isinstance(when, (int, float)):
             when = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         why = "; ".join(explain(item)) or "-"
-        stream.write(f"ALERT {item['key']} score={item['score']:.2f} {when} "
-                     f"[{item['shard_id']} #{item['sequence_number']}] {why}\n")
+        stream.write(
+            f"ALERT {item['key']} score={item['score']:.2f} {when} "
+            f"[{item['shard_id']} #{item['sequence_number']}] {why}\n"
+        )
         stream.flush()
 
     return CallbackSink(show, min_score=threshold)
@@ -133,8 +208,10 @@ class StatusLine:
         if self.last:
             self.rate = (status.records - self.last_records) / (now - self.last)
         self.last, self.last_records = now, status.records
-        self.stream.write(f"\r{status.records} records  {self.rate:,.0f} rec/s  lag {status.lag_ms / 1000:.1f}s  "
-                          f"anomalies {status.anomalies}  errors {status.errors}  shards {status.shards_owned}   ")
+        self.stream.write(
+            f"\r{status.records} records  {self.rate:,.0f} rec/s  lag {status.lag_ms / 1000:.1f}s  "
+            f"anomalies {status.anomalies}  errors {status.errors}  shards {status.shards_owned}   "
+        )
         self.stream.flush()
 
     def close(self) -> None:
@@ -147,38 +224,70 @@ def consume(args: argparse.Namespace) -> int:
     from rcf_fast.kinesis import Boto3ShardSource, Consumer, JsonLinesSink, KinesisSink, TeeSink
     from rcf_fast.kinesis.config import ScorerConfig, build_step
 
-    forest = {"num_trees": args.num_trees, "sample_size": args.sample_size, "shingle_size": args.shingle_size,
-              "scoring": args.scoring, "seed": args.seed}
+    forest = {
+        "num_trees": args.num_trees,
+        "sample_size": args.sample_size,
+        "shingle_size": args.shingle_size,
+        "scoring": args.scoring,
+        "seed": args.seed,
+    }
     if args.time_decay is not None:
         forest["time_decay"] = args.time_decay
     if args.output_after is not None:
         forest["output_after"] = args.output_after
-    cfg = ScorerConfig(format=args.format, message_format=args.message_format,
-                       fields=",".join(args.fields) if args.fields else None,
-                       values=args.values.split(",") if args.values else None, key=args.key,
-                       vpc_format=args.vpc_format, timestamp_field=args.timestamp_field, forest=forest, anomaly_threshold=args.alert_score).validate()
+    cfg = ScorerConfig(
+        format=args.format,
+        message_format=args.message_format,
+        fields=",".join(args.fields) if args.fields else None,
+        values=args.values.split(",") if args.values else None,
+        key=args.key,
+        vpc_format=args.vpc_format,
+        timestamp_field=args.timestamp_field,
+        forest=forest,
+        anomaly_threshold=args.alert_score,
+    ).validate()
     session = boto3.session.Session(region_name=args.region)
     kinesis = session.client("kinesis", endpoint_url=args.endpoint_url)
     results_to_stdout = not args.output_stream and (args.output in (None, "-"))
-    results: Any = (KinesisSink(kinesis, args.output_stream, args.min_score) if args.output_stream
-                    else JsonLinesSink(args.output or "-", args.min_score))
-    errors: Any = (KinesisSink(kinesis, args.error_stream, partition_key_field="shard_id") if args.error_stream
-                   else JsonLinesSink(args.errors) if args.errors else JsonLinesSink(sys.stderr))
+    results: Any = (
+        KinesisSink(kinesis, args.output_stream, args.min_score)
+        if args.output_stream
+        else JsonLinesSink(args.output or "-", args.min_score)
+    )
+    errors: Any = (
+        KinesisSink(kinesis, args.error_stream, partition_key_field="shard_id")
+        if args.error_stream
+        else JsonLinesSink(args.errors)
+        if args.errors
+        else JsonLinesSink(sys.stderr)
+    )
     if args.alerts:
         alert_out = sys.stderr if results_to_stdout else sys.stdout
         results = TeeSink([results, _alert_printer(alert_out, args.alert_score)])
     step = build_step(cfg, results, errors)
     base = os.path.join(".rcf-fast", args.stream)
     state = _state_store(args.state or base + ".state", session, args.endpoint_url)
-    checkpoints = _checkpoint_store(args.checkpoint or base + ".checkpoints.sqlite", args.stream, session,
-                                    args.endpoint_url)
+    checkpoints = _checkpoint_store(
+        args.checkpoint or base + ".checkpoints.sqlite", args.stream, session, args.endpoint_url
+    )
     status_line = StatusLine(sys.stderr) if (sys.stderr.isatty() and not args.no_status) else None
-    start = {"trim-horizon": "TRIM_HORIZON", "latest": "LATEST", "at-timestamp": "AT_TIMESTAMP"}[args.start]
+    start = {"trim-horizon": "TRIM_HORIZON", "latest": "LATEST", "at-timestamp": "AT_TIMESTAMP"}[
+        args.start
+    ]
     ts = datetime.fromisoformat(args.timestamp) if args.timestamp else None
-    consumer = Consumer(Boto3ShardSource(kinesis, args.stream), step, checkpoints, state, owner=args.owner,
-                        initial_position=start, timestamp=ts, batch_limit=args.batch_limit,
-                        persist_interval=args.persist_interval, idle_sleep=args.poll_interval,
-                        on_status=status_line)
+    consumer = Consumer(
+        Boto3ShardSource(kinesis, args.stream),
+        step,
+        checkpoints,
+        state,
+        owner=args.owner,
+        initial_position=start,
+        timestamp=ts,
+        batch_limit=args.batch_limit,
+        persist_interval=args.persist_interval,
+        idle_sleep=args.poll_interval,
+        on_status=status_line,
+    )
     try:
         status = consumer.run(stop_after_idle=args.stop_after_idle)
     except KeyboardInterrupt:
@@ -190,13 +299,20 @@ def consume(args: argparse.Namespace) -> int:
         errors.close()
     logging.getLogger("rcf_fast.kinesis").info(
         "done: %d records, %d scored, %d errors, %d anomalies, %d replayed records skipped",
-        status.records, status.scored, status.errors, status.anomalies, status.skipped)
-    sys.stderr.write(f"rcf-fast: {status.records} records, {status.scored} scored, {status.errors} errors, "
-                     f"{status.anomalies} anomalies (score >= {args.alert_score})\n")
+        status.records,
+        status.scored,
+        status.errors,
+        status.anomalies,
+        status.skipped,
+    )
+    sys.stderr.write(
+        f"rcf-fast: {status.records} records, {status.scored} scored, {status.errors} errors, "
+        f"{status.anomalies} anomalies (score >= {args.alert_score})\n"
+    )
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rcf-fast`` console script."""
     args = _parser().parse_args(argv)
     if args.version:
@@ -207,8 +323,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command != "consume":
         _parser().print_help(sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     from rcf_fast.kinesis.errors import ConfigError
 
     try:

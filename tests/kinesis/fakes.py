@@ -8,10 +8,9 @@ import json
 import random
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Callable, Dict, List, Optional
+from typing import Callable
 
 import numpy as np
-
 from rcf_fast.kinesis.errors import ExpiredIteratorError, ThrottledError
 from rcf_fast.kinesis.records import RawRecord
 from rcf_fast.kinesis.source import RecordsBatch, ShardInfo
@@ -44,39 +43,48 @@ class FakeShard:
     shard_id: str
     lo: int
     hi: int  # hash key range [lo, hi)
-    parent: Optional[str] = None
-    adjacent: Optional[str] = None
-    records: List[RawRecord] = field(default_factory=list)
+    parent: str | None = None
+    adjacent: str | None = None
+    records: list[RawRecord] = field(default_factory=list)
     closed: bool = False
 
 
 class FakeShardSource:
     """A stream in memory with real lineage semantics (writes after a split go to the children)."""
 
-    def __init__(self, shards: int, rng: random.Random, throttle_p: float = 0.0, expire_p: float = 0.0,
-                 kill: Optional[KillSwitch] = None, limit_jitter: bool = True) -> None:
+    def __init__(
+        self,
+        shards: int,
+        rng: random.Random,
+        throttle_p: float = 0.0,
+        expire_p: float = 0.0,
+        kill: KillSwitch | None = None,
+        limit_jitter: bool = True,
+    ) -> None:
         self.rng = rng
         self.throttle_p = throttle_p
         self.expire_p = expire_p
         self.kill = kill
         self.limit_jitter = limit_jitter
-        self.shards: Dict[str, FakeShard] = {}
+        self.shards: dict[str, FakeShard] = {}
         self.next_shard = 0
         self.next_seq = 0
-        self.written: List[RawRecord] = []  # global write order
-        self.on_call: Optional[Callable[[], None]] = None  # the 'world' moving on during reads
+        self.written: list[RawRecord] = []  # global write order
+        self.on_call: Callable[[], None] | None = None  # the 'world' moving on during reads
         self.calls = {"get_records": 0, "throttled": 0, "expired": 0}
         step = HASH_MAX // shards
         for i in range(shards):
             self._new_shard(i * step, HASH_MAX if i == shards - 1 else (i + 1) * step)
 
-    def _new_shard(self, lo: int, hi: int, parent: Optional[str] = None, adjacent: Optional[str] = None) -> FakeShard:
+    def _new_shard(
+        self, lo: int, hi: int, parent: str | None = None, adjacent: str | None = None
+    ) -> FakeShard:
         shard = FakeShard(f"shardId-{self.next_shard:012d}", lo, hi, parent, adjacent)
         self.next_shard += 1
         self.shards[shard.shard_id] = shard
         return shard
 
-    def open_shards(self) -> List[FakeShard]:
+    def open_shards(self) -> list[FakeShard]:
         return sorted((s for s in self.shards.values() if not s.closed), key=lambda s: s.lo)
 
     # -- writes and resharding -------------------------------------------------------------
@@ -114,15 +122,24 @@ class FakeShardSource:
 
     # -- the ShardSource API ---------------------------------------------------------------
 
-    def list_shards(self) -> List[ShardInfo]:
+    def list_shards(self) -> list[ShardInfo]:
         out = []
         for s in self.shards.values():
-            ending = s.records[-1].sequence_number if s.closed and s.records else (str(SEQ_BASE) if s.closed else None)
+            ending = (
+                s.records[-1].sequence_number
+                if s.closed and s.records
+                else (str(SEQ_BASE) if s.closed else None)
+            )
             out.append(ShardInfo(s.shard_id, s.parent, s.adjacent, ending))
         return out
 
-    def get_iterator(self, shard_id: str, iterator_type: str, sequence_number: Optional[str] = None,
-                     timestamp: object = None) -> str:
+    def get_iterator(
+        self,
+        shard_id: str,
+        iterator_type: str,
+        sequence_number: str | None = None,
+        timestamp: object = None,
+    ) -> str:
         shard = self.shards[shard_id]
         if iterator_type == "TRIM_HORIZON":
             index = 0
@@ -130,7 +147,14 @@ class FakeShardSource:
             index = len(shard.records)
         elif iterator_type == "AFTER_SEQUENCE_NUMBER":
             assert sequence_number is not None
-            index = next((i + 1 for i, r in enumerate(shard.records) if r.sequence_number == sequence_number), None)
+            index = next(
+                (
+                    i + 1
+                    for i, r in enumerate(shard.records)
+                    if r.sequence_number == sequence_number
+                ),
+                None,
+            )
             assert index is not None, f"{sequence_number} not in {shard_id}"
         else:
             raise AssertionError(iterator_type)
@@ -152,7 +176,7 @@ class FakeShardSource:
         assert sid == shard_id
         shard = self.shards[sid]
         n = self.rng.randint(1, limit) if self.limit_jitter else limit
-        records = shard.records[index:index + n]
+        records = shard.records[index : index + n]
         end = index + len(records)
         nxt = None if shard.closed and end >= len(shard.records) else json.dumps([sid, end])
         return RecordsBatch(list(records), nxt, (len(shard.records) - end) * 1000)
@@ -162,11 +186,11 @@ class RecordingForest:
     """A forest double whose state is exactly the list of points it learned (and whose score is a
     deterministic function of that state), so 'learned twice' and 'order' are visible directly."""
 
-    def __init__(self, dimensions: int = 1, seed: Optional[int] = None, **params: object) -> None:
+    def __init__(self, dimensions: int = 1, seed: int | None = None, **params: object) -> None:
         self.dimensions = dimensions
         self.seed = seed
         self.params = params
-        self.points: List[List[float]] = []
+        self.points: list[list[float]] = []
 
     def _check(self, x: object) -> np.ndarray:
         arr = np.asarray(x, dtype=np.float64)
@@ -176,7 +200,11 @@ class RecordingForest:
 
     def attribution(self, x: object) -> SimpleNamespace:
         arr = self._check(x)
-        return SimpleNamespace(high=np.abs(arr) * 0.01, low=np.zeros(self.dimensions), total=float(np.abs(arr).sum()) * 0.01)
+        return SimpleNamespace(
+            high=np.abs(arr) * 0.01,
+            low=np.zeros(self.dimensions),
+            total=float(np.abs(arr).sum()) * 0.01,
+        )
 
     def score_update(self, x: object) -> float:
         arr = self._check(x)
@@ -192,7 +220,7 @@ class RecordingForest:
         return json.dumps({"d": self.dimensions, "seed": self.seed, "points": self.points}).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "RecordingForest":
+    def from_bytes(cls, data: bytes) -> RecordingForest:
         obj = json.loads(data)
         forest = cls(obj["d"], obj["seed"])
         forest.points = obj["points"]

@@ -8,19 +8,26 @@ import random
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable, List
+from typing import Any, Callable
 
 from .conftest import AWS_ENV, create_stream
 from .test_wire import put_all
 
 
-def run_cli(args: List[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, **AWS_ENV}
-    return subprocess.run([sys.executable, "-m", "rcf_fast.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rcf_fast.cli", *args],
+        check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-def metric_records(rng: random.Random, start: int, n: int, spike: int = -1) -> List[Any]:
+def metric_records(rng: random.Random, start: int, n: int, spike: int = -1) -> list[Any]:
     out = []
     for i in range(start, start + n):
         v = 100 + rng.gauss(0, 1) if i != spike else 400.0
@@ -28,16 +35,41 @@ def metric_records(rng: random.Random, start: int, n: int, spike: int = -1) -> L
     return out
 
 
-def test_consume_to_files_then_resume(moto_endpoint: str, client: Callable[[str], Any], name: str, tmp_path: Path) -> None:
+def test_consume_to_files_then_resume(
+    moto_endpoint: str, client: Callable[[str], Any], name: str, tmp_path: Path
+) -> None:
     kinesis = client("kinesis")
     create_stream(kinesis, name, 2)
     rng = random.Random(0)
     first = metric_records(rng, 0, 300, spike=250)
     first.insert(10, ("svc", b"{garbage"))
     put_all(kinesis, name, first)
-    common = ["consume", "--stream", name, "--endpoint-url", moto_endpoint, "--key", "svc", "--values", "latency",
-              "--num-trees", "30", "--sample-size", "64", "--output", "out.jsonl", "--errors", "err.jsonl",
-              "--stop-after-idle", "1", "--poll-interval", "0.05", "--alerts", "--alert-score", "3"]
+    common = [
+        "consume",
+        "--stream",
+        name,
+        "--endpoint-url",
+        moto_endpoint,
+        "--key",
+        "svc",
+        "--values",
+        "latency",
+        "--num-trees",
+        "30",
+        "--sample-size",
+        "64",
+        "--output",
+        "out.jsonl",
+        "--errors",
+        "err.jsonl",
+        "--stop-after-idle",
+        "1",
+        "--poll-interval",
+        "0.05",
+        "--alerts",
+        "--alert-score",
+        "3",
+    ]
     proc = run_cli(common, tmp_path)
     assert proc.returncode == 0, proc.stderr
     results = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
@@ -63,25 +95,56 @@ def test_consume_to_files_then_resume(moto_endpoint: str, client: Callable[[str]
     assert sorted(r["values"]["latency"] for r in results[300:]) == sorted(new_latencies)
 
 
-def test_consume_stream_to_stream_with_dynamodb_and_s3(moto_endpoint: str, client: Callable[[str], Any],
-                                                       name: str, tmp_path: Path) -> None:
+def test_consume_stream_to_stream_with_dynamodb_and_s3(
+    moto_endpoint: str, client: Callable[[str], Any], name: str, tmp_path: Path
+) -> None:
     kinesis = client("kinesis")
     for stream, shards in ((name, 3), (name + "-out", 1), (name + "-err", 1)):
         create_stream(kinesis, stream, shards)
     client("s3").create_bucket(Bucket=name)
     records = metric_records(random.Random(1), 0, 200, spike=150) + [("svc", b"\xff\xfe")]
     put_all(kinesis, name, records)
-    proc = run_cli(["consume", "--stream", name, "--endpoint-url", moto_endpoint, "--key", "svc",
-                    "--num-trees", "30", "--sample-size", "64", "--output-stream", name + "-out",
-                    "--error-stream", name + "-err", "--min-score", "1.5",
-                    "--checkpoint", f"dynamodb://{name}-leases", "--state", f"s3://{name}/rcf/state",
-                    "--stop-after-idle", "1", "--poll-interval", "0.05"], tmp_path)
+    proc = run_cli(
+        [
+            "consume",
+            "--stream",
+            name,
+            "--endpoint-url",
+            moto_endpoint,
+            "--key",
+            "svc",
+            "--num-trees",
+            "30",
+            "--sample-size",
+            "64",
+            "--output-stream",
+            name + "-out",
+            "--error-stream",
+            name + "-err",
+            "--min-score",
+            "1.5",
+            "--checkpoint",
+            f"dynamodb://{name}-leases",
+            "--state",
+            f"s3://{name}/rcf/state",
+            "--stop-after-idle",
+            "1",
+            "--poll-interval",
+            "0.05",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
 
-    def read(stream: str) -> List[Any]:
+    def read(stream: str) -> list[Any]:
         shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
-        it = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        return [json.loads(r["Data"]) for r in kinesis.get_records(ShardIterator=it, Limit=10000)["Records"]]
+        it = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        return [
+            json.loads(r["Data"])
+            for r in kinesis.get_records(ShardIterator=it, Limit=10000)["Records"]
+        ]
 
     out, err = read(name + "-out"), read(name + "-err")
     assert len(err) == 1 and "not UTF-8" in err[0]["reason"]

@@ -6,8 +6,15 @@ import gzip
 import json
 
 import pytest
-
-from rcf_fast.kinesis import DecodeError, Event, EventFailure, SchemaError, discover_schema, make_decoder, parse_fields
+from rcf_fast.kinesis import (
+    DecodeError,
+    Event,
+    EventFailure,
+    SchemaError,
+    discover_schema,
+    make_decoder,
+    parse_fields,
+)
 from rcf_fast.kinesis.decoders import CsvDecoder, VpcFlowDecoder
 from rcf_fast.kinesis.decoders.vpc_flow import parse_format
 
@@ -20,11 +27,14 @@ def test_json_record_flattens_nested_objects() -> None:
     assert ev.fields == {"host": "a", "m.cpu": 0.5, "m.mem": 3}
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b'{"a": 1', "invalid JSON"),
-    (b"[1, 2]", "expected a JSON object, got list"),
-    (b"\xff\xfe\x00", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b'{"a": 1', "invalid JSON"),
+        (b"[1, 2]", "expected a JSON object, got list"),
+        (b"\xff\xfe\x00", "not UTF-8"),
+    ],
+)
 def test_json_malformed_raises_with_reason(data: bytes, reason: str) -> None:
     with pytest.raises(DecodeError, match=reason):
         make_decoder("json").decode(data)
@@ -32,7 +42,10 @@ def test_json_malformed_raises_with_reason(data: bytes, reason: str) -> None:
 
 def test_csv_columns_count_and_header() -> None:
     dec = CsvDecoder(["ts", "value"], header=["ts", "value"])
-    assert dec.decode_line("2014-07-01 00:00:00, 10844") == {"ts": "2014-07-01 00:00:00", "value": "10844"}
+    assert dec.decode_line("2014-07-01 00:00:00, 10844") == {
+        "ts": "2014-07-01 00:00:00",
+        "value": "10844",
+    }
     with pytest.raises(DecodeError, match="expected 2 CSV columns"):
         dec.decode_line("1,2,3")
     with pytest.raises(DecodeError, match="header"):
@@ -55,12 +68,15 @@ def test_cwl_control_message_yields_nothing() -> None:
     assert make_decoder("cwl").decode(cwl_payload([], control=True)) == []
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"plain text", "not gzip"),
-    (gzip.compress(b"{nope"), "not JSON"),
-    (gzip.compress(json.dumps({"messageType": "OTHER"}).encode()), "messageType 'OTHER'"),
-    (gzip.compress(json.dumps({"messageType": "DATA_MESSAGE"}).encode()), "no logEvents"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"plain text", "not gzip"),
+        (gzip.compress(b"{nope"), "not JSON"),
+        (gzip.compress(json.dumps({"messageType": "OTHER"}).encode()), "messageType 'OTHER'"),
+        (gzip.compress(json.dumps({"messageType": "DATA_MESSAGE"}).encode()), "no logEvents"),
+    ],
+)
 def test_cwl_malformed_payloads(data: bytes, reason: str) -> None:
     with pytest.raises(DecodeError, match=reason):
         make_decoder("cwl").decode(data)
@@ -86,7 +102,9 @@ def test_kpl_plain_record_passes_through_and_corrupt_digest_is_an_error() -> Non
 def test_vpc_flow_default_format() -> None:
     (ev,) = make_decoder("vpc-flow").decode(vpc_line("eni-1", 10, 840).encode())
     assert ev.fields["interface-id"] == "eni-1"
-    assert ev.fields["packets"] == 10 and ev.fields["bytes"] == 840 and ev.fields["action"] == "ACCEPT"
+    assert (
+        ev.fields["packets"] == 10 and ev.fields["bytes"] == 840 and ev.fields["action"] == "ACCEPT"
+    )
 
 
 def test_vpc_flow_nodata_and_wrong_field_count() -> None:
@@ -95,18 +113,27 @@ def test_vpc_flow_nodata_and_wrong_field_count() -> None:
     with pytest.raises(DecodeError, match="has 3 fields, expected 14"):
         VpcFlowDecoder().decode_line("2 a b")
     with pytest.raises(DecodeError, match="'bytes': expected an integer"):
-        VpcFlowDecoder().decode_line(vpc_line("eni-1", 1, 1).replace(" 1 1700000000", " x 1700000000"))
+        VpcFlowDecoder().decode_line(
+            vpc_line("eni-1", 1, 1).replace(" 1 1700000000", " x 1700000000")
+        )
 
 
 def test_vpc_flow_custom_format() -> None:
     fields = parse_format("${version} ${interface-id} ${bytes} ${tcp-flags} ${pkt-srcaddr}")
     dec = make_decoder("cwl", "vpc-flow", vpc_fields=fields)
     (ev,) = dec.decode(cwl_payload(["5 eni-9 1234 2 10.0.0.1"]))
-    assert ev.fields["bytes"] == 1234 and ev.fields["tcp-flags"] == 2 and ev.fields["pkt-srcaddr"] == "10.0.0.1"
+    assert (
+        ev.fields["bytes"] == 1234
+        and ev.fields["tcp-flags"] == 2
+        and ev.fields["pkt-srcaddr"] == "10.0.0.1"
+    )
 
 
 def test_discover_schema_types_and_tolerates_a_few_bad_values() -> None:
-    sample = [{"ts": f"2014-07-01 00:{i:02d}:00", "host": "a", "v": i * 1.5, "n": i, "ok": True} for i in range(20)]
+    sample = [
+        {"ts": f"2014-07-01 00:{i:02d}:00", "host": "a", "v": i * 1.5, "n": i, "ok": True}
+        for i in range(20)
+    ]
     sample[3]["v"] = "oops"
     schema = discover_schema(sample)
     assert schema.to_spec() == "ts:timestamp,host:str,v:float,n:int,ok:bool"
@@ -119,7 +146,10 @@ def test_discover_schema_from_csv_strings() -> None:
 
 
 def test_parse_fields_and_its_errors() -> None:
-    assert parse_fields(["ts:timestamp,value", "host:str"]).to_spec() == "ts:timestamp,value:float,host:str"
+    assert (
+        parse_fields(["ts:timestamp,value", "host:str"]).to_spec()
+        == "ts:timestamp,value:float,host:str"
+    )
     with pytest.raises(SchemaError, match="unknown type 'double'"):
         parse_fields("v:double")
     with pytest.raises(SchemaError, match="listed twice"):

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 import pytest
 from aws_kinesis_agg.aggregator import RecordAggregator
-
 from rcf_fast.kinesis import (
     Consumer,
     KeyedForests,
@@ -45,12 +44,12 @@ class FakeClock:
 class DurableSink(MemorySink):
     """A sink whose delivered items outlive the consumer (like a stream or file); the buffer dies."""
 
-    def __init__(self, store: List[Dict[str, Any]], kill: KillSwitch) -> None:
+    def __init__(self, store: list[dict[str, Any]], kill: KillSwitch) -> None:
         super().__init__()
         self.items = store
         self.kill = kill
 
-    def deliver(self, items: List[Dict[str, Any]]) -> None:
+    def deliver(self, items: list[dict[str, Any]]) -> None:
         cut = len(items) // 2
         self.items.extend(items[:cut])
         self.kill.maybe("sink half-written")
@@ -79,7 +78,7 @@ class KillingCheckpoints(SQLiteCheckpointStore):
         self.kill.maybe("after checkpoint")
 
 
-def forest_kinds() -> List[str]:
+def forest_kinds() -> list[str]:
     return ["recording", "rcf"]
 
 
@@ -90,7 +89,7 @@ def make_forests(kind: str) -> KeyedForests:
     return KeyedForests(params)
 
 
-def payload(rng: random.Random, key: str, i: int, fmt: str) -> Tuple[bytes, int]:
+def payload(rng: random.Random, key: str, i: int, fmt: str) -> tuple[bytes, int]:
     """One record's data and how many events it carries (malformed ones included)."""
 
     def event() -> bytes:
@@ -111,7 +110,9 @@ def payload(rng: random.Random, key: str, i: int, fmt: str) -> Tuple[bytes, int]
     return agg.clear_and_get().get_contents()[2], n
 
 
-def run_scenario(tmp_path: Any, seed: int, fmt: str, kind: str, kill_p: float = 0.04) -> Dict[str, Any]:
+def run_scenario(
+    tmp_path: Any, seed: int, fmt: str, kind: str, kill_p: float = 0.04
+) -> dict[str, Any]:
     rng = random.Random(seed)
     kill = KillSwitch(random.Random(seed + 1), kill_p)
     source = FakeShardSource(3, random.Random(seed + 2), throttle_p=0.08, expire_p=0.05, kill=kill)
@@ -134,19 +135,37 @@ def run_scenario(tmp_path: Any, seed: int, fmt: str, kind: str, kill_p: float = 
             script["reshards"].append(source.reshard_randomly())
 
     source.on_call = world
-    results: List[Dict[str, Any]] = []
-    errors: List[Dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
     state = KillingStateStore(kill)
     decoder = make_decoder(fmt, "json")
     restarts = 0
     while True:
-        step = ScoringStep(decoder, {}, key_field="k", value_fields=["v", "w"], forests=make_forests(kind),
-                           results=DurableSink(results, kill), errors=DurableSink(errors, kill))
+        step = ScoringStep(
+            decoder,
+            {},
+            key_field="k",
+            value_fields=["v", "w"],
+            forests=make_forests(kind),
+            results=DurableSink(results, kill),
+            errors=DurableSink(errors, kill),
+        )
         checkpoints = KillingCheckpoints(str(tmp_path / "cp.sqlite"), kill, clock)
-        consumer = Consumer(source, step, checkpoints, state, owner=f"worker-{restarts}",
-                            batch_limit=rng.choice([1, 3, 10]), persist_interval=rng.choice([0.0, 0.5, 2.0]),
-                            lease_seconds=5.0, idle_sleep=0.2, shard_refresh_interval=1.0,
-                            sleep=clock.sleep, clock=clock, seed=seed)
+        consumer = Consumer(
+            source,
+            step,
+            checkpoints,
+            state,
+            owner=f"worker-{restarts}",
+            batch_limit=rng.choice([1, 3, 10]),
+            persist_interval=rng.choice([0.0, 0.5, 2.0]),
+            lease_seconds=5.0,
+            idle_sleep=0.2,
+            shard_refresh_interval=1.0,
+            sleep=clock.sleep,
+            clock=clock,
+            seed=seed,
+        )
         try:
             # Stop only after every write happened and the consumer saw nothing new for a while.
             consumer.run(stop_after_idle=3.0)
@@ -158,14 +177,28 @@ def run_scenario(tmp_path: Any, seed: int, fmt: str, kind: str, kill_p: float = 
         finally:
             checkpoints.close()
     kill.armed = False
-    return {"source": source, "results": results, "errors": errors, "state": state, "restarts": restarts,
-            "events": events_written, "reshards": script["reshards"], "kills": kill.kills, "fmt": fmt,
-            "kind": kind}
+    return {
+        "source": source,
+        "results": results,
+        "errors": errors,
+        "state": state,
+        "restarts": restarts,
+        "events": events_written,
+        "reshards": script["reshards"],
+        "kills": kill.kills,
+        "fmt": fmt,
+        "kind": kind,
+    }
 
 
 def clean_pass(source: FakeShardSource, fmt: str, kind: str) -> ScoringStep:
-    step = ScoringStep(make_decoder(fmt, "json"), {}, key_field="k", value_fields=["v", "w"],
-                       forests=make_forests(kind))
+    step = ScoringStep(
+        make_decoder(fmt, "json"),
+        {},
+        key_field="k",
+        value_fields=["v", "w"],
+        forests=make_forests(kind),
+    )
     step.process(source.written)  # global write order: each key's records in order
     step.flush()
     return step
@@ -174,23 +207,37 @@ def clean_pass(source: FakeShardSource, fmt: str, kind: str) -> ScoringStep:
 @pytest.mark.parametrize("fmt", ["json", "kpl"])
 @pytest.mark.parametrize("kind", forest_kinds())
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_kill_restart_reshard_matches_clean_pass(tmp_path: Any, seed: int, fmt: str, kind: str) -> None:
+def test_kill_restart_reshard_matches_clean_pass(
+    tmp_path: Any, seed: int, fmt: str, kind: str
+) -> None:
     out = run_scenario(tmp_path, seed, fmt, kind)
     source = out["source"]
-    assert out["kills"] >= 3 and out["restarts"] == out["kills"], "the scenario must actually kill the consumer"
+    assert out["kills"] >= 3 and out["restarts"] == out["kills"], (
+        "the scenario must actually kill the consumer"
+    )
     assert source.calls["throttled"] > 0 and source.calls["expired"] > 0
     assert out["reshards"], "the scenario must split or merge shards mid-stream"
 
     clean = clean_pass(source, fmt, kind)
-    clean_results = {(r["shard_id"], r["sequence_number"], r["sub_sequence_number"]): r for r in clean.results.items}
-    clean_errors = {(e["shard_id"], e["sequence_number"], e.get("sub_sequence_number")) for e in clean.errors.items}
+    clean_results = {
+        (r["shard_id"], r["sequence_number"], r["sub_sequence_number"]): r
+        for r in clean.results.items
+    }
+    clean_errors = {
+        (e["shard_id"], e["sequence_number"], e.get("sub_sequence_number"))
+        for e in clean.errors.items
+    }
     # Counts add up exactly in the clean pass: every event is a result or an error.
     assert len(clean_results) + len(clean_errors) == out["events"]
     assert clean_errors, "malformed records must be in the mix"
 
     # Every record scored (or sent to the error sink) at least once, nothing invented.
-    seen_results = {(r["shard_id"], r["sequence_number"], r["sub_sequence_number"]) for r in out["results"]}
-    seen_errors = {(e["shard_id"], e["sequence_number"], e.get("sub_sequence_number")) for e in out["errors"]}
+    seen_results = {
+        (r["shard_id"], r["sequence_number"], r["sub_sequence_number"]) for r in out["results"]
+    }
+    seen_errors = {
+        (e["shard_id"], e["sequence_number"], e.get("sub_sequence_number")) for e in out["errors"]
+    }
     assert seen_results == set(clean_results)
     assert seen_errors == clean_errors
 
@@ -206,10 +253,15 @@ def test_kill_restart_reshard_matches_clean_pass(tmp_path: Any, seed: int, fmt: 
     assert sorted(k for k, _ in final) == sorted(k for k, _ in clean.forests)
     for (key, forest), (ckey, cforest) in zip(final, clean.forests):
         assert key == ckey
-        assert forest.to_bytes() == cforest.to_bytes(), f"forest of {key} differs from the clean pass"
+        assert forest.to_bytes() == cforest.to_bytes(), (
+            f"forest of {key} differs from the clean pass"
+        )
     if kind == "recording":
-        per_key: Dict[str, List[List[float]]] = defaultdict(list)
-        for r in sorted(clean_results.values(), key=lambda r: int(r["sequence_number"]) * 10 + r["sub_sequence_number"]):
+        per_key: dict[str, list[list[float]]] = defaultdict(list)
+        for r in sorted(
+            clean_results.values(),
+            key=lambda r: int(r["sequence_number"]) * 10 + r["sub_sequence_number"],
+        ):
             per_key[r["key"]].append([r["values"]["v"], r["values"]["w"]])
         for key, forest in final:
             assert forest.points == per_key[key]  # each point once, in write order
@@ -229,8 +281,16 @@ def test_parents_finish_before_children(tmp_path: Any) -> None:
             if not parent_id:
                 continue
             parent = source.shards[parent_id]
-            parent_idx = [order[(parent_id, r.sequence_number)] for r in parent.records if (parent_id, r.sequence_number) in order]
-            child_idx = [order[(shard.shard_id, r.sequence_number)] for r in shard.records if (shard.shard_id, r.sequence_number) in order]
+            parent_idx = [
+                order[(parent_id, r.sequence_number)]
+                for r in parent.records
+                if (parent_id, r.sequence_number) in order
+            ]
+            child_idx = [
+                order[(shard.shard_id, r.sequence_number)]
+                for r in shard.records
+                if (shard.shard_id, r.sequence_number) in order
+            ]
             if parent_idx and child_idx:
                 assert max(parent_idx) < min(child_idx)
                 checked += 1

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable
 
 import pytest
-
 from rcf_fast.kinesis import (
     ConfigError,
     DynamoDBStateStore,
@@ -27,22 +26,35 @@ FOREST = {"num_trees": 20, "sample_size": 32, "seed": 9}
 SHARD = "shardId-000000000003"
 
 
-def event(payloads: List[bytes], start: int = 0, shard: str = SHARD) -> Dict[str, Any]:
+def event(payloads: list[bytes], start: int = 0, shard: str = SHARD) -> dict[str, Any]:
     records = []
     for i, data in enumerate(payloads, start):
         seq = str(49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898 + i)
-        records.append({
-            "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "pk", "sequenceNumber": seq,
-                        "data": base64.b64encode(data).decode(), "approximateArrivalTimestamp": 1545084650.987},
-            "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": f"{shard}:{seq}",
-            "eventName": "aws:kinesis:record", "awsRegion": "us-east-1",
-            "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/metrics",
-        })
+        records.append(
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": "pk",
+                    "sequenceNumber": seq,
+                    "data": base64.b64encode(data).decode(),
+                    "approximateArrivalTimestamp": 1545084650.987,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{shard}:{seq}",
+                "eventName": "aws:kinesis:record",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/metrics",
+            }
+        )
     return {"Records": records}
 
 
-def rows(n: int, start: int = 0) -> List[bytes]:
-    return [json.dumps({"host": f"h{i % 2}", "v": 10 + (i % 5)}).encode() for i in range(start, start + n)]
+def rows(n: int, start: int = 0) -> list[bytes]:
+    return [
+        json.dumps({"host": f"h{i % 2}", "v": 10 + (i % 5)}).encode()
+        for i in range(start, start + n)
+    ]
 
 
 class BoomDecoder:
@@ -60,7 +72,7 @@ class BoomDecoder:
         return self.inner.decode(data)
 
 
-def clean_forests(payloads: List[bytes]) -> KeyedForests:
+def clean_forests(payloads: list[bytes]) -> KeyedForests:
     step = ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["v"])
     from .test_step import recs
 
@@ -68,20 +80,25 @@ def clean_forests(payloads: List[bytes]) -> KeyedForests:
     return step.forests
 
 
-def test_batch_with_bad_records_succeeds_and_replays_are_skipped(client: Callable[[str], Any], name: str) -> None:
+def test_batch_with_bad_records_succeeds_and_replays_are_skipped(
+    client: Callable[[str], Any], name: str
+) -> None:
     s3 = client("s3")
     s3.create_bucket(Bucket=name)
-    results: List[MemorySink] = []
-    errors: List[MemorySink] = []
+    results: list[MemorySink] = []
+    errors: list[MemorySink] = []
 
-    def sink(bag: List[MemorySink]) -> Callable[[], MemorySink]:
+    def sink(bag: list[MemorySink]) -> Callable[[], MemorySink]:
         def make() -> MemorySink:
             bag.append(MemorySink())
             return bag[-1]
+
         return make
 
     cfg = ScorerConfig(key="host", values=["v"], forest=FOREST)
-    handler = make_lambda_handler(cfg, lambda shard: S3StateStore(s3, name, f"state/{shard}"), sink(results), sink(errors))
+    handler = make_lambda_handler(
+        cfg, lambda shard: S3StateStore(s3, name, f"state/{shard}"), sink(results), sink(errors)
+    )
     payloads = rows(40)
     payloads[7] = b"{not json"
     ev = event(payloads[:30])
@@ -92,7 +109,9 @@ def test_batch_with_bad_records_succeeds_and_replays_are_skipped(client: Callabl
     assert s3.list_objects_v2(Bucket=name)["KeyCount"] == 1
 
     # A cold start (new container) replays 20..39: 20..29 are skipped, 30..39 learned.
-    handler2 = make_lambda_handler(cfg, lambda shard: S3StateStore(s3, name, f"state/{shard}"), sink(results), sink(errors))
+    handler2 = make_lambda_handler(
+        cfg, lambda shard: S3StateStore(s3, name, f"state/{shard}"), sink(results), sink(errors)
+    )
     assert handler2(event(payloads[20:], start=20)) == {"batchItemFailures": []}
     assert len(results[1].items) == 10 and errors[1].items == []
     final = KeyedForests(FOREST)
@@ -105,13 +124,17 @@ def test_partial_failure_reports_the_first_failed_record_and_retry_completes() -
     store = MemoryStateStore()
     decoder = BoomDecoder()
     results = MemorySink()
-    scorer = LambdaScorer(lambda: ScoringStep(decoder, FOREST, key_field="host", value_fields=["v"], results=results),
-                          lambda shard: store)
+    scorer = LambdaScorer(
+        lambda: ScoringStep(decoder, FOREST, key_field="host", value_fields=["v"], results=results),
+        lambda shard: store,
+    )
     payloads = rows(20)
     payloads[12] = json.dumps({"host": "h0", "v": 1, "note": "boom"}).encode()
     ev = event(payloads)
     out = scorer.handle(ev)
-    assert out == {"batchItemFailures": [{"itemIdentifier": ev["Records"][12]["kinesis"]["sequenceNumber"]}]}
+    assert out == {
+        "batchItemFailures": [{"itemIdentifier": ev["Records"][12]["kinesis"]["sequenceNumber"]}]
+    }
     assert len(results.items) == 12 and store.saves == 1  # records before the failure are durable
     # Lambda retries from the failed record (with ReportBatchItemFailures); now it succeeds.
     decoder.armed = False
@@ -138,10 +161,14 @@ class FailingStore(MemoryStateStore):
 
 def test_state_save_failure_fails_the_whole_batch() -> None:
     store = FailingStore()
-    scorer = LambdaScorer(lambda: ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["v"]),
-                          lambda shard: store)
+    scorer = LambdaScorer(
+        lambda: ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["v"]),
+        lambda shard: store,
+    )
     ev = event(rows(5))
-    assert scorer.handle(ev) == {"batchItemFailures": [{"itemIdentifier": ev["Records"][0]["kinesis"]["sequenceNumber"]}]}
+    assert scorer.handle(ev) == {
+        "batchItemFailures": [{"itemIdentifier": ev["Records"][0]["kinesis"]["sequenceNumber"]}]
+    }
     store.fail = False
     assert scorer.handle(ev) == {"batchItemFailures": []}
     final = KeyedForests(FOREST)
@@ -149,30 +176,47 @@ def test_state_save_failure_fails_the_whole_batch() -> None:
     assert sum(f.entries_seen for _, f in final) == 5  # the failed attempt left nothing behind
 
 
-def test_dynamodb_state_conflict_becomes_a_batch_failure(client: Callable[[str], Any], name: str) -> None:
+def test_dynamodb_state_conflict_becomes_a_batch_failure(
+    client: Callable[[str], Any], name: str
+) -> None:
     ddb = client("dynamodb")
     DynamoDBStateStore(ddb, name, SHARD).ensure_table()
 
-    def make(cfg: Optional[ScorerConfig] = None) -> LambdaScorer:
+    def make(cfg: ScorerConfig | None = None) -> LambdaScorer:
         c = cfg or ScorerConfig(key="host", values=["v"], forest=FOREST)
-        return LambdaScorer(lambda: build_step(c), lambda shard: DynamoDBStateStore(ddb, name, shard))
+        return LambdaScorer(
+            lambda: build_step(c), lambda shard: DynamoDBStateStore(ddb, name, shard)
+        )
 
     a, b = make(), make()
     ev = event(rows(10))
     assert a.handle(ev) == {"batchItemFailures": []}
-    assert b.handle(event(rows(5, 10), start=10)) == {"batchItemFailures": []}  # b loaded a's version 1
+    assert b.handle(event(rows(5, 10), start=10)) == {
+        "batchItemFailures": []
+    }  # b loaded a's version 1
     # a still holds version 1 in memory; its save must not overwrite b's version 2.
     out = a.handle(event(rows(5, 15), start=15))
-    assert out["batchItemFailures"][0]["itemIdentifier"] == event(rows(5, 15), start=15)["Records"][0]["kinesis"]["sequenceNumber"]
-    assert a.handle(event(rows(5, 15), start=15)) == {"batchItemFailures": []}  # reloaded, then saved
+    assert (
+        out["batchItemFailures"][0]["itemIdentifier"]
+        == event(rows(5, 15), start=15)["Records"][0]["kinesis"]["sequenceNumber"]
+    )
+    assert a.handle(event(rows(5, 15), start=15)) == {
+        "batchItemFailures": []
+    }  # reloaded, then saved
     final = KeyedForests(FOREST)
     final.load_bytes(DynamoDBStateStore(ddb, name, SHARD).load() or b"")
     assert sum(f.entries_seen for _, f in final) == 20
 
 
 def test_config_from_env() -> None:
-    cfg = ScorerConfig.from_env({"RCF_FORMAT": "cwl", "RCF_MESSAGE_FORMAT": "vpc-flow", "RCF_KEY": "interface-id",
-                                 "RCF_FOREST": '{"num_trees": 50}'})
+    cfg = ScorerConfig.from_env(
+        {
+            "RCF_FORMAT": "cwl",
+            "RCF_MESSAGE_FORMAT": "vpc-flow",
+            "RCF_KEY": "interface-id",
+            "RCF_FOREST": '{"num_trees": 50}',
+        }
+    )
     assert cfg.value_fields() == ["packets", "bytes"] and cfg.forest == {"num_trees": 50}
     with pytest.raises(ConfigError, match="RCF_FOREST"):
         ScorerConfig.from_env({"RCF_FOREST": "{"})

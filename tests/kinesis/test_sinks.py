@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable
 
 import pytest
-
-from rcf_fast.kinesis import CallbackSink, JsonLinesSink, KinesisSink, MemorySink, SinkError, TeeSink
+from rcf_fast.kinesis import (
+    CallbackSink,
+    JsonLinesSink,
+    KinesisSink,
+    MemorySink,
+    SinkError,
+    TeeSink,
+)
 
 from .conftest import create_stream
 
@@ -17,12 +23,12 @@ class FlakyKinesis:
     """PutRecords that fails every third entry on the first try of each batch."""
 
     def __init__(self, fail_always: bool = False) -> None:
-        self.calls: List[int] = []
-        self.delivered: List[bytes] = []
+        self.calls: list[int] = []
+        self.delivered: list[bytes] = []
         self.fail_always = fail_always
-        self.seen: Dict[bytes, int] = {}
+        self.seen: dict[bytes, int] = {}
 
-    def put_records(self, StreamName: str, Records: List[Dict[str, Any]]) -> Dict[str, Any]:  # noqa: N803
+    def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
         assert len(Records) <= 500
         self.calls.append(len(Records))
         out = []
@@ -30,14 +36,19 @@ class FlakyKinesis:
             tries = self.seen.get(rec["Data"], 0)
             self.seen[rec["Data"]] = tries + 1
             if self.fail_always or (i % 3 == 0 and tries == 0):
-                out.append({"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "slow down"})
+                out.append(
+                    {
+                        "ErrorCode": "ProvisionedThroughputExceededException",
+                        "ErrorMessage": "slow down",
+                    }
+                )
             else:
                 self.delivered.append(rec["Data"])
                 out.append({"SequenceNumber": "1", "ShardId": "shardId-000000000000"})
         return {"FailedRecordCount": sum("ErrorCode" in r for r in out), "Records": out}
 
 
-def items(n: int) -> List[Dict[str, Any]]:
+def items(n: int) -> list[dict[str, Any]]:
     return [{"key": f"k{i % 4}", "score": i / n * 4, "i": i} for i in range(n)]
 
 
@@ -47,7 +58,14 @@ def test_kinesis_sink_batches_and_retries_failed_entries() -> None:
     for item in items(1203):
         sink.write(item)
     sink.flush()
-    assert fake.calls == [500, 167, 500, 167, 203, 68]  # batches of <= 500, then only the failed ones
+    assert fake.calls == [
+        500,
+        167,
+        500,
+        167,
+        203,
+        68,
+    ]  # batches of <= 500, then only the failed ones
     got = sorted(json.loads(d)["i"] for d in fake.delivered)
     assert got == list(range(1203))  # every record exactly once after the retries
     assert sink.written == 1203
@@ -63,16 +81,23 @@ def test_kinesis_sink_gives_up_with_a_typed_error() -> None:
 def test_kinesis_sink_truncates_oversized_error_payloads() -> None:
     fake = FlakyKinesis()
     sink = KinesisSink(fake, "err", partition_key_field="shard_id", sleep=lambda s: None)
-    sink.write({"reason": "too big", "data": "A" * 1_500_000, "shard_id": "s", "sequence_number": "1"})
+    sink.write(
+        {"reason": "too big", "data": "A" * 1_500_000, "shard_id": "s", "sequence_number": "1"}
+    )
     sink.flush()
     (data,) = fake.delivered
-    assert json.loads(data) == {"reason": "too big", "data": "", "data_truncated": True, "shard_id": "s",
-                                "sequence_number": "1"}
+    assert json.loads(data) == {
+        "reason": "too big",
+        "data": "",
+        "data_truncated": True,
+        "shard_id": "s",
+        "sequence_number": "1",
+    }
 
 
 def test_min_score_filter_and_tee() -> None:
     high, everything = MemorySink(min_score=2.0), MemorySink()
-    seen: List[Dict[str, Any]] = []
+    seen: list[dict[str, Any]] = []
     tee = TeeSink([high, everything, CallbackSink(seen.append, min_score=3.0)])
     for item in items(8):
         tee.write(item)
@@ -105,7 +130,11 @@ def test_kinesis_sink_against_moto(client: Callable[[str], Any], name: str) -> N
     assert sink.put_calls == 2
     got = []
     for shard in kinesis.list_shards(StreamName=name)["Shards"]:
-        it = kinesis.get_shard_iterator(StreamName=name, ShardId=shard["ShardId"],
-                                        ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        got += [json.loads(r["Data"])["i"] for r in kinesis.get_records(ShardIterator=it, Limit=10000)["Records"]]
+        it = kinesis.get_shard_iterator(
+            StreamName=name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        got += [
+            json.loads(r["Data"])["i"]
+            for r in kinesis.get_records(ShardIterator=it, Limit=10000)["Records"]
+        ]
     assert sorted(got) == list(range(700))

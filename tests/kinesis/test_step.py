@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, List
+from typing import Any
 
 import pytest
-
 from rcf_fast.kinesis import (
     ConfigError,
     KeyedForests,
@@ -22,10 +21,12 @@ from .fakes import RecordingForest
 
 
 def forests(**params: Any) -> KeyedForests:
-    return KeyedForests({"seed": 3, **params}, factory=RecordingForest, loader=RecordingForest.from_bytes)
+    return KeyedForests(
+        {"seed": 3, **params}, factory=RecordingForest, loader=RecordingForest.from_bytes
+    )
 
 
-def recs(rows: List[Any], shard: str = "shardId-000000000000", start: int = 100) -> List[RawRecord]:
+def recs(rows: list[Any], shard: str = "shardId-000000000000", start: int = 100) -> list[RawRecord]:
     out = []
     for i, row in enumerate(rows):
         data = row if isinstance(row, bytes) else json.dumps(row).encode()
@@ -34,8 +35,16 @@ def recs(rows: List[Any], shard: str = "shardId-000000000000", start: int = 100)
 
 
 def test_counts_add_up_and_errors_carry_reason_data_shard_and_sequence() -> None:
-    step = ScoringStep(make_decoder("json"), {}, key_field="host", value_fields=["v"], forests=forests())
-    rows: List[Any] = [{"host": "a", "v": 1}, b"{oops", {"host": "b", "v": "x"}, {"v": 2}, {"host": "a", "v": 3}]
+    step = ScoringStep(
+        make_decoder("json"), {}, key_field="host", value_fields=["v"], forests=forests()
+    )
+    rows: list[Any] = [
+        {"host": "a", "v": 1},
+        b"{oops",
+        {"host": "b", "v": "x"},
+        {"v": 2},
+        {"host": "a", "v": 3},
+    ]
     stats = step.process(recs(rows))
     step.flush()
     assert (stats.records, stats.scored, stats.errors, stats.skipped) == (5, 2, 3, 0)
@@ -44,14 +53,27 @@ def test_counts_add_up_and_errors_carry_reason_data_shard_and_sequence() -> None
     assert reasons[1] == "field 'v': expected a number, got 'x'"
     assert reasons[2] == "missing key field 'host'"
     err = step.errors.items[0]
-    assert err["data"] == "e29vcHM=" and err["shard_id"] == "shardId-000000000000" and err["sequence_number"] == "101"
+    assert (
+        err["data"] == "e29vcHM="
+        and err["shard_id"] == "shardId-000000000000"
+        and err["sequence_number"] == "101"
+    )
     res = step.results.items[0]
-    assert set(res) >= {"key", "shard_id", "sequence_number", "sub_sequence_number", "score", "attribution"}
+    assert set(res) >= {
+        "key",
+        "shard_id",
+        "sequence_number",
+        "sub_sequence_number",
+        "score",
+        "attribution",
+    }
     assert res["attribution"] == {"v": {"high": 0.01, "low": 0.0}}
 
 
 def test_replayed_records_are_skipped_not_learned_twice() -> None:
-    step = ScoringStep(make_decoder("json"), {}, key_field="host", value_fields=["v"], forests=forests())
+    step = ScoringStep(
+        make_decoder("json"), {}, key_field="host", value_fields=["v"], forests=forests()
+    )
     batch = recs([{"host": "a", "v": i} for i in range(6)])
     step.process(batch[:4])
     stats = step.process(batch[2:])  # at-least-once delivery replays 2 records
@@ -63,7 +85,9 @@ def test_replayed_records_are_skipped_not_learned_twice() -> None:
 
 
 def test_state_round_trip_keeps_positions_and_rejects_other_configs() -> None:
-    step = ScoringStep(make_decoder("json"), {}, key_field="host", value_fields=["v"], forests=forests())
+    step = ScoringStep(
+        make_decoder("json"), {}, key_field="host", value_fields=["v"], forests=forests()
+    )
     batch = recs([{"host": h, "v": i} for i, h in enumerate("abab")])
     step.process(batch)
     blob = step.state_bytes()
@@ -79,11 +103,15 @@ def test_state_round_trip_keeps_positions_and_rejects_other_configs() -> None:
     with pytest.raises(StateError, match="truncated"):
         forests().load_bytes(blob[:-3])
     with pytest.raises(ConfigError, match="state scores fields"):
-        ScoringStep(make_decoder("json"), {}, value_fields=["w"], forests=forests()).load_state(blob)
+        ScoringStep(make_decoder("json"), {}, value_fields=["w"], forests=forests()).load_state(
+            blob
+        )
 
 
 def test_key_from_partition_key_and_default_key() -> None:
-    step = ScoringStep(make_decoder("json"), {}, key_field="@partition_key", value_fields=["v"], forests=forests())
+    step = ScoringStep(
+        make_decoder("json"), {}, key_field="@partition_key", value_fields=["v"], forests=forests()
+    )
     step.process(recs([{"v": i} for i in range(4)]))
     assert sorted(step.forests.forests) == ["pk0", "pk1"]
     single = ScoringStep(make_decoder("json"), {}, value_fields=["v"], forests=forests())
@@ -94,14 +122,19 @@ def test_key_from_partition_key_and_default_key() -> None:
 def test_seeds_are_stable_per_key() -> None:
     assert derive_seed(3, "a") == derive_seed(3, "a") != derive_seed(3, "b")
     assert derive_seed(3, "a") != derive_seed(4, "a")
-    step = ScoringStep(make_decoder("json"), {}, key_field="host", value_fields=["v"], forests=forests())
+    step = ScoringStep(
+        make_decoder("json"), {}, key_field="host", value_fields=["v"], forests=forests()
+    )
     step.process(recs([{"host": "a", "v": 1}]))
     assert step.forests.forests["a"].seed == derive_seed(3, "a")
 
 
 def test_schema_discovered_from_first_batch_excludes_key_and_timestamp() -> None:
     step = ScoringStep(make_decoder("json"), {}, key_field="host", forests=forests())
-    rows = [{"ts": f"2024-01-01T00:00:{i:02d}Z", "host": "h", "cpu": 0.5 + i, "mem": i} for i in range(10)]
+    rows = [
+        {"ts": f"2024-01-01T00:00:{i:02d}Z", "host": "h", "cpu": 0.5 + i, "mem": i}
+        for i in range(10)
+    ]
     step.process(recs(rows))
     assert step.value_fields == ["cpu", "mem"]
     step.flush()
@@ -111,7 +144,9 @@ def test_schema_discovered_from_first_batch_excludes_key_and_timestamp() -> None
 
 def test_schema_override_and_csv_columns() -> None:
     schema = parse_fields("ts:timestamp,value:float")
-    step = ScoringStep(make_decoder("csv", columns=schema.names), {}, schema=schema, forests=forests())
+    step = ScoringStep(
+        make_decoder("csv", columns=schema.names), {}, schema=schema, forests=forests()
+    )
     stats = step.process(recs([b"2014-07-01 00:00:00,10844", b"2014-07-01 00:30:00,8127", b"bad"]))
     assert (stats.scored, stats.errors) == (2, 1)
     assert step.value_fields == ["value"]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, List
+from typing import Any, Callable
 
 import pytest
-
 from rcf_fast.kinesis import (
     ConflictError,
     DynamoDBCheckpointStore,
@@ -80,7 +79,9 @@ def test_s3_state_store(client: Callable[[str], Any], name: str) -> None:
     assert S3StateStore(s3, name, "rcf/state.bin").load() == blob
 
 
-def test_dynamodb_state_store_chunks_versions_and_conflicts(client: Callable[[str], Any], name: str) -> None:
+def test_dynamodb_state_store_chunks_versions_and_conflicts(
+    client: Callable[[str], Any], name: str
+) -> None:
     ddb = client("dynamodb")
     first = DynamoDBStateStore(ddb, name, "consumer-1")
     first.ensure_table()
@@ -94,12 +95,14 @@ def test_dynamodb_state_store_chunks_versions_and_conflicts(client: Callable[[st
         first.save(b"stale writer")  # loaded version 1, but version 2 exists
     assert DynamoDBStateStore(ddb, name, "consumer-1").load() == b"small"
     # Old chunks were deleted; only the head and the live chunk remain.
-    items: List[Any] = ddb.scan(TableName=name)["Items"]
+    items: list[Any] = ddb.scan(TableName=name)["Items"]
     assert len(items) == 2
     assert DynamoDBStateStore(ddb, name, "other").load() is None
 
 
-def test_dynamodb_state_store_missing_chunk_is_a_state_error(client: Callable[[str], Any], name: str) -> None:
+def test_dynamodb_state_store_missing_chunk_is_a_state_error(
+    client: Callable[[str], Any], name: str
+) -> None:
     ddb = client("dynamodb")
     store = DynamoDBStateStore(ddb, name, "c")
     store.ensure_table()

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any
 
 from rcf_fast.kinesis.decoders import FORMATS, make_decoder
 from rcf_fast.kinesis.decoders.vpc_flow import parse_format
@@ -32,15 +33,15 @@ class ScorerConfig:
 
     format: str = "json"
     message_format: str = "json"
-    fields: Optional[str] = None
-    values: Optional[List[str]] = None
-    key: Optional[str] = None
-    vpc_format: Optional[str] = None
-    timestamp_field: Optional[str] = None
-    forest: Dict[str, Any] = field(default_factory=dict)
+    fields: str | None = None
+    values: list[str] | None = None
+    key: str | None = None
+    vpc_format: str | None = None
+    timestamp_field: str | None = None
+    forest: dict[str, Any] = field(default_factory=dict)
     anomaly_threshold: float = 2.0
 
-    def validate(self) -> "ScorerConfig":
+    def validate(self) -> ScorerConfig:
         if self.format not in FORMATS:
             raise ConfigError(f"format {self.format!r}: expected one of {', '.join(FORMATS)}")
         check_params(self.forest)
@@ -50,10 +51,10 @@ class ScorerConfig:
     def line_format(self) -> str:
         return self.message_format if self.format in ("cwl", "kpl") else self.format
 
-    def schema(self) -> Optional[Schema]:
+    def schema(self) -> Schema | None:
         return parse_fields(self.fields) if self.fields else None
 
-    def value_fields(self) -> Optional[List[str]]:
+    def value_fields(self) -> list[str] | None:
         if self.values:
             return list(self.values)
         if self.line_format == "vpc-flow" and not self.fields:
@@ -61,7 +62,7 @@ class ScorerConfig:
         return None
 
     @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "ScorerConfig":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ScorerConfig:
         """Read RCF_FORMAT, RCF_MESSAGE_FORMAT, RCF_FIELDS, RCF_VALUES, RCF_KEY, RCF_VPC_FORMAT,
         RCF_TIMESTAMP_FIELD, RCF_FOREST (JSON object of forest parameters) and RCF_ANOMALY_THRESHOLD."""
         env = os.environ if env is None else env
@@ -71,23 +72,36 @@ class ScorerConfig:
             raise ConfigError(f"RCF_FOREST is not a JSON object: {exc}") from None
         values = env.get("RCF_VALUES")
         return cls(
-            format=env.get("RCF_FORMAT", "json"), message_format=env.get("RCF_MESSAGE_FORMAT", "json"),
-            fields=env.get("RCF_FIELDS") or None, values=values.split(",") if values else None,
-            key=env.get("RCF_KEY") or None, timestamp_field=env.get("RCF_TIMESTAMP_FIELD") or None,
-            vpc_format=env.get("RCF_VPC_FORMAT") or None, forest=forest,
+            format=env.get("RCF_FORMAT", "json"),
+            message_format=env.get("RCF_MESSAGE_FORMAT", "json"),
+            fields=env.get("RCF_FIELDS") or None,
+            values=values.split(",") if values else None,
+            key=env.get("RCF_KEY") or None,
+            timestamp_field=env.get("RCF_TIMESTAMP_FIELD") or None,
+            vpc_format=env.get("RCF_VPC_FORMAT") or None,
+            forest=forest,
             anomaly_threshold=float(env.get("RCF_ANOMALY_THRESHOLD", "2.0")),
         ).validate()
 
 
-def build_step(cfg: ScorerConfig, results: Optional[Sink] = None, errors: Optional[Sink] = None,
-               **step_kwargs: Any) -> ScoringStep:
+def build_step(
+    cfg: ScorerConfig, results: Sink | None = None, errors: Sink | None = None, **step_kwargs: Any
+) -> ScoringStep:
     """The scoring step for a configuration."""
     cfg.validate()
     schema = cfg.schema()
     columns = schema.names if schema and cfg.line_format == "csv" else None
     vpc_fields = parse_format(cfg.vpc_format) if cfg.vpc_format else None
     decoder = make_decoder(cfg.format, cfg.message_format, columns=columns, vpc_fields=vpc_fields)
-    return ScoringStep(decoder, cfg.forest, key_field=cfg.key, value_fields=cfg.value_fields(),
-                       schema=schema, results=results, errors=errors,
-                       anomaly_threshold=cfg.anomaly_threshold, timestamp_field=cfg.timestamp_field,
-                       **step_kwargs)
+    return ScoringStep(
+        decoder,
+        cfg.forest,
+        key_field=cfg.key,
+        value_fields=cfg.value_fields(),
+        schema=schema,
+        results=results,
+        errors=errors,
+        anomaly_threshold=cfg.anomaly_threshold,
+        timestamp_field=cfg.timestamp_field,
+        **step_kwargs,
+    )

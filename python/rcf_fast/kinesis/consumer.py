@@ -19,7 +19,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Dict, Optional
+from typing import Callable
 
 from rcf_fast.kinesis.errors import ConfigError, ConflictError, ExpiredIteratorError, ThrottledError
 from rcf_fast.kinesis.source import ShardInfo, ShardSource
@@ -36,9 +36,9 @@ class _Shard:
     """What the consumer tracks for a shard it owns."""
 
     info: ShardInfo
-    iterator: Optional[str] = None
-    last_sequence: Optional[str] = None  # last record read (in memory)
-    checkpointed: Optional[str] = None  # last sequence number written to the checkpoint store
+    iterator: str | None = None
+    last_sequence: str | None = None  # last record read (in memory)
+    checkpointed: str | None = None  # last sequence number written to the checkpoint store
     ended: bool = False
     backoff: float = 0.0
     not_before: float = 0.0
@@ -79,20 +79,38 @@ class Consumer:
         Seconds between persists (flush, state, checkpoints); 0 persists after every batch.
     """
 
-    def __init__(self, source: ShardSource, step: ScoringStep, checkpoints: CheckpointStore,
-                 state_store: StateStore, *, owner: Optional[str] = None,
-                 initial_position: str = "TRIM_HORIZON", timestamp: Optional[datetime] = None,
-                 batch_limit: int = 1000, persist_interval: float = 5.0, lease_seconds: float = 30.0,
-                 idle_sleep: float = 0.25, max_backoff: float = 5.0, base_backoff: float = 0.1,
-                 shard_refresh_interval: float = 10.0, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic, seed: Optional[int] = None,
-                 on_status: Optional[Callable[[ConsumerStatus], None]] = None) -> None:
+    def __init__(
+        self,
+        source: ShardSource,
+        step: ScoringStep,
+        checkpoints: CheckpointStore,
+        state_store: StateStore,
+        *,
+        owner: str | None = None,
+        initial_position: str = "TRIM_HORIZON",
+        timestamp: datetime | None = None,
+        batch_limit: int = 1000,
+        persist_interval: float = 5.0,
+        lease_seconds: float = 30.0,
+        idle_sleep: float = 0.25,
+        max_backoff: float = 5.0,
+        base_backoff: float = 0.1,
+        shard_refresh_interval: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        seed: int | None = None,
+        on_status: Callable[[ConsumerStatus], None] | None = None,
+    ) -> None:
         if initial_position not in INITIAL_POSITIONS:
-            raise ConfigError(f"initial position {initial_position!r}: expected one of {INITIAL_POSITIONS}")
+            raise ConfigError(
+                f"initial position {initial_position!r}: expected one of {INITIAL_POSITIONS}"
+            )
         if initial_position == "AT_TIMESTAMP" and timestamp is None:
             raise ConfigError("initial position AT_TIMESTAMP needs a timestamp")
         if not 1 <= batch_limit <= 10000:
-            raise ConfigError(f"batch_limit {batch_limit}: expected 1..10000 (the GetRecords limit)")
+            raise ConfigError(
+                f"batch_limit {batch_limit}: expected 1..10000 (the GetRecords limit)"
+            )
         self.source = source
         self.step = step
         self.checkpoints = checkpoints
@@ -112,9 +130,9 @@ class Consumer:
         self.rng = random.Random(seed)
         self.on_status = on_status
         self.status = ConsumerStatus()
-        self.owned: Dict[str, _Shard] = {}
+        self.owned: dict[str, _Shard] = {}
         self.finished: set = set()
-        self.known: Dict[str, ShardInfo] = {}
+        self.known: dict[str, ShardInfo] = {}
         self._stop = False
         self._loaded = False
         self._dirty = False
@@ -132,7 +150,9 @@ class Consumer:
             self.step.load_state(data)
         self._loaded = True
 
-    def run(self, stop_after_idle: Optional[float] = None, max_rounds: Optional[int] = None) -> ConsumerStatus:
+    def run(
+        self, stop_after_idle: float | None = None, max_rounds: int | None = None
+    ) -> ConsumerStatus:
         """Consume until ``stop()``, ``stop_after_idle`` seconds without records, or ``max_rounds``."""
         if not self._loaded:
             self.load()
@@ -289,8 +309,13 @@ class Consumer:
                 self._renew(shard)
                 continue
             try:
-                self.checkpoints.checkpoint(sid, self.owner, shard.last_sequence, finished=shard.ended,
-                                            lease_seconds=self.lease_seconds)
+                self.checkpoints.checkpoint(
+                    sid,
+                    self.owner,
+                    shard.last_sequence,
+                    finished=shard.ended,
+                    lease_seconds=self.lease_seconds,
+                )
             except ConflictError as exc:
                 log.warning("%s; dropping the shard", exc)
                 del self.owned[sid]
@@ -304,4 +329,3 @@ class Consumer:
         if not self.checkpoints.acquire(shard.info.shard_id, self.owner, self.lease_seconds):
             log.warning("shard %s: lease taken by another owner; dropping it", shard.info.shard_id)
             del self.owned[shard.info.shard_id]
-

@@ -19,7 +19,8 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Callable
 
 from rcf_fast.kinesis.config import ScorerConfig, build_step
 from rcf_fast.kinesis.errors import ConfigError
@@ -50,18 +51,23 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
         Seconds between persists (flush sinks, save state, checkpoint).
     """
 
-    def __init__(self, make_step: Callable[[str], ScoringStep], state_for_shard: Callable[[str], StateStore],
-                 checkpoint_interval: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        make_step: Callable[[str], ScoringStep],
+        state_for_shard: Callable[[str], StateStore],
+        checkpoint_interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.make_step = make_step
         self.state_for_shard = state_for_shard
         self.checkpoint_interval = checkpoint_interval
         self.clock = clock
         self.sleep = sleep
         self.shard_id = ""
-        self.step: Optional[ScoringStep] = None
-        self.store: Optional[StateStore] = None
-        self.last: Optional[tuple] = None  # (sequence number, sub-sequence number) last processed
+        self.step: ScoringStep | None = None
+        self.store: StateStore | None = None
+        self.last: tuple | None = None  # (sequence number, sub-sequence number) last processed
         self.last_persist = 0.0
 
     def initialize(self, initialize_input: Any) -> None:
@@ -77,9 +83,14 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
     def process_records(self, process_records_input: Any) -> None:
         assert self.step is not None
         records = [
-            RawRecord(self.shard_id, r.sequence_number, r.binary_data, r.partition_key or "",
-                      (r.approximate_arrival_timestamp / 1000.0) if r.approximate_arrival_timestamp else None,
-                      r.sub_sequence_number if r.sub_sequence_number is not None else None)
+            RawRecord(
+                self.shard_id,
+                r.sequence_number,
+                r.binary_data,
+                r.partition_key or "",
+                _epoch(r.approximate_arrival_timestamp),
+                r.sub_sequence_number,
+            )
             for r in process_records_input.records
         ]
         if records:
@@ -88,8 +99,12 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
         if self.last is not None and self.clock() - self.last_persist >= self.checkpoint_interval:
             self._persist(process_records_input.checkpointer, *self.last)
 
-    def _persist(self, checkpointer: Any, sequence_number: Optional[str] = None,
-                 sub_sequence_number: Optional[int] = None) -> None:
+    def _persist(
+        self,
+        checkpointer: Any,
+        sequence_number: str | None = None,
+        sub_sequence_number: int | None = None,
+    ) -> None:
         assert self.step is not None and self.store is not None
         self.step.flush()
         self.store.save(self.step.state_bytes())
@@ -97,7 +112,7 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
             try:
                 checkpointer.checkpoint(sequence_number, sub_sequence_number)
                 break
-            except Exception as exc:  # amazon_kclpy.checkpoint_error.CheckpointError
+            except Exception as exc:  # noqa: BLE001 - amazon_kclpy raises CheckpointError(Exception)
                 value = getattr(exc, "value", str(exc))
                 if value in RETRYABLE_CHECKPOINT_ERRORS and attempt < 4:
                     self.sleep(0.2 * 2**attempt)
@@ -124,7 +139,16 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
             self._persist(shutdown_requested_input.checkpointer, *self.last)
 
 
-def _store_from_spec(spec: str, endpoint: Optional[str]) -> StateStore:
+def _epoch(value: Any) -> float | None:
+    """amazon_kclpy gives the arrival time as a datetime (older versions: epoch milliseconds)."""
+    if value is None:
+        return None
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    return float(value) / 1000.0
+
+
+def _store_from_spec(spec: str, endpoint: str | None) -> StateStore:
     if spec.startswith("s3://"):
         import boto3
 
@@ -142,7 +166,7 @@ def _store_from_spec(spec: str, endpoint: Optional[str]) -> StateStore:
     return FileStateStore(spec)
 
 
-def processor_from_env(env: Optional[Mapping[str, str]] = None) -> RcfRecordProcessor:
+def processor_from_env(env: Mapping[str, str] | None = None) -> RcfRecordProcessor:
     """Build the processor from ``RCF_*`` environment variables (see the module docstring)."""
     env = os.environ if env is None else env
     cfg = ScorerConfig.from_env(env)
@@ -150,7 +174,9 @@ def processor_from_env(env: Optional[Mapping[str, str]] = None) -> RcfRecordProc
     min_score = float(env["RCF_MIN_SCORE"]) if env.get("RCF_MIN_SCORE") else None
     for name in ("RCF_OUTPUT", "RCF_ERRORS"):
         if env.get(name) == "-":
-            raise ConfigError(f"{name}='-': stdout belongs to the KCL MultiLangDaemon protocol; use a file")
+            raise ConfigError(
+                f"{name}='-': stdout belongs to the KCL MultiLangDaemon protocol; use a file"
+            )
 
     def sinks(shard_id: str) -> tuple:
         results: Sink
@@ -158,17 +184,26 @@ def processor_from_env(env: Optional[Mapping[str, str]] = None) -> RcfRecordProc
         if env.get("RCF_OUTPUT_STREAM"):
             import boto3
 
-            results = KinesisSink(boto3.client("kinesis", endpoint_url=endpoint), env["RCF_OUTPUT_STREAM"], min_score)
+            results = KinesisSink(
+                boto3.client("kinesis", endpoint_url=endpoint), env["RCF_OUTPUT_STREAM"], min_score
+            )
         else:
-            results = JsonLinesSink(env.get("RCF_OUTPUT", "rcf-kcl-results-{shard_id}.jsonl").format(shard_id=shard_id),
-                                    min_score)
+            results = JsonLinesSink(
+                env.get("RCF_OUTPUT", "rcf-kcl-results-{shard_id}.jsonl").format(shard_id=shard_id),
+                min_score,
+            )
         if env.get("RCF_ERROR_STREAM"):
             import boto3
 
-            errors = KinesisSink(boto3.client("kinesis", endpoint_url=endpoint), env["RCF_ERROR_STREAM"],
-                                 partition_key_field="shard_id")
+            errors = KinesisSink(
+                boto3.client("kinesis", endpoint_url=endpoint),
+                env["RCF_ERROR_STREAM"],
+                partition_key_field="shard_id",
+            )
         else:
-            errors = JsonLinesSink(env.get("RCF_ERRORS", "rcf-kcl-errors-{shard_id}.jsonl").format(shard_id=shard_id))
+            errors = JsonLinesSink(
+                env.get("RCF_ERRORS", "rcf-kcl-errors-{shard_id}.jsonl").format(shard_id=shard_id)
+            )
         return results, errors
 
     def make_step(shard_id: str) -> ScoringStep:
@@ -176,14 +211,20 @@ def processor_from_env(env: Optional[Mapping[str, str]] = None) -> RcfRecordProc
         return build_step(cfg, results, errors)
 
     state = env.get("RCF_STATE", "rcf-kcl-state/{shard_id}.state")
-    return RcfRecordProcessor(make_step, lambda shard_id: _store_from_spec(state.format(shard_id=shard_id), endpoint),
-                              checkpoint_interval=float(env.get("RCF_CHECKPOINT_INTERVAL", "5")))
+    return RcfRecordProcessor(
+        make_step,
+        lambda shard_id: _store_from_spec(state.format(shard_id=shard_id), endpoint),
+        checkpoint_interval=float(env.get("RCF_CHECKPOINT_INTERVAL", "5")),
+    )
 
 
 def main() -> None:
     """Entry point for the MultiLangDaemon's ``executableName``."""
-    logging.basicConfig(level=os.environ.get("RCF_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("RCF_LOG_LEVEL", "WARNING"),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     from amazon_kclpy import kcl
 
     kcl.KCLProcess(processor_from_env()).run()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable
 
 from rcf_fast.kinesis.config import ScorerConfig, build_step
 from rcf_fast.kinesis.records import RawRecord
@@ -24,12 +24,17 @@ from rcf_fast.kinesis.stores.file_state import StateStore
 log = logging.getLogger("rcf_fast.kinesis")
 
 
-def raw_record(event_record: Dict[str, Any]) -> RawRecord:
+def raw_record(event_record: dict[str, Any]) -> RawRecord:
     """A Lambda Kinesis event record as a ``RawRecord`` (shard id from ``eventID``)."""
     kin = event_record["kinesis"]
     shard_id = str(event_record.get("eventID", "")).split(":", 1)[0]
-    return RawRecord(shard_id, str(kin["sequenceNumber"]), base64.b64decode(kin["data"]),
-                     kin.get("partitionKey", ""), kin.get("approximateArrivalTimestamp"))
+    return RawRecord(
+        shard_id,
+        str(kin["sequenceNumber"]),
+        base64.b64decode(kin["data"]),
+        kin.get("partitionKey", ""),
+        kin.get("approximateArrivalTimestamp"),
+    )
 
 
 class LambdaScorer:
@@ -43,11 +48,13 @@ class LambdaScorer:
         ``shard_id -> StateStore``.
     """
 
-    def __init__(self, make_step: Callable[[], ScoringStep], state_for_shard: Callable[[str], StateStore]) -> None:
+    def __init__(
+        self, make_step: Callable[[], ScoringStep], state_for_shard: Callable[[str], StateStore]
+    ) -> None:
         self.make_step = make_step
         self.state_for_shard = state_for_shard
-        self.steps: Dict[str, ScoringStep] = {}
-        self.stores: Dict[str, StateStore] = {}
+        self.steps: dict[str, ScoringStep] = {}
+        self.stores: dict[str, StateStore] = {}
 
     def _step(self, shard_id: str) -> ScoringStep:
         if shard_id not in self.steps:
@@ -59,12 +66,12 @@ class LambdaScorer:
             self.steps[shard_id], self.stores[shard_id] = step, store
         return self.steps[shard_id]
 
-    def handle(self, event: Dict[str, Any], context: Any = None) -> Dict[str, List[Dict[str, str]]]:
+    def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, list[dict[str, str]]]:
         records = [raw_record(r) for r in event.get("Records", [])]
         if not records:
             return {"batchItemFailures": []}
         shard_id = records[0].shard_id
-        failed: Optional[RawRecord] = None
+        failed: RawRecord | None = None
         try:
             step = self._step(shard_id)
         except Exception:
@@ -74,7 +81,11 @@ class LambdaScorer:
             try:
                 step.process([rec])
             except Exception:
-                log.exception("record %s of shard %s failed; stopping the batch there", rec.sequence_number, shard_id)
+                log.exception(
+                    "record %s of shard %s failed; stopping the batch there",
+                    rec.sequence_number,
+                    shard_id,
+                )
                 failed = rec
                 break
         try:
@@ -92,15 +103,19 @@ class LambdaScorer:
         return {"batchItemFailures": []}
 
 
-def make_lambda_handler(config: ScorerConfig, state_for_shard: Callable[[str], StateStore],
-                        results: Callable[[], Sink], errors: Callable[[], Sink]) -> Callable[..., Dict[str, Any]]:
+def make_lambda_handler(
+    config: ScorerConfig,
+    state_for_shard: Callable[[str], StateStore],
+    results: Callable[[], Sink],
+    errors: Callable[[], Sink],
+) -> Callable[..., dict[str, Any]]:
     """A ``handler(event, context)`` for a Lambda function.
 
     ``results`` and ``errors`` build the sinks (e.g. ``lambda: KinesisSink(client, "alerts", 2.0)``).
     """
     scorer = LambdaScorer(lambda: build_step(config, results(), errors()), state_for_shard)
 
-    def handler(event: Dict[str, Any], context: Any = None) -> Dict[str, Any]:
+    def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return scorer.handle(event, context)
 
     handler.scorer = scorer  # type: ignore[attr-defined]

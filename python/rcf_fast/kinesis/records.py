@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
-Position = Tuple[int, int, int]
+Position = tuple[int, int, int]
 """(sequence number, record sub-sequence number, event index): the order of events in a shard."""
 
 
@@ -24,8 +24,8 @@ class RawRecord:
     sequence_number: str
     data: bytes
     partition_key: str = ""
-    arrival_timestamp: Optional[float] = None
-    sub_sequence_number: Optional[int] = None  # set for user records the KCL deaggregated
+    arrival_timestamp: float | None = None
+    sub_sequence_number: int | None = None  # set for user records the KCL deaggregated
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class Event:
     """One decoded event: the numeric and text fields of one user record / log line."""
 
     sub_sequence_number: int
-    fields: Dict[str, Any]
-    timestamp: Optional[float] = None
+    fields: dict[str, Any]
+    timestamp: float | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class EventFailure:
 
     sub_sequence_number: int
     reason: str
-    detail: Optional[str] = None
+    detail: str | None = None
 
 
 @dataclass
@@ -55,13 +55,13 @@ class ScoreResult:
     sequence_number: str
     sub_sequence_number: int
     score: float
-    attribution: Dict[str, Dict[str, float]]
-    values: Dict[str, float]
-    timestamp: Optional[Any] = None
-    extra: Dict[str, Any] = field(default_factory=dict)
+    attribution: dict[str, dict[str, float]]
+    values: dict[str, float]
+    timestamp: Any | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "key": self.key,
             "shard_id": self.shard_id,
             "sequence_number": self.sequence_number,
@@ -84,11 +84,11 @@ class ErrorRecord:
     data: bytes
     shard_id: str
     sequence_number: str
-    sub_sequence_number: Optional[int] = None
-    detail: Optional[str] = None
+    sub_sequence_number: int | None = None
+    detail: str | None = None
 
-    def to_dict(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "reason": self.reason,
             "data": base64.b64encode(self.data).decode("ascii"),
             "shard_id": self.shard_id,
@@ -101,7 +101,7 @@ class ErrorRecord:
         return out
 
 
-def explain(result: Dict[str, Any], top: int = 2) -> List[str]:
+def explain(result: dict[str, Any], top: int = 2) -> list[str]:
     """Human-readable explanation of a result: the fields that contributed most, with direction."""
     parts = []
     for name, hl in result.get("attribution", {}).items():

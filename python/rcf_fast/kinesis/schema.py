@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from rcf_fast.kinesis.errors import DecodeError, SchemaError
 
@@ -33,19 +34,19 @@ class Field:
 class Schema:
     """An ordered list of fields."""
 
-    fields: Tuple[Field, ...]
+    fields: tuple[Field, ...]
 
     @property
-    def names(self) -> List[str]:
+    def names(self) -> list[str]:
         return [f.name for f in self.fields]
 
-    def type_of(self, name: str) -> Optional[str]:
+    def type_of(self, name: str) -> str | None:
         for f in self.fields:
             if f.name == name:
                 return f.type
         return None
 
-    def numeric_names(self, exclude: Iterable[str] = ()) -> List[str]:
+    def numeric_names(self, exclude: Iterable[str] = ()) -> list[str]:
         skip = set(exclude)
         return [f.name for f in self.fields if f.type in NUMERIC and f.name not in skip]
 
@@ -56,7 +57,7 @@ class Schema:
 
 def parse_fields(spec: Sequence[str] | str) -> Schema:
     """Parse ``--fields`` values: ``"a:float,b:int"`` or ``["a:float", "b"]`` (type defaults to float)."""
-    items: List[str] = []
+    items: list[str] = []
     for part in [spec] if isinstance(spec, str) else list(spec):
         items.extend(p.strip() for p in part.split(",") if p.strip())
     if not items:
@@ -70,7 +71,9 @@ def parse_fields(spec: Sequence[str] | str) -> Schema:
         if not name:
             raise SchemaError(f"--fields: empty field name in {item!r}")
         if ftype not in TYPES:
-            raise SchemaError(f"--fields: field {name!r} has unknown type {ftype!r}; expected one of {', '.join(TYPES)}")
+            raise SchemaError(
+                f"--fields: field {name!r} has unknown type {ftype!r}; expected one of {', '.join(TYPES)}"
+            )
         if name in seen:
             raise SchemaError(f"--fields: field {name!r} is listed twice")
         seen.add(name)
@@ -105,7 +108,7 @@ def _value_type(value: Any) -> str:
     return "str"
 
 
-def _merge(a: Optional[str], b: str) -> str:
+def _merge(a: str | None, b: str) -> str:
     if a is None or a == b:
         return b
     if {a, b} == {"int", "float"}:
@@ -122,8 +125,8 @@ def discover_schema(samples: Sequence[Mapping[str, Any]], min_fraction: float = 
     """
     if not samples:
         raise SchemaError("cannot discover a schema from an empty sample; pass --fields")
-    order: List[str] = []
-    kinds: Dict[str, Dict[str, int]] = {}
+    order: list[str] = []
+    kinds: dict[str, dict[str, int]] = {}
     for event in samples:
         for name, value in event.items():
             if name not in kinds:
@@ -162,7 +165,7 @@ def to_float(name: str, value: Any) -> float:
     return out
 
 
-def parse_timestamp(value: Any) -> Optional[float]:
+def parse_timestamp(value: Any) -> float | None:
     """Seconds since the epoch from a number or an ISO-like string; None if it does not parse."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)

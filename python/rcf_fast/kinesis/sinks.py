@@ -11,7 +11,8 @@ import json
 import random
 import sys
 import time
-from typing import IO, Any, Callable, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import IO, Any, Callable
 
 from rcf_fast.kinesis.errors import SinkError
 
@@ -23,15 +24,15 @@ MAX_RECORD_BYTES = 1024 * 1024
 class Sink:
     """Base sink: buffering plus the minimum-score filter."""
 
-    def __init__(self, min_score: Optional[float] = None) -> None:
+    def __init__(self, min_score: float | None = None) -> None:
         self.min_score = min_score
-        self.buffer: List[Dict[str, Any]] = []
+        self.buffer: list[dict[str, Any]] = []
         self.written = 0
 
-    def accepts(self, item: Dict[str, Any]) -> bool:
+    def accepts(self, item: dict[str, Any]) -> bool:
         return self.min_score is None or "score" not in item or item["score"] >= self.min_score
 
-    def write(self, item: Dict[str, Any]) -> None:
+    def write(self, item: dict[str, Any]) -> None:
         if self.accepts(item):
             self.buffer.append(item)
 
@@ -41,7 +42,7 @@ class Sink:
             self.deliver(items)
             self.written += len(items)
 
-    def deliver(self, items: List[Dict[str, Any]]) -> None:
+    def deliver(self, items: list[dict[str, Any]]) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -51,22 +52,24 @@ class Sink:
 class MemorySink(Sink):
     """Keeps delivered items in ``items`` (tests, notebooks)."""
 
-    def __init__(self, min_score: Optional[float] = None) -> None:
+    def __init__(self, min_score: float | None = None) -> None:
         super().__init__(min_score)
-        self.items: List[Dict[str, Any]] = []
+        self.items: list[dict[str, Any]] = []
 
-    def deliver(self, items: List[Dict[str, Any]]) -> None:
+    def deliver(self, items: list[dict[str, Any]]) -> None:
         self.items.extend(items)
 
 
 class CallbackSink(Sink):
     """Calls ``fn(item)`` for each delivered item (alert printers)."""
 
-    def __init__(self, fn: Callable[[Dict[str, Any]], None], min_score: Optional[float] = None) -> None:
+    def __init__(
+        self, fn: Callable[[dict[str, Any]], None], min_score: float | None = None
+    ) -> None:
         super().__init__(min_score)
         self.fn = fn
 
-    def deliver(self, items: List[Dict[str, Any]]) -> None:
+    def deliver(self, items: list[dict[str, Any]]) -> None:
         for item in items:
             self.fn(item)
 
@@ -74,7 +77,7 @@ class CallbackSink(Sink):
 class JsonLinesSink(Sink):
     """Appends one JSON object per line to a file (path or open text file); ``-`` is stdout."""
 
-    def __init__(self, target: "str | IO[str]", min_score: Optional[float] = None) -> None:
+    def __init__(self, target: str | IO[str], min_score: float | None = None) -> None:
         super().__init__(min_score)
         self._owned = isinstance(target, str) and target != "-"
         if target == "-":
@@ -84,7 +87,7 @@ class JsonLinesSink(Sink):
         else:
             self.fh = target
 
-    def deliver(self, items: List[Dict[str, Any]]) -> None:
+    def deliver(self, items: list[dict[str, Any]]) -> None:
         self.fh.write("".join(json.dumps(item, sort_keys=True) + "\n" for item in items))
         self.fh.flush()
 
@@ -94,7 +97,7 @@ class JsonLinesSink(Sink):
             self.fh.close()
 
 
-def StdoutSink(min_score: Optional[float] = None) -> JsonLinesSink:  # noqa: N802 - reads as a class
+def StdoutSink(min_score: float | None = None) -> JsonLinesSink:
     """JSON lines on stdout."""
     return JsonLinesSink("-", min_score)
 
@@ -106,7 +109,7 @@ class TeeSink(Sink):
         super().__init__(None)
         self.sinks = list(sinks)
 
-    def write(self, item: Dict[str, Any]) -> None:
+    def write(self, item: dict[str, Any]) -> None:
         for sink in self.sinks:
             sink.write(item)
 
@@ -126,9 +129,16 @@ class KinesisSink(Sink):
     for errors) so that one series stays ordered in the output stream.
     """
 
-    def __init__(self, client: Any, stream_name: str, min_score: Optional[float] = None,
-                 partition_key_field: str = "key", max_retries: int = 8, base_delay: float = 0.05,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        client: Any,
+        stream_name: str,
+        min_score: float | None = None,
+        partition_key_field: str = "key",
+        max_retries: int = 8,
+        base_delay: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         super().__init__(min_score)
         self.client = client
         self.stream_name = stream_name
@@ -138,7 +148,7 @@ class KinesisSink(Sink):
         self.sleep = sleep
         self.put_calls = 0
 
-    def _entry(self, item: Dict[str, Any]) -> Dict[str, Any]:
+    def _entry(self, item: dict[str, Any]) -> dict[str, Any]:
         data = json.dumps(item, sort_keys=True).encode()
         if len(data) > MAX_RECORD_BYTES - 256:
             # Only an error record can be this large (its base64 payload): keep the reason.
@@ -147,9 +157,9 @@ class KinesisSink(Sink):
         key = str(item.get(self.partition_key_field) or item.get("shard_id") or "rcf")[:256]
         return {"Data": data + b"\n", "PartitionKey": key}
 
-    def deliver(self, items: List[Dict[str, Any]]) -> None:
+    def deliver(self, items: list[dict[str, Any]]) -> None:
         entries = [self._entry(item) for item in items]
-        batch: List[Dict[str, Any]] = []
+        batch: list[dict[str, Any]] = []
         size = 0
         for entry in entries:
             n = len(entry["Data"]) + len(entry["PartitionKey"])
@@ -161,7 +171,7 @@ class KinesisSink(Sink):
         if batch:
             self._put(batch)
 
-    def _put(self, entries: List[Dict[str, Any]]) -> None:
+    def _put(self, entries: list[dict[str, Any]]) -> None:
         pending = entries
         for attempt in range(self.max_retries + 1):
             self.put_calls += 1
@@ -179,5 +189,7 @@ class KinesisSink(Sink):
                 return
             if attempt < self.max_retries:
                 self.sleep(self.base_delay * 2**attempt * (0.5 + random.random()))
-        raise SinkError(f"PutRecords to {self.stream_name!r}: {len(pending)} record(s) still failing "
-                        f"after {self.max_retries} retries")
+        raise SinkError(
+            f"PutRecords to {self.stream_name!r}: {len(pending)} record(s) still failing "
+            f"after {self.max_retries} retries"
+        )

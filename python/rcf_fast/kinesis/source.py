@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, List, Optional, Protocol, Tuple
+from typing import Any, Protocol
 
 from rcf_fast.kinesis.errors import ExpiredIteratorError, ThrottledError
 from rcf_fast.kinesis.records import RawRecord
 
-THROTTLE_CODES = {"ProvisionedThroughputExceededException", "LimitExceededException",
-                  "ThrottlingException", "KMSThrottlingException"}
+THROTTLE_CODES = {
+    "ProvisionedThroughputExceededException",
+    "LimitExceededException",
+    "ThrottlingException",
+    "KMSThrottlingException",
+}
 
 
 @dataclass(frozen=True)
@@ -24,12 +28,12 @@ class ShardInfo:
     """One shard of a stream and its lineage."""
 
     shard_id: str
-    parent_shard_id: Optional[str] = None
-    adjacent_parent_shard_id: Optional[str] = None
-    ending_sequence_number: Optional[str] = None
+    parent_shard_id: str | None = None
+    adjacent_parent_shard_id: str | None = None
+    ending_sequence_number: str | None = None
 
     @property
-    def parents(self) -> Tuple[str, ...]:
+    def parents(self) -> tuple[str, ...]:
         return tuple(p for p in (self.parent_shard_id, self.adjacent_parent_shard_id) if p)
 
     @property
@@ -41,19 +45,23 @@ class ShardInfo:
 class RecordsBatch:
     """One GetRecords answer; ``next_iterator`` None means the closed shard is read to its end."""
 
-    records: List[RawRecord]
-    next_iterator: Optional[str]
+    records: list[RawRecord]
+    next_iterator: str | None
     millis_behind_latest: int = 0
 
 
 class ShardSource(Protocol):
     """The three Kinesis calls the consumer makes."""
 
-    def list_shards(self) -> List[ShardInfo]:
-        ...
+    def list_shards(self) -> list[ShardInfo]: ...
 
-    def get_iterator(self, shard_id: str, iterator_type: str, sequence_number: Optional[str] = None,
-                     timestamp: Optional[datetime] = None) -> str:
+    def get_iterator(
+        self,
+        shard_id: str,
+        iterator_type: str,
+        sequence_number: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> str:
         """``iterator_type``: TRIM_HORIZON, LATEST, AT_TIMESTAMP or AFTER_SEQUENCE_NUMBER."""
         ...
 
@@ -62,7 +70,7 @@ class ShardSource(Protocol):
         ...
 
 
-def _code(exc: Exception) -> Optional[str]:
+def _code(exc: Exception) -> str | None:
     return getattr(exc, "response", {}).get("Error", {}).get("Code")
 
 
@@ -73,23 +81,37 @@ class Boto3ShardSource:
         self.client = client
         self.stream_name = stream_name
 
-    def list_shards(self) -> List[ShardInfo]:
-        shards: List[ShardInfo] = []
+    def list_shards(self) -> list[ShardInfo]:
+        shards: list[ShardInfo] = []
         kwargs: dict = {"StreamName": self.stream_name}
         while True:
             resp = self._call(self.client.list_shards, **kwargs)
             for s in resp.get("Shards", []):
-                shards.append(ShardInfo(
-                    s["ShardId"], s.get("ParentShardId"), s.get("AdjacentParentShardId"),
-                    s.get("SequenceNumberRange", {}).get("EndingSequenceNumber")))
+                shards.append(
+                    ShardInfo(
+                        s["ShardId"],
+                        s.get("ParentShardId"),
+                        s.get("AdjacentParentShardId"),
+                        s.get("SequenceNumberRange", {}).get("EndingSequenceNumber"),
+                    )
+                )
             token = resp.get("NextToken")
             if not token:
                 return shards
             kwargs = {"NextToken": token}  # ListShards rejects StreamName with NextToken
 
-    def get_iterator(self, shard_id: str, iterator_type: str, sequence_number: Optional[str] = None,
-                     timestamp: Optional[datetime] = None) -> str:
-        kwargs: dict = {"StreamName": self.stream_name, "ShardId": shard_id, "ShardIteratorType": iterator_type}
+    def get_iterator(
+        self,
+        shard_id: str,
+        iterator_type: str,
+        sequence_number: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> str:
+        kwargs: dict = {
+            "StreamName": self.stream_name,
+            "ShardId": shard_id,
+            "ShardIteratorType": iterator_type,
+        }
         if sequence_number is not None:
             kwargs["StartingSequenceNumber"] = sequence_number
         if timestamp is not None:
@@ -99,11 +121,20 @@ class Boto3ShardSource:
     def get_records(self, shard_id: str, iterator: str, limit: int) -> RecordsBatch:
         resp = self._call(self.client.get_records, ShardIterator=iterator, Limit=limit)
         records = [
-            RawRecord(shard_id, r["SequenceNumber"], bytes(r["Data"]), r.get("PartitionKey", ""),
-                      r["ApproximateArrivalTimestamp"].timestamp() if r.get("ApproximateArrivalTimestamp") else None)
+            RawRecord(
+                shard_id,
+                r["SequenceNumber"],
+                bytes(r["Data"]),
+                r.get("PartitionKey", ""),
+                r["ApproximateArrivalTimestamp"].timestamp()
+                if r.get("ApproximateArrivalTimestamp")
+                else None,
+            )
             for r in resp.get("Records", [])
         ]
-        return RecordsBatch(records, resp.get("NextShardIterator"), int(resp.get("MillisBehindLatest", 0) or 0))
+        return RecordsBatch(
+            records, resp.get("NextShardIterator"), int(resp.get("MillisBehindLatest", 0) or 0)
+        )
 
     def _call(self, fn: Any, **kwargs: Any) -> Any:
         try:

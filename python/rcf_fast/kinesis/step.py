@@ -9,8 +9,9 @@ skipped: replayed records are never learned twice. Records of a shard must arriv
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,12 @@ from rcf_fast.kinesis.decoders.base import Decoder
 from rcf_fast.kinesis.errors import ConfigError, DecodeError
 from rcf_fast.kinesis.forests import KeyedForests
 from rcf_fast.kinesis.records import ErrorRecord, Event, EventFailure, RawRecord, ScoreResult
-from rcf_fast.kinesis.schema import PARTITION_KEY, Schema, discover_schema, parse_timestamp, to_float
+from rcf_fast.kinesis.schema import (
+    PARTITION_KEY,
+    Schema,
+    discover_schema,
+    to_float,
+)
 from rcf_fast.kinesis.sinks import MemorySink, Sink
 
 log = logging.getLogger("rcf_fast.kinesis")
@@ -36,7 +42,7 @@ class StepStats:
     skipped: int = 0
     anomalies: int = 0
 
-    def add(self, other: "StepStats") -> None:
+    def add(self, other: StepStats) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -62,12 +68,21 @@ class ScoringStep:
         Results scoring at least this count as anomalies in the stats.
     """
 
-    def __init__(self, decoder: Decoder, forest_params: Dict[str, Any], *,
-                 key_field: Optional[str] = None, value_fields: Optional[Sequence[str]] = None,
-                 schema: Optional[Schema] = None, results: Optional[Sink] = None,
-                 errors: Optional[Sink] = None, forests: Optional[KeyedForests] = None,
-                 sample_size: int = 100, anomaly_threshold: float = 2.0,
-                 timestamp_field: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        decoder: Decoder,
+        forest_params: dict[str, Any],
+        *,
+        key_field: str | None = None,
+        value_fields: Sequence[str] | None = None,
+        schema: Schema | None = None,
+        results: Sink | None = None,
+        errors: Sink | None = None,
+        forests: KeyedForests | None = None,
+        sample_size: int = 100,
+        anomaly_threshold: float = 2.0,
+        timestamp_field: str | None = None,
+    ) -> None:
         self.decoder = decoder
         self.forests = forests if forests is not None else KeyedForests(forest_params)
         self.key_field = key_field
@@ -88,11 +103,15 @@ class ScoringStep:
         exclude = [self.key_field] if self.key_field else []
         names = schema.numeric_names(exclude)
         if not names:
-            raise ConfigError(f"schema {schema.to_spec()!r} has no numeric field to score; pass --fields")
+            raise ConfigError(
+                f"schema {schema.to_spec()!r} has no numeric field to score; pass --fields"
+            )
         self.schema = schema
         self.value_fields = names
         if self.timestamp_field is None:
-            self.timestamp_field = next((f.name for f in schema.fields if f.type == "timestamp"), None)
+            self.timestamp_field = next(
+                (f.name for f in schema.fields if f.type == "timestamp"), None
+            )
 
     def load_state(self, data: bytes) -> None:
         """Restore forests and positions; a state's value fields win over discovery."""
@@ -117,7 +136,7 @@ class ScoringStep:
     # -- processing -----------------------------------------------------------------------------
 
     def _discover(self, records: Sequence[RawRecord]) -> None:
-        sample: List[dict] = []
+        sample: list[dict] = []
         for rec in records:
             try:
                 decoded = self.decoder.decode(rec.data)
@@ -128,7 +147,9 @@ class ScoringStep:
                 break
         if sample:
             self._adopt_schema(discover_schema(sample[: self.sample_size]))
-            log.info("discovered schema %s; scoring fields %s", self.schema.to_spec(), self.value_fields)
+            log.info(
+                "discovered schema %s; scoring fields %s", self.schema.to_spec(), self.value_fields
+            )
 
     def process(self, records: Sequence[RawRecord]) -> StepStats:
         """Apply records of one or more shards, each shard's records in sequence order."""
@@ -145,9 +166,17 @@ class ScoringStep:
         # A KCL user record is identified by its own sub-sequence number; otherwise by event index.
         return rec.sub_sequence_number if rec.sub_sequence_number is not None else event_index
 
-    def _error(self, rec: RawRecord, reason: str, event_index: int, stats: StepStats,
-               detail: Optional[str] = None) -> None:
-        err = ErrorRecord(reason, rec.data, rec.shard_id, rec.sequence_number, self._sub(rec, event_index), detail)
+    def _error(
+        self,
+        rec: RawRecord,
+        reason: str,
+        event_index: int,
+        stats: StepStats,
+        detail: str | None = None,
+    ) -> None:
+        err = ErrorRecord(
+            reason, rec.data, rec.shard_id, rec.sequence_number, self._sub(rec, event_index), detail
+        )
         out = err.to_dict()
         if rec.sub_sequence_number is not None and event_index:
             out["event_index"] = event_index
@@ -184,7 +213,7 @@ class ScoringStep:
                     self._error(rec, exc.reason, item.sub_sequence_number, stats)
             self._advance(rec.shard_id, pos)
 
-    def _advance(self, shard_id: str, pos: "tuple[int, int, int]") -> None:
+    def _advance(self, shard_id: str, pos: tuple[int, int, int]) -> None:
         last = self.forests.positions.get(shard_id)
         if last is None or pos > last:
             self.forests.positions[shard_id] = pos
@@ -216,8 +245,16 @@ class ScoringStep:
             ts = fields[self.timestamp_field]
         elif ts is None and rec.arrival_timestamp is not None:
             ts = rec.arrival_timestamp
-        result = ScoreResult(key, rec.shard_id, rec.sequence_number, self._sub(rec, event.sub_sequence_number),
-                             score, self._attribution(attribution, len(point)), values, ts)
+        result = ScoreResult(
+            key,
+            rec.shard_id,
+            rec.sequence_number,
+            self._sub(rec, event.sub_sequence_number),
+            score,
+            self._attribution(attribution, len(point)),
+            values,
+            ts,
+        )
         out = result.to_dict()
         if rec.sub_sequence_number is not None and event.sub_sequence_number:
             out["event_index"] = event.sub_sequence_number
@@ -226,7 +263,7 @@ class ScoringStep:
         if score >= self.anomaly_threshold:
             stats.anomalies += 1
 
-    def _attribution(self, attribution: Any, dims: int) -> Dict[str, Dict[str, float]]:
+    def _attribution(self, attribution: Any, dims: int) -> dict[str, dict[str, float]]:
         high = np.asarray(attribution.high, dtype=np.float64).ravel()
         low = np.asarray(attribution.low, dtype=np.float64).ravel()
         if high.size != dims and high.size % dims == 0:
@@ -234,4 +271,7 @@ class ScoringStep:
             high = high.reshape(-1, dims).sum(axis=0)
             low = low.reshape(-1, dims).sum(axis=0)
         assert self.value_fields is not None
-        return {name: {"high": float(high[i]), "low": float(low[i])} for i, name in enumerate(self.value_fields)}
+        return {
+            name: {"high": float(high[i]), "low": float(low[i])}
+            for i, name in enumerate(self.value_fields)
+        }

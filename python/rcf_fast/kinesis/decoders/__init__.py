@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from rcf_fast.kinesis.decoders.base import Decoded, Decoder, LineDecoder, SingleLine
 from rcf_fast.kinesis.decoders.csv_decoder import CsvDecoder
@@ -17,9 +17,12 @@ FORMATS = ("json", "csv", "cwl", "vpc-flow", "kpl")
 LINE_FORMATS = ("json", "csv", "vpc-flow")
 
 
-def make_line_decoder(fmt: str, columns: Optional[Sequence[str]] = None,
-                      vpc_fields: Optional[Sequence[str]] = None,
-                      csv_header: Optional[Sequence[str]] = None) -> LineDecoder:
+def make_line_decoder(
+    fmt: str,
+    columns: Sequence[str] | None = None,
+    vpc_fields: Sequence[str] | None = None,
+    csv_header: Sequence[str] | None = None,
+) -> LineDecoder:
     """The line decoder for a message format (``json``, ``csv`` or ``vpc-flow``)."""
     if fmt == "json":
         return JsonDecoder()
@@ -30,9 +33,13 @@ def make_line_decoder(fmt: str, columns: Optional[Sequence[str]] = None,
     raise ConfigError(f"message format {fmt!r}: expected one of {', '.join(LINE_FORMATS)}")
 
 
-def make_decoder(fmt: str, message_format: str = "json", columns: Optional[Sequence[str]] = None,
-                 vpc_fields: Optional[Sequence[str]] = None,
-                 csv_header: Optional[Sequence[str]] = None) -> Decoder:
+def make_decoder(
+    fmt: str,
+    message_format: str = "json",
+    columns: Sequence[str] | None = None,
+    vpc_fields: Sequence[str] | None = None,
+    csv_header: Sequence[str] | None = None,
+) -> Decoder:
     """The record decoder for ``--format``; ``cwl`` and ``kpl`` wrap ``message_format``."""
     if fmt in ("cwl", "kpl"):
         inner = make_line_decoder(message_format, columns, vpc_fields, csv_header)
@@ -43,7 +50,17 @@ def make_decoder(fmt: str, message_format: str = "json", columns: Optional[Seque
 
 
 __all__ = [
-    "FORMATS", "CloudWatchLogsDecoder", "CsvDecoder", "Decoded", "Decoder", "JsonDecoder",
-    "KplDecoder", "LineDecoder", "SingleLine", "VPC_DEFAULT_FIELDS", "VpcFlowDecoder",
-    "make_decoder", "make_line_decoder",
+    "FORMATS",
+    "VPC_DEFAULT_FIELDS",
+    "CloudWatchLogsDecoder",
+    "CsvDecoder",
+    "Decoded",
+    "Decoder",
+    "JsonDecoder",
+    "KplDecoder",
+    "LineDecoder",
+    "SingleLine",
+    "VpcFlowDecoder",
+    "make_decoder",
+    "make_line_decoder",
 ]

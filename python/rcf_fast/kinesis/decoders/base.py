@@ -8,11 +8,11 @@ of one record 0, 1, 2, ... in order; they are part of the idempotency position.
 
 from __future__ import annotations
 
-from typing import List, Protocol, Union
+from typing import Protocol, Union
 
 from rcf_fast.kinesis.records import Event, EventFailure
 
-Decoded = List[Union[Event, EventFailure]]
+Decoded = list[Union[Event, EventFailure]]
 
 
 class Decoder(Protocol):

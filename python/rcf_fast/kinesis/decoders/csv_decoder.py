@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 from rcf_fast.kinesis.errors import DecodeError
 
@@ -17,13 +17,17 @@ class CsvDecoder:
 
     name = "csv"
 
-    def __init__(self, columns: Optional[Sequence[str]] = None, delimiter: str = ",",
-                 header: Optional[Sequence[str]] = None) -> None:
-        self.columns: Optional[List[str]] = list(columns) if columns else None
+    def __init__(
+        self,
+        columns: Sequence[str] | None = None,
+        delimiter: str = ",",
+        header: Sequence[str] | None = None,
+    ) -> None:
+        self.columns: list[str] | None = list(columns) if columns else None
         self.delimiter = delimiter
         self.header = list(header) if header else None
 
-    def split(self, text: str) -> List[str]:
+    def split(self, text: str) -> list[str]:
         lines = [ln for ln in text.splitlines() if ln.strip()]
         if len(lines) != 1:
             raise DecodeError(f"expected one CSV line per record, got {len(lines)}")
@@ -38,5 +42,7 @@ class CsvDecoder:
             raise DecodeError("CSV header line, not data")
         columns = self.columns or [f"c{i}" for i in range(len(row))]
         if len(row) != len(columns):
-            raise DecodeError(f"expected {len(columns)} CSV columns ({', '.join(columns)}), got {len(row)}")
+            raise DecodeError(
+                f"expected {len(columns)} CSV columns ({', '.join(columns)}), got {len(row)}"
+            )
         return {name: value.strip() for name, value in zip(columns, row)}

@@ -39,7 +39,9 @@ class CloudWatchLogsDecoder:
         if kind == "CONTROL_MESSAGE":
             return []
         if kind != "DATA_MESSAGE":
-            raise DecodeError(f"CloudWatch Logs messageType {kind!r}; expected DATA_MESSAGE or CONTROL_MESSAGE")
+            raise DecodeError(
+                f"CloudWatch Logs messageType {kind!r}; expected DATA_MESSAGE or CONTROL_MESSAGE"
+            )
         events = payload.get("logEvents")
         if not isinstance(events, list):
             raise DecodeError("CloudWatch Logs payload has no logEvents list")
@@ -53,8 +55,14 @@ class CloudWatchLogsDecoder:
                 ts = ev.get("timestamp")
                 for name, value in context.items():
                     fields.setdefault(name, value)
-                out.append(Event(i, fields, float(ts) / 1000.0 if isinstance(ts, (int, float)) else None))
+                out.append(
+                    Event(i, fields, float(ts) / 1000.0 if isinstance(ts, (int, float)) else None)
+                )
             except DecodeError as exc:
                 detail = ev.get("message") if isinstance(ev, dict) else None
-                out.append(EventFailure(i, f"log event {i}: {exc.reason}", str(detail)[:1000] if detail else None))
+                out.append(
+                    EventFailure(
+                        i, f"log event {i}: {exc.reason}", str(detail)[:1000] if detail else None
+                    )
+                )
         return out

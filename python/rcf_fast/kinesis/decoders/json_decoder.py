@@ -16,7 +16,9 @@ class JsonDecoder:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DecodeError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            raise DecodeError(
+                f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
         if not isinstance(obj, dict):
             raise DecodeError(f"expected a JSON object, got {type(obj).__name__}")
         return _flatten(obj)

@@ -30,7 +30,7 @@ class KplDecoder:
         magic, digest_size = aws_kinesis_agg.MAGIC, aws_kinesis_agg.DIGEST_SIZE
         if not data.startswith(magic):
             return [self._event(0, data)]
-        body = data[len(magic):]
+        body = data[len(magic) :]
         if len(body) <= digest_size:
             raise DecodeError("KPL aggregate too short for its digest")
         message, digest = body[:-digest_size], body[-digest_size:]
@@ -43,7 +43,7 @@ class KplDecoder:
             raise DecodeError(f"KPL aggregate protobuf does not parse: {exc}") from None
         return [self._event(i, rec.data) for i, rec in enumerate(agg.records)]
 
-    def _event(self, sub: int, data: bytes) -> "Event | EventFailure":
+    def _event(self, sub: int, data: bytes) -> Event | EventFailure:
         try:
             return Event(sub, self.inner.decode_line(text_of(data)))
         except DecodeError as exc:

@@ -7,22 +7,44 @@ to the error sink with a clear reason instead of being learned as zero.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 from rcf_fast.kinesis.errors import DecodeError
 
-DEFAULT_FIELDS = (
-    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
-    "start end action log-status"
-).split()
+DEFAULT_FIELDS = [
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+]
 INT_FIELDS = {
-    "version", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "tcp-flags",
-    "traffic-type", "pkt-src-aws-service", "sublocation-id",
+    "version",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "tcp-flags",
+    "traffic-type",
+    "pkt-src-aws-service",
+    "sublocation-id",
 }
 NUMERIC_FIELDS = ("packets", "bytes", "start", "end", "srcport", "dstport", "protocol", "tcp-flags")
 
 
-def parse_format(spec: str) -> List[str]:
+def parse_format(spec: str) -> list[str]:
     """Field list from an AWS log format string (``${version} ${srcaddr} ...``) or plain names."""
     names = [tok.strip().removeprefix("${").removesuffix("}") for tok in spec.split()]
     if not names or any(not n for n in names):
@@ -35,7 +57,7 @@ class VpcFlowDecoder:
 
     name = "vpc-flow"
 
-    def __init__(self, fields: Optional[Sequence[str]] = None) -> None:
+    def __init__(self, fields: Sequence[str] | None = None) -> None:
         self.fields = list(fields) if fields else list(DEFAULT_FIELDS)
 
     def decode_line(self, text: str) -> dict:
@@ -53,7 +75,9 @@ class VpcFlowDecoder:
                 try:
                     out[name] = int(value)
                 except ValueError:
-                    raise DecodeError(f"VPC flow field {name!r}: expected an integer, got {value[:40]!r}") from None
+                    raise DecodeError(
+                        f"VPC flow field {name!r}: expected an integer, got {value[:40]!r}"
+                    ) from None
             else:
                 out[name] = value
         if "version" in out and out["version"] not in ("2", "3", "4", "5"):

@@ -8,6 +8,13 @@ from rcf_fast.kinesis.stores.s3_state import S3StateStore
 from rcf_fast.kinesis.stores.sqlite_checkpoint import SQLiteCheckpointStore
 
 __all__ = [
-    "Checkpoint", "CheckpointStore", "DynamoDBCheckpointStore", "DynamoDBStateStore",
-    "FileStateStore", "MemoryStateStore", "S3StateStore", "SQLiteCheckpointStore", "StateStore",
+    "Checkpoint",
+    "CheckpointStore",
+    "DynamoDBCheckpointStore",
+    "DynamoDBStateStore",
+    "FileStateStore",
+    "MemoryStateStore",
+    "S3StateStore",
+    "SQLiteCheckpointStore",
+    "StateStore",
 ]

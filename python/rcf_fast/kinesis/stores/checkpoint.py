@@ -8,7 +8,7 @@ on still owning it, so two processes never both advance one shard (the loser get
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -16,16 +16,16 @@ class Checkpoint:
     """The stored progress of one shard."""
 
     shard_id: str
-    sequence_number: Optional[str]
+    sequence_number: str | None
     finished: bool
-    owner: Optional[str]
+    owner: str | None
     lease_expires: float
 
 
 class CheckpointStore(Protocol):
     """Shard leases and checkpoints (SQLite and DynamoDB implementations)."""
 
-    def get(self, shard_id: str) -> Optional[Checkpoint]:
+    def get(self, shard_id: str) -> Checkpoint | None:
         """The shard's checkpoint, or None if never seen."""
         ...
 
@@ -33,8 +33,14 @@ class CheckpointStore(Protocol):
         """Take or renew the lease; False if another owner holds an unexpired one."""
         ...
 
-    def checkpoint(self, shard_id: str, owner: str, sequence_number: Optional[str],
-                   finished: bool = False, lease_seconds: float = 60.0) -> None:
+    def checkpoint(
+        self,
+        shard_id: str,
+        owner: str,
+        sequence_number: str | None,
+        finished: bool = False,
+        lease_seconds: float = 60.0,
+    ) -> None:
         """Record progress (and renew the lease); ``ConflictError`` if ``owner`` lost the lease."""
         ...
 

@@ -9,7 +9,7 @@ one shard.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from rcf_fast.kinesis.errors import ConflictError
 from rcf_fast.kinesis.stores.checkpoint import Checkpoint
@@ -23,8 +23,13 @@ def _conditional_failed(exc: Exception) -> bool:
 class DynamoDBCheckpointStore:
     """Checkpoints in a DynamoDB table keyed by ``lease_key`` (string hash key)."""
 
-    def __init__(self, client: Any, table: str, namespace: str = "default",
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        namespace: str = "default",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
         self.table = table
         self.namespace = namespace
@@ -38,16 +43,22 @@ class DynamoDBCheckpointStore:
         except self.client.exceptions.ResourceNotFoundException:
             pass
         self.client.create_table(
-            TableName=self.table, BillingMode="PAY_PER_REQUEST",
+            TableName=self.table,
+            BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "lease_key", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "lease_key", "KeyType": "HASH"}])
-        self.client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+            KeySchema=[{"AttributeName": "lease_key", "KeyType": "HASH"}],
+        )
+        self.client.get_waiter("table_exists").wait(
+            TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
 
     def _key(self, shard_id: str) -> dict:
         return {"lease_key": {"S": f"{self.namespace}/{shard_id}"}}
 
-    def get(self, shard_id: str) -> Optional[Checkpoint]:
-        item = self.client.get_item(TableName=self.table, Key=self._key(shard_id), ConsistentRead=True).get("Item")
+    def get(self, shard_id: str) -> Checkpoint | None:
+        item = self.client.get_item(
+            TableName=self.table, Key=self._key(shard_id), ConsistentRead=True
+        ).get("Item")
         if not item:
             return None
         return Checkpoint(
@@ -62,42 +73,66 @@ class DynamoDBCheckpointStore:
         now = self.clock()
         try:
             self.client.update_item(
-                TableName=self.table, Key=self._key(shard_id),
+                TableName=self.table,
+                Key=self._key(shard_id),
                 UpdateExpression="SET #o = :me, lease_expires = :exp",
                 ConditionExpression="attribute_not_exists(#o) OR #o = :me OR lease_expires < :now",
                 ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":me": {"S": owner}, ":exp": {"N": repr(now + lease_seconds)},
-                                           ":now": {"N": repr(now)}})
+                ExpressionAttributeValues={
+                    ":me": {"S": owner},
+                    ":exp": {"N": repr(now + lease_seconds)},
+                    ":now": {"N": repr(now)},
+                },
+            )
             return True
         except Exception as exc:
             if _conditional_failed(exc):
                 return False
             raise
 
-    def checkpoint(self, shard_id: str, owner: str, sequence_number: Optional[str],
-                   finished: bool = False, lease_seconds: float = 60.0) -> None:
-        values: dict = {":me": {"S": owner}, ":fin": {"BOOL": finished},
-                        ":exp": {"N": repr(self.clock() + lease_seconds)}}
+    def checkpoint(
+        self,
+        shard_id: str,
+        owner: str,
+        sequence_number: str | None,
+        finished: bool = False,
+        lease_seconds: float = 60.0,
+    ) -> None:
+        values: dict = {
+            ":me": {"S": owner},
+            ":fin": {"BOOL": finished},
+            ":exp": {"N": repr(self.clock() + lease_seconds)},
+        }
         expr = "SET finished = :fin, lease_expires = :exp"
         if sequence_number is not None:
             expr += ", sequence_number = :seq"
             values[":seq"] = {"S": sequence_number}
         try:
             self.client.update_item(
-                TableName=self.table, Key=self._key(shard_id), UpdateExpression=expr,
-                ConditionExpression="#o = :me", ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues=values)
+                TableName=self.table,
+                Key=self._key(shard_id),
+                UpdateExpression=expr,
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues=values,
+            )
         except Exception as exc:
             if _conditional_failed(exc):
-                raise ConflictError(f"shard {shard_id}: lease lost by {owner!r}; not checkpointing") from None
+                raise ConflictError(
+                    f"shard {shard_id}: lease lost by {owner!r}; not checkpointing"
+                ) from None
             raise
 
     def release(self, shard_id: str, owner: str) -> None:
         try:
             self.client.update_item(
-                TableName=self.table, Key=self._key(shard_id), UpdateExpression="REMOVE #o SET lease_expires = :z",
-                ConditionExpression="#o = :me", ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":me": {"S": owner}, ":z": {"N": "0"}})
+                TableName=self.table,
+                Key=self._key(shard_id),
+                UpdateExpression="REMOVE #o SET lease_expires = :z",
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":me": {"S": owner}, ":z": {"N": "0"}},
+            )
         except Exception as exc:
             if not _conditional_failed(exc):
                 raise

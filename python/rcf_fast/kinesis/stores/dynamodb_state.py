@@ -9,7 +9,7 @@ gets ``ConflictError`` instead of overwriting a newer state). Old chunks are del
 from __future__ import annotations
 
 import uuid
-from typing import Any, Optional
+from typing import Any
 
 from rcf_fast.kinesis.errors import ConflictError, StateError
 
@@ -23,7 +23,7 @@ class DynamoDBStateStore:
         self.client = client
         self.table = table
         self.state_id = state_id
-        self.version: Optional[int] = None  # version last loaded or saved by this object
+        self.version: int | None = None  # version last loaded or saved by this object
         self.parts = 0  # chunk count of that version
         self.tag = ""  # chunk-key tag of that version
 
@@ -35,27 +35,35 @@ class DynamoDBStateStore:
         except self.client.exceptions.ResourceNotFoundException:
             pass
         self.client.create_table(
-            TableName=self.table, BillingMode="PAY_PER_REQUEST",
+            TableName=self.table,
+            BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "state_key", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "state_key", "KeyType": "HASH"}])
-        self.client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+            KeySchema=[{"AttributeName": "state_key", "KeyType": "HASH"}],
+        )
+        self.client.get_waiter("table_exists").wait(
+            TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
 
     def _chunk_key(self, tag: str, i: int) -> dict:
         return {"state_key": {"S": f"{self.state_id}#{tag}#{i}"}}
 
-    def load(self) -> Optional[bytes]:
-        head = self.client.get_item(TableName=self.table, Key={"state_key": {"S": self.state_id}},
-                                    ConsistentRead=True).get("Item")
+    def load(self) -> bytes | None:
+        head = self.client.get_item(
+            TableName=self.table, Key={"state_key": {"S": self.state_id}}, ConsistentRead=True
+        ).get("Item")
         if not head:
             self.version, self.parts = 0, 0
             return None
         version, parts, tag = int(head["version"]["N"]), int(head["parts"]["N"]), head["tag"]["S"]
         chunks = []
         for i in range(parts):
-            item = self.client.get_item(TableName=self.table, Key=self._chunk_key(tag, i),
-                                        ConsistentRead=True).get("Item")
+            item = self.client.get_item(
+                TableName=self.table, Key=self._chunk_key(tag, i), ConsistentRead=True
+            ).get("Item")
             if not item:
-                raise StateError(f"state {self.state_id!r} version {version}: chunk {i} of {parts} is missing")
+                raise StateError(
+                    f"state {self.state_id!r} version {version}: chunk {i} of {parts} is missing"
+                )
             chunks.append(bytes(item["data"]["B"]))
         self.version, self.parts, self.tag = version, parts, tag
         return b"".join(chunks)
@@ -67,25 +75,34 @@ class DynamoDBStateStore:
         new = old + 1
         # A random tag per write: two writers racing for the same version never share chunk keys.
         tag = f"{new}-{uuid.uuid4().hex[:12]}"
-        chunks = [data[i:i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
+        chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
         for i, chunk in enumerate(chunks):
-            self.client.put_item(TableName=self.table, Item={**self._chunk_key(tag, i), "data": {"B": chunk}})
+            self.client.put_item(
+                TableName=self.table, Item={**self._chunk_key(tag, i), "data": {"B": chunk}}
+            )
         cond = "attribute_not_exists(version)" if old == 0 else "version = :old"
         values = {} if old == 0 else {":old": {"N": str(old)}}
         try:
             kwargs: dict = {"ExpressionAttributeValues": values} if values else {}
             self.client.put_item(
                 TableName=self.table,
-                Item={"state_key": {"S": self.state_id}, "version": {"N": str(new)},
-                      "parts": {"N": str(len(chunks))}, "tag": {"S": tag}},
-                ConditionExpression=cond, **kwargs)
+                Item={
+                    "state_key": {"S": self.state_id},
+                    "version": {"N": str(new)},
+                    "parts": {"N": str(len(chunks))},
+                    "tag": {"S": tag},
+                },
+                ConditionExpression=cond,
+                **kwargs,
+            )
         except Exception as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
             if code == "ConditionalCheckFailedException":
                 for i in range(len(chunks)):
                     self.client.delete_item(TableName=self.table, Key=self._chunk_key(tag, i))
                 raise ConflictError(
-                    f"state {self.state_id!r} was saved by another process since version {old}; reload it") from None
+                    f"state {self.state_id!r} was saved by another process since version {old}; reload it"
+                ) from None
             raise
         old_parts, old_tag = self.parts, self.tag
         self.version, self.parts, self.tag = new, len(chunks), tag

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Optional, Protocol
+from typing import Protocol
 
 
 class StateStore(Protocol):
     """Holds the latest state blob of one consumer (forests + positions)."""
 
-    def load(self) -> Optional[bytes]:
+    def load(self) -> bytes | None:
         """The last saved blob, or None if nothing was saved yet."""
         ...
 
@@ -25,7 +25,7 @@ class FileStateStore:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def load(self) -> Optional[bytes]:
+    def load(self) -> bytes | None:
         try:
             with open(self.path, "rb") as fh:
                 return fh.read()
@@ -51,11 +51,11 @@ class FileStateStore:
 class MemoryStateStore:
     """Keeps the blob in memory (tests; survives a consumer object, not the process)."""
 
-    def __init__(self, data: Optional[bytes] = None) -> None:
+    def __init__(self, data: bytes | None = None) -> None:
         self.data = data
         self.saves = 0
 
-    def load(self) -> Optional[bytes]:
+    def load(self) -> bytes | None:
         return self.data
 
     def save(self, data: bytes) -> None:

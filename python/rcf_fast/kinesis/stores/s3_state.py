@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 
 class S3StateStore:
@@ -13,7 +13,7 @@ class S3StateStore:
         self.bucket = bucket
         self.key = key
 
-    def load(self) -> Optional[bytes]:
+    def load(self) -> bytes | None:
         try:
             resp = self.client.get_object(Bucket=self.bucket, Key=self.key)
         except self.client.exceptions.NoSuchKey:
@@ -21,5 +21,6 @@ class S3StateStore:
         return bytes(resp["Body"].read())
 
     def save(self, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self.key, Body=data,
-                               ContentType="application/octet-stream")
+        self.client.put_object(
+            Bucket=self.bucket, Key=self.key, Body=data, ContentType="application/octet-stream"
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 from rcf_fast.kinesis.errors import ConflictError
 from rcf_fast.kinesis.stores.checkpoint import Checkpoint
@@ -25,7 +25,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 class SQLiteCheckpointStore:
     """Checkpoints in a SQLite file; ``namespace`` separates streams/applications in one file."""
 
-    def __init__(self, path: str, namespace: str = "default", clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: str, namespace: str = "default", clock: Callable[[], float] = time.time
+    ) -> None:
         self.path = path
         self.namespace = namespace
         self.clock = clock
@@ -40,10 +42,12 @@ class SQLiteCheckpointStore:
     def close(self) -> None:
         self.db.close()
 
-    def get(self, shard_id: str) -> Optional[Checkpoint]:
+    def get(self, shard_id: str) -> Checkpoint | None:
         row = self.db.execute(
             "SELECT sequence_number, finished, owner, lease_expires FROM checkpoints "
-            "WHERE namespace = ? AND shard_id = ?", (self.namespace, shard_id)).fetchone()
+            "WHERE namespace = ? AND shard_id = ?",
+            (self.namespace, shard_id),
+        ).fetchone()
         if row is None:
             return None
         return Checkpoint(shard_id, row[0], bool(row[1]), row[2], float(row[3]))
@@ -54,7 +58,8 @@ class SQLiteCheckpointStore:
         try:
             row = self.db.execute(
                 "SELECT owner, lease_expires FROM checkpoints WHERE namespace = ? AND shard_id = ?",
-                (self.namespace, shard_id)).fetchone()
+                (self.namespace, shard_id),
+            ).fetchone()
             if row is not None and row[0] not in (None, owner) and row[1] > now:
                 self.db.execute("ROLLBACK")
                 return False
@@ -62,26 +67,44 @@ class SQLiteCheckpointStore:
                 "INSERT INTO checkpoints (namespace, shard_id, owner, lease_expires) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (namespace, shard_id) DO UPDATE SET owner = excluded.owner, "
                 "lease_expires = excluded.lease_expires",
-                (self.namespace, shard_id, owner, now + lease_seconds))
+                (self.namespace, shard_id, owner, now + lease_seconds),
+            )
             self.db.execute("COMMIT")
             return True
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
 
-    def checkpoint(self, shard_id: str, owner: str, sequence_number: Optional[str],
-                   finished: bool = False, lease_seconds: float = 60.0) -> None:
+    def checkpoint(
+        self,
+        shard_id: str,
+        owner: str,
+        sequence_number: str | None,
+        finished: bool = False,
+        lease_seconds: float = 60.0,
+    ) -> None:
         cur = self.db.execute(
             "UPDATE checkpoints SET sequence_number = ?, finished = ?, lease_expires = ? "
             "WHERE namespace = ? AND shard_id = ? AND owner = ?",
-            (sequence_number, int(finished), self.clock() + lease_seconds, self.namespace, shard_id, owner))
+            (
+                sequence_number,
+                int(finished),
+                self.clock() + lease_seconds,
+                self.namespace,
+                shard_id,
+                owner,
+            ),
+        )
         if cur.rowcount != 1:
             holder = self.get(shard_id)
             raise ConflictError(
                 f"shard {shard_id}: lease is held by {holder.owner if holder else None!r}, not {owner!r}; "
-                "not checkpointing")
+                "not checkpointing"
+            )
 
     def release(self, shard_id: str, owner: str) -> None:
         self.db.execute(
             "UPDATE checkpoints SET owner = NULL, lease_expires = 0 "
-            "WHERE namespace = ? AND shard_id = ? AND owner = ?", (self.namespace, shard_id, owner))
+            "WHERE namespace = ? AND shard_id = ? AND owner = ?",
+            (self.namespace, shard_id, owner),
+        )
