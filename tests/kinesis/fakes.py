@@ -12,7 +12,8 @@ from typing import Callable
 
 import numpy as np
 from rcf_fast.kinesis.errors import ExpiredIteratorError, ThrottledError
-from rcf_fast.kinesis.records import RawRecord
+from rcf_fast.kinesis.records import Event, EventFailure, RawRecord
+from rcf_fast.kinesis.sinks import MemorySink
 from rcf_fast.kinesis.source import RecordsBatch, ShardInfo
 
 HASH_MAX = 2**128
@@ -147,7 +148,7 @@ class FakeShardSource:
             index = len(shard.records)
         elif iterator_type == "AFTER_SEQUENCE_NUMBER":
             assert sequence_number is not None
-            index = next(
+            found = next(
                 (
                     i + 1
                     for i, r in enumerate(shard.records)
@@ -155,7 +156,8 @@ class FakeShardSource:
                 ),
                 None,
             )
-            assert index is not None, f"{sequence_number} not in {shard_id}"
+            assert found is not None, f"{sequence_number} not in {shard_id}"
+            index = found
         else:
             raise AssertionError(iterator_type)
         return json.dumps([shard_id, index])
@@ -225,3 +227,19 @@ class RecordingForest:
         forest = cls(obj["d"], obj["seed"])
         forest.points = obj["points"]
         return forest
+
+
+def mem(sink: object) -> MemorySink:
+    """The sink as a ``MemorySink`` (what the step builds by default)."""
+    assert isinstance(sink, MemorySink)
+    return sink
+
+
+def event_of(item: object) -> Event:
+    assert isinstance(item, Event), item
+    return item
+
+
+def failure_of(item: object) -> EventFailure:
+    assert isinstance(item, EventFailure), item
+    return item

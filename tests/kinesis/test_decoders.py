@@ -18,11 +18,13 @@ from rcf_fast.kinesis import (
 from rcf_fast.kinesis.decoders import CsvDecoder, VpcFlowDecoder
 from rcf_fast.kinesis.decoders.vpc_flow import parse_format
 
+from .fakes import event_of, failure_of
 from .payloads import cwl_payload, kpl_payload, vpc_line
 
 
 def test_json_record_flattens_nested_objects() -> None:
-    (ev,) = make_decoder("json").decode(b'{"host": "a", "m": {"cpu": 0.5, "mem": 3}}\n')
+    (item,) = make_decoder("json").decode(b'{"host": "a", "m": {"cpu": 0.5, "mem": 3}}\n')
+    ev = event_of(item)
     assert isinstance(ev, Event) and ev.sub_sequence_number == 0
     assert ev.fields == {"host": "a", "m.cpu": 0.5, "m.mem": 3}
 
@@ -59,9 +61,10 @@ def test_cwl_fans_out_log_events_and_keeps_bad_ones_as_failures() -> None:
     out = make_decoder("cwl", "json").decode(data)
     assert [type(e) for e in out] == [Event, EventFailure, Event]
     assert [e.sub_sequence_number for e in out] == [0, 1, 2]
-    assert out[0].fields["v"] == 1 and out[0].fields["logGroup"] == "/app/metrics"
-    assert out[0].timestamp == pytest.approx(1_700_000_000.0)
-    assert "log event 1: invalid JSON" in out[1].reason and out[1].detail == "not json"
+    first, bad = event_of(out[0]), failure_of(out[1])
+    assert first.fields["v"] == 1 and first.fields["logGroup"] == "/app/metrics"
+    assert first.timestamp == pytest.approx(1_700_000_000.0)
+    assert "log event 1: invalid JSON" in bad.reason and bad.detail == "not json"
 
 
 def test_cwl_control_message_yields_nothing() -> None:
@@ -87,11 +90,12 @@ def test_kpl_aggregate_unpacks_user_records_with_sub_sequence_numbers() -> None:
     out = make_decoder("kpl", "json").decode(data)
     assert [type(e) for e in out] == [Event, EventFailure, Event]
     assert [e.sub_sequence_number for e in out] == [0, 1, 2]
-    assert out[2].fields == {"v": 3}
+    assert event_of(out[2]).fields == {"v": 3}
 
 
 def test_kpl_plain_record_passes_through_and_corrupt_digest_is_an_error() -> None:
-    (ev,) = make_decoder("kpl", "json").decode(b'{"v": 7}')
+    (item,) = make_decoder("kpl", "json").decode(b'{"v": 7}')
+    ev = event_of(item)
     assert ev.fields == {"v": 7}
     data = bytearray(kpl_payload("pk", [b'{"v": 1}']))
     data[-1] ^= 0xFF
@@ -100,7 +104,8 @@ def test_kpl_plain_record_passes_through_and_corrupt_digest_is_an_error() -> Non
 
 
 def test_vpc_flow_default_format() -> None:
-    (ev,) = make_decoder("vpc-flow").decode(vpc_line("eni-1", 10, 840).encode())
+    (item,) = make_decoder("vpc-flow").decode(vpc_line("eni-1", 10, 840).encode())
+    ev = event_of(item)
     assert ev.fields["interface-id"] == "eni-1"
     assert (
         ev.fields["packets"] == 10 and ev.fields["bytes"] == 840 and ev.fields["action"] == "ACCEPT"
@@ -121,7 +126,8 @@ def test_vpc_flow_nodata_and_wrong_field_count() -> None:
 def test_vpc_flow_custom_format() -> None:
     fields = parse_format("${version} ${interface-id} ${bytes} ${tcp-flags} ${pkt-srcaddr}")
     dec = make_decoder("cwl", "vpc-flow", vpc_fields=fields)
-    (ev,) = dec.decode(cwl_payload(["5 eni-9 1234 2 10.0.0.1"]))
+    (item,) = dec.decode(cwl_payload(["5 eni-9 1234 2 10.0.0.1"]))
+    ev = event_of(item)
     assert (
         ev.fields["bytes"] == 1234
         and ev.fields["tcp-flags"] == 2

@@ -25,7 +25,7 @@ from rcf_fast.kinesis import (
     make_decoder,
 )
 
-from .fakes import FakeShardSource, Killed, KillSwitch, RecordingForest
+from .fakes import FakeShardSource, Killed, KillSwitch, RecordingForest, mem
 
 KEYS = [f"host-{i}" for i in range(7)]
 
@@ -118,21 +118,22 @@ def run_scenario(
     source = FakeShardSource(3, random.Random(seed + 2), throttle_p=0.08, expire_p=0.05, kill=kill)
     clock = FakeClock()
     events_written = 0
-    script = {"writes": 0, "reshards": []}
+    writes = 0
+    reshards: list[str] = []
     total_writes = 400
 
     def world() -> None:
-        nonlocal events_written
+        nonlocal events_written, writes
         for _ in range(rng.randint(0, 6)):
-            if script["writes"] >= total_writes:
+            if writes >= total_writes:
                 return
             key = rng.choice(KEYS)
-            data, n = payload(rng, key, script["writes"], fmt)
+            data, n = payload(rng, key, writes, fmt)
             source.put(data, key)
             events_written += n
-            script["writes"] += 1
-        if rng.random() < 0.03 and len(script["reshards"]) < 6:
-            script["reshards"].append(source.reshard_randomly())
+            writes += 1
+        if rng.random() < 0.03 and len(reshards) < 6:
+            reshards.append(source.reshard_randomly())
 
     source.on_call = world
     results: list[dict[str, Any]] = []
@@ -169,7 +170,7 @@ def run_scenario(
         try:
             # Stop only after every write happened and the consumer saw nothing new for a while.
             consumer.run(stop_after_idle=3.0)
-            if script["writes"] >= total_writes:
+            if writes >= total_writes:
                 break
         except Killed:
             restarts += 1
@@ -184,7 +185,7 @@ def run_scenario(
         "state": state,
         "restarts": restarts,
         "events": events_written,
-        "reshards": script["reshards"],
+        "reshards": reshards,
         "kills": kill.kills,
         "fmt": fmt,
         "kind": kind,
@@ -221,11 +222,11 @@ def test_kill_restart_reshard_matches_clean_pass(
     clean = clean_pass(source, fmt, kind)
     clean_results = {
         (r["shard_id"], r["sequence_number"], r["sub_sequence_number"]): r
-        for r in clean.results.items
+        for r in mem(clean.results).items
     }
     clean_errors = {
         (e["shard_id"], e["sequence_number"], e.get("sub_sequence_number"))
-        for e in clean.errors.items
+        for e in mem(clean.errors).items
     }
     # Counts add up exactly in the clean pass: every event is a result or an error.
     assert len(clean_results) + len(clean_errors) == out["events"]

@@ -289,7 +289,7 @@ def test_kcl_multilang_daemon_end_to_end(ministack: str, tmp_path: Path) -> None
     ddb = boto3.client("dynamodb", endpoint_url=ministack, region_name="us-east-1")
     leases = {it["leaseKey"]["S"]: it for it in ddb.scan(TableName=app)["Items"]}
     assert len(leases) == 2
-    last = {}
+    last: dict[str, int] = {}
     for r in results + errors:
         last[r["shard_id"]] = max(last.get(r["shard_id"], 0), int(r["sequence_number"]))
     for shard_id, seq in last.items():

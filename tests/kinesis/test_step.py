@@ -17,7 +17,7 @@ from rcf_fast.kinesis import (
     parse_fields,
 )
 
-from .fakes import RecordingForest
+from .fakes import RecordingForest, mem
 
 
 def forests(**params: Any) -> KeyedForests:
@@ -48,17 +48,17 @@ def test_counts_add_up_and_errors_carry_reason_data_shard_and_sequence() -> None
     stats = step.process(recs(rows))
     step.flush()
     assert (stats.records, stats.scored, stats.errors, stats.skipped) == (5, 2, 3, 0)
-    reasons = [e["reason"] for e in step.errors.items]
+    reasons = [e["reason"] for e in mem(step.errors).items]
     assert reasons[0].startswith("invalid JSON")
     assert reasons[1] == "field 'v': expected a number, got 'x'"
     assert reasons[2] == "missing key field 'host'"
-    err = step.errors.items[0]
+    err = mem(step.errors).items[0]
     assert (
         err["data"] == "e29vcHM="
         and err["shard_id"] == "shardId-000000000000"
         and err["sequence_number"] == "101"
     )
-    res = step.results.items[0]
+    res = mem(step.results).items[0]
     assert set(res) >= {
         "key",
         "shard_id",
@@ -138,8 +138,8 @@ def test_schema_discovered_from_first_batch_excludes_key_and_timestamp() -> None
     step.process(recs(rows))
     assert step.value_fields == ["cpu", "mem"]
     step.flush()
-    assert step.results.items[0]["timestamp"] == "2024-01-01T00:00:00Z"
-    assert len(step.results.items) == 10
+    assert mem(step.results).items[0]["timestamp"] == "2024-01-01T00:00:00Z"
+    assert len(mem(step.results).items) == 10
 
 
 def test_schema_override_and_csv_columns() -> None:

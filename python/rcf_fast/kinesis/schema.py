@@ -142,10 +142,10 @@ def discover_schema(samples: Sequence[Mapping[str, Any]], min_fraction: float = 
         if numeric >= min_fraction * total:
             ftype = "float" if counts.get("float", 0) else "int"
         else:
-            ftype = None
+            merged: str | None = None
             for t in counts:
-                ftype = _merge(ftype, t)
-            ftype = ftype or "str"
+                merged = _merge(merged, t)
+            ftype = merged or "str"
         fields.append(Field(name, ftype))
     return Schema(tuple(fields))
 

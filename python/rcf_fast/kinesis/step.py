@@ -146,10 +146,9 @@ class ScoringStep:
             if len(sample) >= self.sample_size:
                 break
         if sample:
-            self._adopt_schema(discover_schema(sample[: self.sample_size]))
-            log.info(
-                "discovered schema %s; scoring fields %s", self.schema.to_spec(), self.value_fields
-            )
+            schema = discover_schema(sample[: self.sample_size])
+            self._adopt_schema(schema)
+            log.info("discovered schema %s; scoring fields %s", schema.to_spec(), self.value_fields)
 
     def process(self, records: Sequence[RawRecord]) -> StepStats:
         """Apply records of one or more shards, each shard's records in sequence order."""
