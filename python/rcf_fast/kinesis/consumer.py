@@ -77,6 +77,9 @@ class Consumer:
         (with ``timestamp``).
     persist_interval : float
         Seconds between persists (flush, state, checkpoints); 0 persists after every batch.
+    max_shards : int, optional
+        Own at most this many shards at once, leaving the rest to other consumers of the stream
+        (each with its own state store and the same shared checkpoint store).
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class Consumer:
         max_backoff: float = 5.0,
         base_backoff: float = 0.1,
         shard_refresh_interval: float = 10.0,
+        max_shards: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         seed: int | None = None,
@@ -125,6 +129,7 @@ class Consumer:
         self.max_backoff = max_backoff
         self.base_backoff = base_backoff
         self.shard_refresh_interval = shard_refresh_interval
+        self.max_shards = max_shards
         self.sleep = sleep
         self.clock = clock
         self.rng = random.Random(seed)
@@ -220,6 +225,8 @@ class Consumer:
                 continue
             if not all(self._parent_done(p) for p in info.parents):
                 continue
+            if self.max_shards is not None and len(self.owned) >= self.max_shards:
+                break
             if not self.checkpoints.acquire(info.shard_id, self.owner, self.lease_seconds):
                 continue
             cp = self.checkpoints.get(info.shard_id)
