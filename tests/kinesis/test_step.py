@@ -160,3 +160,26 @@ def test_schema_without_numeric_fields_is_a_config_error() -> None:
 def test_unknown_forest_parameter_is_rejected() -> None:
     with pytest.raises(ConfigError, match="unknown forest parameter"):
         KeyedForests({"trees": 10})
+
+
+def test_csv_header_names_the_discovered_columns_and_survives_a_restart() -> None:
+    def make() -> ScoringStep:
+        return ScoringStep(make_decoder("csv"), {}, key_field="host", forests=forests())
+
+    step = make()
+    lines = [b"timestamp,value,host"] + [
+        f"2014-07-01 00:{i:02d}:00,{100 + i},h{i % 2}".encode() for i in range(10)
+    ]
+    stats = step.process(recs(lines))
+    assert (stats.scored, stats.errors) == (10, 1)
+    step.flush()
+    assert mem(step.errors).items[0]["reason"] == "CSV header line, not data"
+    assert step.value_fields == ["value"] and step.schema is not None
+    assert step.schema.to_spec() == "timestamp:timestamp,value:int,host:str"
+    assert mem(step.results).items[0]["timestamp"] == "2014-07-01 00:00:00"
+    again = make()
+    again.load_state(step.state_bytes())
+    more = [f"2014-07-01 01:{i:02d}:00,{200 + i},h0".encode() for i in range(3)]
+    assert again.process(recs(more, start=200)).scored == 3
+    again.flush()
+    assert [r["values"]["value"] for r in mem(again.results).items] == [200.0, 201.0, 202.0]

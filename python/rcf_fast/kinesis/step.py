@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from rcf_fast.kinesis.decoders.base import Decoder
+from rcf_fast.kinesis.decoders.csv_decoder import CsvDecoder
 from rcf_fast.kinesis.errors import ConfigError, DecodeError
 from rcf_fast.kinesis.forests import KeyedForests
 from rcf_fast.kinesis.records import ErrorRecord, Event, EventFailure, RawRecord, ScoreResult
@@ -23,11 +24,20 @@ from rcf_fast.kinesis.schema import (
     PARTITION_KEY,
     Schema,
     discover_schema,
+    parse_fields,
     to_float,
 )
 from rcf_fast.kinesis.sinks import MemorySink, Sink
 
 log = logging.getLogger("rcf_fast.kinesis")
+
+
+def _csv_decoder(decoder: Any) -> CsvDecoder | None:
+    """The CSV line decoder inside a record decoder (plain, CloudWatch Logs or KPL), if any."""
+    inner = getattr(decoder, "line_decoder", None) or getattr(decoder, "inner", None)
+    return inner if isinstance(inner, CsvDecoder) else None
+
+
 DEFAULT_KEY = "default"
 
 
@@ -122,6 +132,16 @@ class ScoringStep:
                     f"state scores fields {self.forests.value_fields}, now configured {self.value_fields}"
                 )
             self.value_fields = list(self.forests.value_fields)
+        if self.forests.schema_spec and self.schema is None:
+            # Restore a discovered schema, including CSV column names taken from a header.
+            self.schema = parse_fields(self.forests.schema_spec)
+            csv = _csv_decoder(self.decoder)
+            if csv is not None and csv.columns is None:
+                csv.columns = csv.header = self.schema.names
+            if self.timestamp_field is None:
+                self.timestamp_field = next(
+                    (f.name for f in self.schema.fields if f.type == "timestamp"), None
+                )
 
     def state_bytes(self) -> bytes:
         self.forests.value_fields = self.value_fields
@@ -146,9 +166,31 @@ class ScoringStep:
             if len(sample) >= self.sample_size:
                 break
         if sample:
-            schema = discover_schema(sample[: self.sample_size])
+            sample = self._csv_header(sample[: self.sample_size])
+            schema = discover_schema(sample)
             self._adopt_schema(schema)
             log.info("discovered schema %s; scoring fields %s", schema.to_spec(), self.value_fields)
+
+    def _csv_header(self, sample: list[dict]) -> list[dict]:
+        """If CSV columns are unnamed and the first row reads as a header, name them after it.
+
+        A header row is all text where the other rows have a numeric column; later copies of
+        the header line then go to the error sink as "CSV header line, not data".
+        """
+        csv = _csv_decoder(self.decoder)
+        if csv is None or csv.columns is not None or len(sample) < 2:
+            return sample
+        first = list(sample[0].values())
+        rest = discover_schema(sample[1:])
+        numeric = [f.type in ("int", "float") for f in rest.fields]
+        texts = [discover_schema([{"x": v}]).fields[0].type == "str" for v in first]
+        if len(first) != len(numeric) or not all(texts) or not any(numeric):
+            return sample
+        names = [str(v).strip() for v in first]
+        if len(set(names)) != len(names) or not all(names):
+            return sample
+        csv.columns, csv.header = names, names
+        return [dict(zip(names, row.values())) for row in sample[1:]]
 
     def process(self, records: Sequence[RawRecord]) -> StepStats:
         """Apply records of one or more shards, each shard's records in sequence order."""
