@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -288,6 +289,8 @@ def consume(args: argparse.Namespace) -> int:
         idle_sleep=args.poll_interval,
         on_status=status_line,
     )
+    # SIGTERM (docker stop, systemd, Kubernetes) ends like Ctrl-C: persist, checkpoint, release.
+    signal.signal(signal.SIGTERM, lambda signum, frame: consumer.stop())
     try:
         status = consumer.run(stop_after_idle=args.stop_after_idle)
     except KeyboardInterrupt:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -164,3 +166,58 @@ def test_config_errors_exit_2_with_a_clear_message(tmp_path: Path) -> None:
     assert "field 'v' has unknown type 'double'" in proc.stderr
     proc = run_cli(["consume", "--stream", "s", "--format", "xml"], tmp_path)
     assert proc.returncode == 2 and "invalid choice: 'xml'" in proc.stderr
+
+
+def test_sigterm_persists_checkpoints_and_exits_cleanly(
+    moto_endpoint: str, client: Callable[[str], Any], name: str, tmp_path: Path
+) -> None:
+    kinesis = client("kinesis")
+    create_stream(kinesis, name, 1)
+    put_all(kinesis, name, metric_records(random.Random(2), 0, 100))
+    args = [
+        "consume",
+        "--stream",
+        name,
+        "--endpoint-url",
+        moto_endpoint,
+        "--key",
+        "svc",
+        "--values",
+        "latency",
+        "--num-trees",
+        "20",
+        "--sample-size",
+        "32",
+        "--output",
+        "out.jsonl",
+        "--persist-interval",
+        "3600",
+        "--poll-interval",
+        "0.05",
+    ]
+    env = {**os.environ, **AWS_ENV}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rcf_fast.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out = tmp_path / "out.jsonl"
+    state = tmp_path / ".rcf-fast" / f"{name}.state"
+    try:
+        # With an hour between persists nothing is written until the process is told to stop.
+        time.sleep(4.0)
+        assert proc.poll() is None and not state.exists()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "100 records, 100 scored" in err
+    assert len(out.read_text().splitlines()) == 100 and state.exists()
+    again = run_cli([*args, "--stop-after-idle", "0.5"], tmp_path)
+    assert again.returncode == 0 and "0 records, 0 scored" in again.stderr

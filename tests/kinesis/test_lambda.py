@@ -224,3 +224,37 @@ def test_config_from_env() -> None:
         ScorerConfig.from_env({"RCF_FORMAT": "xml"})
     with pytest.raises(ConfigError, match="unknown forest parameter"):
         ScorerConfig.from_env({"RCF_FOREST": '{"trees": 5}'})
+
+
+def test_ready_made_handler_from_env(
+    moto_endpoint: str, client: Callable[[str], Any], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rcf_fast.kinesis import lambda_handler as module
+
+    from .conftest import create_stream
+
+    kinesis, s3 = client("kinesis"), client("s3")
+    create_stream(kinesis, name + "-out", 1)
+    s3.create_bucket(Bucket=name)
+    env = {
+        "RCF_KEY": "host",
+        "RCF_VALUES": "v",
+        "RCF_FOREST": json.dumps(FOREST),
+        "RCF_STATE": f"s3://{name}/rcf",
+        "RCF_OUTPUT_STREAM": name + "-out",
+        "RCF_ENDPOINT_URL": moto_endpoint,
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(module, "_env_handler", None)
+    payloads = rows(12)
+    payloads[3] = b"{oops"
+    assert module.handler(event(payloads)) == {"batchItemFailures": []}
+    assert s3.head_object(Bucket=name, Key=f"rcf/{SHARD}")["ContentLength"] > 0
+    shard = kinesis.list_shards(StreamName=name + "-out")["Shards"][0]["ShardId"]
+    it = kinesis.get_shard_iterator(
+        StreamName=name + "-out", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    assert len(kinesis.get_records(ShardIterator=it)["Records"]) == 11
+    with pytest.raises(ConfigError, match="RCF_STATE"):
+        module.handler_from_env({"RCF_STATE": "/tmp/x"})

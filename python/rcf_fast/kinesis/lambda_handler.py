@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from rcf_fast.kinesis.config import ScorerConfig, build_step
@@ -120,3 +122,65 @@ def make_lambda_handler(
 
     handler.scorer = scorer  # type: ignore[attr-defined]
     return handler
+
+
+def handler_from_env(env: Mapping[str, str] | None = None) -> Callable[..., dict[str, Any]]:
+    """A handler configured by environment variables, for ``handler = rcf_fast...handler``.
+
+    ``ScorerConfig.from_env`` variables (RCF_FORMAT, RCF_KEY, RCF_FIELDS, RCF_FOREST, ...) plus:
+    RCF_STATE (``s3://bucket/prefix`` or ``dynamodb://table``; one object/item per shard),
+    RCF_OUTPUT_STREAM and RCF_ERROR_STREAM (default: results and errors logged as JSON lines to
+    stdout, i.e. CloudWatch Logs), RCF_MIN_SCORE and RCF_ENDPOINT_URL.
+    """
+    import boto3
+
+    from rcf_fast.kinesis.errors import ConfigError
+    from rcf_fast.kinesis.sinks import JsonLinesSink, KinesisSink
+    from rcf_fast.kinesis.stores.dynamodb_state import DynamoDBStateStore
+    from rcf_fast.kinesis.stores.s3_state import S3StateStore
+
+    env = os.environ if env is None else env
+    config = ScorerConfig.from_env(env)
+    endpoint = env.get("RCF_ENDPOINT_URL") or None
+    min_score = float(env["RCF_MIN_SCORE"]) if env.get("RCF_MIN_SCORE") else None
+    spec = env.get("RCF_STATE", "")
+    if spec.startswith("s3://"):
+        bucket, _, prefix = spec[5:].partition("/")
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+
+        def state_for_shard(shard_id: str) -> StateStore:
+            return S3StateStore(s3, bucket, f"{prefix.rstrip('/')}/{shard_id}".lstrip("/"))
+    elif spec.startswith("dynamodb://"):
+        table = spec[11:]
+        ddb = boto3.client("dynamodb", endpoint_url=endpoint)
+
+        def state_for_shard(shard_id: str) -> StateStore:
+            return DynamoDBStateStore(ddb, table, shard_id)
+    else:
+        raise ConfigError(f"RCF_STATE {spec!r}: expected s3://bucket/prefix or dynamodb://table")
+
+    def results() -> Sink:
+        if env.get("RCF_OUTPUT_STREAM"):
+            kinesis = boto3.client("kinesis", endpoint_url=endpoint)
+            return KinesisSink(kinesis, env["RCF_OUTPUT_STREAM"], min_score)
+        return JsonLinesSink("-", min_score)
+
+    def errors() -> Sink:
+        if env.get("RCF_ERROR_STREAM"):
+            kinesis = boto3.client("kinesis", endpoint_url=endpoint)
+            return KinesisSink(kinesis, env["RCF_ERROR_STREAM"], partition_key_field="shard_id")
+        return JsonLinesSink("-")
+
+    return make_lambda_handler(config, state_for_shard, results, errors)
+
+
+_env_handler: Callable[..., dict[str, Any]] | None = None
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Ready-made Lambda entry point (``rcf_fast.kinesis.lambda_handler.handler``), see
+    ``handler_from_env``; built on the first invocation and kept while the container is warm."""
+    global _env_handler
+    if _env_handler is None:
+        _env_handler = handler_from_env()
+    return _env_handler(event, context)
