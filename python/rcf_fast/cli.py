@@ -331,13 +331,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from rcf_fast.kinesis.errors import ConfigError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from rcf_fast.kinesis.errors import ConfigError, KinesisError
 
     try:
         return consume(args)
     except ConfigError as exc:
         sys.stderr.write(f"rcf-fast: error: {exc}\n")
         return EXIT_CONFIG
+    except (KinesisError, ClientError, BotoCoreError) as exc:
+        # AWS and store failures (no such stream, no credentials, endpoint down, state from
+        # another configuration): one clear line; -v shows the traceback.
+        logging.getLogger("rcf_fast.kinesis").debug("failure", exc_info=True)
+        sys.stderr.write(f"rcf-fast: error: {exc}\n")
+        return 1
 
 
 if __name__ == "__main__":

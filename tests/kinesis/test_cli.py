@@ -168,6 +168,15 @@ def test_config_errors_exit_2_with_a_clear_message(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "invalid choice: 'xml'" in proc.stderr
 
 
+def test_aws_errors_are_one_clear_line(moto_endpoint: str, tmp_path: Path) -> None:
+    proc = run_cli(
+        ["consume", "--stream", "no-such-stream", "--endpoint-url", moto_endpoint], tmp_path
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("rcf-fast: error: An error occurred (ResourceNotFoundException)")
+    assert "Traceback" not in proc.stderr
+
+
 def test_sigterm_persists_checkpoints_and_exits_cleanly(
     moto_endpoint: str, client: Callable[[str], Any], name: str, tmp_path: Path
 ) -> None:
