@@ -114,6 +114,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--owner", help="lease owner id (default host:pid)")
     st.add_argument(
+        "--max-shards",
+        type=int,
+        default=None,
+        help="own at most this many shards (several processes sharing a dynamodb:// checkpoint)",
+    )
+    st.add_argument(
         "--persist-interval",
         type=float,
         default=5.0,
@@ -288,6 +294,7 @@ def consume(args: argparse.Namespace) -> int:
         persist_interval=args.persist_interval,
         idle_sleep=args.poll_interval,
         on_status=status_line,
+        max_shards=args.max_shards,
     )
     # SIGTERM (docker stop, systemd, Kubernetes) ends like Ctrl-C: persist, checkpoint, release.
     signal.signal(signal.SIGTERM, lambda signum, frame: consumer.stop())
