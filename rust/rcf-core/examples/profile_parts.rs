@@ -22,6 +22,19 @@ fn main() {
     f.update_many(&x[..10_000]).unwrap();
     let n = 5_000;
     let rest = &x[10_000..10_000 + n];
+    // PART=score|stream runs only that part (for instruction counts under callgrind).
+    if let Ok(part) = std::env::var("PART") {
+        let mut s = 0.0;
+        for v in rest {
+            s += match part.as_str() {
+                "score" => f.score(&[*v]).unwrap(),
+                "stream" => f.score_update(&[*v]).unwrap(),
+                _ => 0.0,
+            };
+        }
+        println!("{part}: {s:.3}");
+        return;
+    }
 
     let t = Instant::now();
     let mut s = 0.0;

@@ -2,25 +2,32 @@
 //! as the expectation over the random insertion of the query point.
 use crate::point_store::PointStore;
 use crate::scratch::{box_pair, zeroed_pair, Scratch};
-use crate::tree::{is_leaf, Tree, NIL};
+use crate::tree::{dims, is_leaf, Tree, NIL};
 
-/// Probability that a random cut of `lo/hi ∪ q` separates q, with the total span.
-#[inline]
+/// Out-of-box distance and total span of `lo/hi ∪ q` (their ratio is the probability that a
+/// random cut separates q). f32 is exact enough for a ratio of a few sums, and `out == 0`
+/// exactly when q lies in the box.
+#[inline(always)]
 fn separation(lo: &[f32], hi: &[f32], q: &[f32]) -> (f64, f64) {
-    let mut out = 0.0f64;
-    let mut total = 0.0f64;
-    let n = q.len();
-    let (lo, hi) = (&lo[..n], &hi[..n]);
+    separation_d::<0>(lo, hi, q)
+}
+
+/// [`separation`] for `D` dimensions (0: any).
+#[inline(always)]
+fn separation_d<const D: usize>(lo: &[f32], hi: &[f32], q: &[f32]) -> (f64, f64) {
+    let n = dims::<D>(q.len());
+    let (lo, hi, q) = (&lo[..n], &hi[..n], &q[..n]);
+    let mut out = 0.0f32;
+    let mut span = 0.0f32;
     for i in 0..n {
-        let (a, b, x) = (f64::from(lo[i]), f64::from(hi[i]), f64::from(q[i]));
+        let (a, b, x) = (lo[i], hi[i], q[i]);
         // Branch-free distance outside [a, b] (no NaN can occur: all values are finite).
         let below = a - x;
         let above = x - b;
-        let gap = if below > 0.0 { below } else { 0.0 } + if above > 0.0 { above } else { 0.0 };
-        out += gap;
-        total += (b - a) + gap;
+        out += if below > 0.0 { below } else { 0.0 } + if above > 0.0 { above } else { 0.0 };
+        span += b - a;
     }
-    (out, total)
+    (f64::from(out), f64::from(out) + f64::from(span))
 }
 
 impl Tree {
@@ -39,6 +46,19 @@ impl Tree {
 
     /// AWS RCF anomaly score of `q` (normal points below about 1). 0 for an empty tree.
     pub fn rcf_score(&self, store: &PointStore, q: &[f32], sc: &mut Scratch) -> f64 {
+        // Common point sizes get kernels with fixed loop lengths.
+        match q.len() {
+            1 => self.rcf_score_d::<1>(store, q, sc),
+            2 => self.rcf_score_d::<2>(store, q, sc),
+            3 => self.rcf_score_d::<3>(store, q, sc),
+            4 => self.rcf_score_d::<4>(store, q, sc),
+            8 => self.rcf_score_d::<8>(store, q, sc),
+            16 => self.rcf_score_d::<16>(store, q, sc),
+            _ => self.rcf_score_d::<0>(store, q, sc),
+        }
+    }
+
+    fn rcf_score_d<const D: usize>(&self, store: &PointStore, q: &[f32], sc: &mut Scratch) -> f64 {
         if self.root() == NIL {
             return 0.0;
         }
@@ -59,7 +79,7 @@ impl Tree {
         for k in (0..sc.path.len()).rev() {
             let n = sc.path[k];
             let (out, total) = if let Some((blo, bhi)) = self.box_if_cached(n) {
-                separation(blo, bhi, q)
+                separation_d::<D>(blo, bhi, q)
             } else {
                 let node = self.node(n);
                 let sibling = if node.left == child {
@@ -67,8 +87,8 @@ impl Tree {
                 } else {
                     node.left
                 };
-                self.extend_box(store, sibling, lo, hi);
-                separation(lo, hi, q)
+                self.extend_box_d::<D>(store, sibling, lo, hi);
+                separation_d::<D>(lo, hi, q)
             };
             if out == 0.0 {
                 break; // q lies in this box, hence in every box above: converged.

@@ -166,20 +166,40 @@ impl Tree {
 
     /// Widens `lo`/`hi` to contain the subtree `r`.
     pub(crate) fn extend_box(&self, store: &PointStore, r: u16, lo: &mut [f32], hi: &mut [f32]) {
-        if is_leaf(r) {
-            let p = store.point(self.leaf_point(r));
-            widen(lo, hi, p, p);
-            return;
-        }
-        let n = &self.nodes[r as usize];
-        let b = self.node_box[r as usize];
-        if b == NO_BOX {
-            // Uncached subtrees are small (mass < BOX_MIN_MASS), so recursion is shallow.
-            self.extend_box(store, n.left, lo, hi);
-            self.extend_box(store, n.right, lo, hi);
-        } else {
-            let (blo, bhi) = self.cached_box(b);
-            widen(lo, hi, blo, bhi);
+        self.extend_box_d::<0>(store, r, lo, hi);
+    }
+
+    /// [`Tree::extend_box`] for `D` dimensions (0: any).
+    #[inline]
+    pub(crate) fn extend_box_d<const D: usize>(
+        &self,
+        store: &PointStore,
+        r: u16,
+        lo: &mut [f32],
+        hi: &mut [f32],
+    ) {
+        // Uncached subtrees hold fewer than BOX_MIN_MASS leaves, so a small stack suffices.
+        let mut stack = [0u16; 2 * BOX_MIN_MASS as usize + 2];
+        let mut top = 1;
+        stack[0] = r;
+        while top > 0 {
+            top -= 1;
+            let r = stack[top];
+            if is_leaf(r) {
+                let p = store.point(self.leaf_point(r));
+                widen_d::<D>(lo, hi, p, p);
+                continue;
+            }
+            let b = self.node_box[r as usize];
+            if b == NO_BOX {
+                let n = &self.nodes[r as usize];
+                stack[top] = n.left;
+                stack[top + 1] = n.right;
+                top += 2;
+            } else {
+                let (blo, bhi) = self.cached_box(b);
+                widen_d::<D>(lo, hi, blo, bhi);
+            }
         }
     }
 
@@ -683,11 +703,28 @@ pub(crate) fn fmax(a: f32, b: f32) -> f32 {
     }
 }
 
+/// The number of dimensions a kernel works on: the compile-time `D` (so loops unroll and bounds
+/// checks vanish), or the run-time `n` when `D == 0`.
+#[inline(always)]
+pub(crate) const fn dims<const D: usize>(n: usize) -> usize {
+    if D == 0 {
+        n
+    } else {
+        D
+    }
+}
+
 /// Widens `lo/hi` by the box `blo/bhi` (a point when both are the same slice).
 #[inline(always)]
 pub(crate) fn widen(lo: &mut [f32], hi: &mut [f32], blo: &[f32], bhi: &[f32]) {
-    let n = lo.len();
-    let (hi, blo, bhi) = (&mut hi[..n], &blo[..n], &bhi[..n]);
+    widen_d::<0>(lo, hi, blo, bhi);
+}
+
+/// [`widen`] for `D` dimensions (0: any).
+#[inline(always)]
+pub(crate) fn widen_d<const D: usize>(lo: &mut [f32], hi: &mut [f32], blo: &[f32], bhi: &[f32]) {
+    let n = dims::<D>(lo.len());
+    let (lo, hi, blo, bhi) = (&mut lo[..n], &mut hi[..n], &blo[..n], &bhi[..n]);
     for i in 0..n {
         lo[i] = fmin(lo[i], blo[i]);
         hi[i] = fmax(hi[i], bhi[i]);
