@@ -27,7 +27,7 @@ pub const ID_MASK: u32 = (1 << 24) - 1;
 const MASS_SHIFT: u32 = 24;
 const BIG_MASS: u32 = 255;
 /// Internal nodes with at least this mass keep their bounding box.
-pub const BOX_MIN_MASS: u16 = 16;
+pub const BOX_MIN_MASS: u16 = 12;
 
 /// An internal node: the cut (`x[dim] <= cut` goes left), children, mass and box slot.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
