@@ -85,9 +85,14 @@ def test_two_consumers_split_the_shards_and_never_share_one(
         c.on_status = lambda status: owned[i].update(c.owned)
         c.run(stop_after_idle=1.5)
 
+    # Start the second consumer once the first holds its two leases (moto's conditional writes
+    # are not atomic across concurrent requests; DynamoDB's are).
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
+    threads[0].start()
+    deadline = time.monotonic() + 20
+    while len(consumers[0].owned) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    threads[1].start()
     for t in threads:
         t.join(timeout=60)
     assert owned[0] and owned[1] and not owned[0] & owned[1]

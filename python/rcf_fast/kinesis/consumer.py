@@ -169,8 +169,14 @@ class Consumer:
         try:
             while not self._stop:
                 now = self.clock()
-                if now - last_refresh >= self.shard_refresh_interval or self._needs_refresh():
-                    self._refresh_shards()
+                since = now - last_refresh
+                # Look again at once after a shard ended (its children may start), but call
+                # ListShards at most once a second when waiting for shards to become free.
+                if since >= self.shard_refresh_interval or (self._needs_refresh() and since >= 1.0):
+                    try:
+                        self._refresh_shards()
+                    except ThrottledError:
+                        self.status.throttled += 1
                     last_refresh = now
                 got = self._poll_round()
                 rounds += 1
