@@ -191,6 +191,12 @@ def put_all(kinesis: Any, stream: str, records: list[tuple[str, bytes]], pause: 
         time.sleep(pause)
 
 
+def rcf_fast_command() -> list[str]:
+    """The ``rcf-fast`` console script next to this Python (``python -m rcf_fast.cli`` if absent)."""
+    script = Path(sys.executable).with_name("rcf-fast")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "rcf_fast.cli"]
+
+
 def run_consumer(
     stream: str,
     args: list[str],
@@ -201,9 +207,7 @@ def run_consumer(
     lines: list[str],
 ) -> subprocess.Popen:
     cmd = [
-        sys.executable,
-        "-m",
-        "rcf_fast.cli",
+        *rcf_fast_command(),
         "consume",
         "--stream",
         stream,

@@ -160,6 +160,15 @@ def test_consume_stream_to_stream_with_dynamodb_and_s3(
     assert client("s3").head_object(Bucket=name, Key="rcf/state")["ContentLength"] > 0
 
 
+def test_console_script_is_installed(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("rcf-fast")
+    assert script.exists(), "pyproject's [project.scripts] rcf-fast entry point is not installed"
+    proc = subprocess.run(
+        [str(script), "--version"], check=False, capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("rcf-fast ")
+
+
 def test_config_errors_exit_2_with_a_clear_message(tmp_path: Path) -> None:
     proc = run_cli(["consume", "--stream", "s", "--fields", "v:double"], tmp_path)
     assert proc.returncode == 2

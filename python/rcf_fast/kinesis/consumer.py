@@ -93,7 +93,7 @@ class Consumer:
         initial_position: str = "TRIM_HORIZON",
         timestamp: datetime | None = None,
         batch_limit: int = 1000,
-        persist_interval: float = 5.0,
+        persist_interval: float = 30.0,
         lease_seconds: float = 30.0,
         idle_sleep: float = 0.25,
         max_backoff: float = 5.0,

@@ -55,7 +55,7 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
         self,
         make_step: Callable[[str], ScoringStep],
         state_for_shard: Callable[[str], StateStore],
-        checkpoint_interval: float = 5.0,
+        checkpoint_interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -214,7 +214,7 @@ def processor_from_env(env: Mapping[str, str] | None = None) -> RcfRecordProcess
     return RcfRecordProcessor(
         make_step,
         lambda shard_id: _store_from_spec(state.format(shard_id=shard_id), endpoint),
-        checkpoint_interval=float(env.get("RCF_CHECKPOINT_INTERVAL", "5")),
+        checkpoint_interval=float(env.get("RCF_CHECKPOINT_INTERVAL", "30")),
     )
 
 
