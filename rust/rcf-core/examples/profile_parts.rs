@@ -29,6 +29,10 @@ fn main() {
             s += match part.as_str() {
                 "score" => f.score(&[*v]).unwrap(),
                 "stream" => f.score_update(&[*v]).unwrap(),
+                "update" => {
+                    f.update(&[*v]).unwrap();
+                    0.0
+                }
                 _ => 0.0,
             };
         }

@@ -170,7 +170,7 @@ impl Tree {
     }
 
     /// [`Tree::extend_box`] for `D` dimensions (0: any).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn extend_box_d<const D: usize>(
         &self,
         store: &PointStore,
@@ -205,21 +205,35 @@ impl Tree {
 
     /// Sets `lo`/`hi` to the tight box of subtree `r`.
     pub(crate) fn box_of(&self, store: &PointStore, r: u16, lo: &mut [f32], hi: &mut [f32]) {
+        self.box_of_d::<0>(store, r, lo, hi);
+    }
+
+    /// [`Tree::box_of`] for `D` dimensions (0: any).
+    #[inline]
+    pub(crate) fn box_of_d<const D: usize>(
+        &self,
+        store: &PointStore,
+        r: u16,
+        lo: &mut [f32],
+        hi: &mut [f32],
+    ) {
+        let n = dims::<D>(lo.len());
+        let (lo, hi) = (&mut lo[..n], &mut hi[..n]);
         if is_leaf(r) {
-            let p = store.point(self.leaf_point(r));
+            let p = &store.point(self.leaf_point(r))[..n];
             lo.copy_from_slice(p);
             hi.copy_from_slice(p);
             return;
         }
-        let n = &self.nodes[r as usize];
         let b = self.node_box[r as usize];
         if b == NO_BOX {
-            self.box_of(store, n.left, lo, hi);
-            self.extend_box(store, n.right, lo, hi);
+            lo.fill(f32::INFINITY);
+            hi.fill(f32::NEG_INFINITY);
+            self.extend_box_d::<D>(store, r, lo, hi);
         } else {
             let (blo, bhi) = self.cached_box(b);
-            lo.copy_from_slice(blo);
-            hi.copy_from_slice(bhi);
+            lo.copy_from_slice(&blo[..n]);
+            hi.copy_from_slice(&bhi[..n]);
         }
     }
 
@@ -345,18 +359,36 @@ impl Tree {
         rng: &mut Rng,
         sc: &mut Scratch,
     ) -> (u16, bool) {
+        match self.dim {
+            1 => self.insert_d::<1>(store, id, rng, sc),
+            2 => self.insert_d::<2>(store, id, rng, sc),
+            3 => self.insert_d::<3>(store, id, rng, sc),
+            4 => self.insert_d::<4>(store, id, rng, sc),
+            8 => self.insert_d::<8>(store, id, rng, sc),
+            16 => self.insert_d::<16>(store, id, rng, sc),
+            _ => self.insert_d::<0>(store, id, rng, sc),
+        }
+    }
+
+    fn insert_d<const D: usize>(
+        &mut self,
+        store: &PointStore,
+        id: u32,
+        rng: &mut Rng,
+        sc: &mut Scratch,
+    ) -> (u16, bool) {
         if self.root == NIL {
             let slot = self.alloc_leaf(id);
             self.root = LEAF | slot;
             return (slot, true);
         }
-        let d = self.dim;
-        let q = store.point(id);
+        let d = dims::<D>(self.dim);
+        let q = &store.point(id)[..d];
         let (lo, hi) = sc.box_pair(d);
         let mut parent = NIL;
         let mut node = self.root;
         loop {
-            self.box_of(store, node, lo, hi);
+            self.box_of_d::<D>(store, node, lo, hi);
             if is_leaf(node) && lo == q {
                 let slot = node & !LEAF;
                 let m = self.slot_mass(slot);
@@ -367,7 +399,7 @@ impl Tree {
             for i in 0..d {
                 total += f64::from(fmax(hi[i], q[i])) - f64::from(fmin(lo[i], q[i]));
             }
-            let (cut_dim, cut) = choose_cut(lo, hi, q, rng.next_f64() * total);
+            let (cut_dim, cut) = choose_cut::<D>(lo, hi, q, rng.next_f64() * total);
             let q_left = if cut < lo[cut_dim] {
                 true
             } else if cut >= hi[cut_dim] {
@@ -383,9 +415,9 @@ impl Tree {
                 }
                 if bbox != NO_BOX {
                     let (blo, bhi) = self.cached_box_mut(bbox);
-                    widen(blo, bhi, q, q);
+                    widen_d::<D>(blo, bhi, q, q);
                 } else if threshold_crossed {
-                    widen(lo, hi, q, q);
+                    widen_d::<D>(lo, hi, q, q);
                     let slot = self.alloc_box(lo, hi);
                     self.node_box[node as usize] = slot;
                 }
@@ -406,7 +438,7 @@ impl Tree {
             };
             let mut bbox = NO_BOX;
             if mass >= u32::from(BOX_MIN_MASS) {
-                widen(lo, hi, q, q);
+                widen_d::<D>(lo, hi, q, q);
                 bbox = self.alloc_box(lo, hi);
             }
             let branch = self.alloc_node(new_node, bbox);
@@ -734,9 +766,11 @@ pub(crate) fn widen_d<const D: usize>(lo: &mut [f32], hi: &mut [f32], blo: &[f32
 /// Picks the cut dimension and value for random offset `r` in `[0, total span)` of the box
 /// `lo/hi` extended by `q`. The value is kept inside `[min, max)` of the chosen dimension, so
 /// f32 rounding can never put the cut on the wrong side of the new point.
-fn choose_cut(lo: &[f32], hi: &[f32], q: &[f32], mut r: f64) -> (usize, f32) {
+fn choose_cut<const D: usize>(lo: &[f32], hi: &[f32], q: &[f32], mut r: f64) -> (usize, f32) {
+    let n = dims::<D>(q.len());
+    let (lo, hi, q) = (&lo[..n], &hi[..n], &q[..n]);
     let mut last = 0;
-    for i in 0..q.len() {
+    for i in 0..n {
         let a = fmin(lo[i], q[i]);
         let b = fmax(hi[i], q[i]);
         let span = f64::from(b) - f64::from(a);
