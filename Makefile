@@ -27,8 +27,9 @@ develop: $(STAMP)  ## build the extension (release mode) into the venv
 release: $(STAMP)  ## build a wheel into dist/
 	$(VENV)/bin/maturin build --release -o dist
 
-demo: develop  ## stream the bundled NYC taxi series, print top anomalies, write out/nyc_taxi.png
+demo: develop  ## NYC taxi through the forest (out/nyc_taxi.png), then the Kinesis pipeline on a local moto server
 	$(PY) examples/nyc_taxi_demo.py
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) examples/kinesis_demo.py
 
 test-rust:  ## cargo tests of the core
 	cargo test --release -p rcf-core
