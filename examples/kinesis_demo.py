@@ -9,7 +9,8 @@
 4. writes out/anomalies.jsonl, out/errors.jsonl, all scores and out/kinesis_demo.png.
 
 ``--aws`` uses real AWS (your credentials and region) instead of the embedded server; the demo
-then creates streams named ``rcf-demo-*`` and deletes them at the end (Kinesis bills per shard-hour).
+then creates streams named ``rcf-demo-*`` and deletes them at the end (Kinesis bills per
+shard-hour).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NYC_CSV = ROOT / "data" / "nyc_taxi.csv"
-# NAB's labelled anomaly windows of nyc_taxi (marathon, Thanksgiving, Christmas, New Year, blizzard).
+# NAB's labelled anomaly windows of nyc_taxi: marathon, Thanksgiving, Christmas, New Year, blizzard.
 NAB_WINDOWS = [
     ("2014-10-30 15:30", "2014-11-03 22:30"),
     ("2014-11-25 12:00", "2014-11-29 19:00"),
@@ -103,7 +104,7 @@ def control_message() -> bytes:
 
 
 def nyc_records() -> tuple[list[tuple[str, bytes]], int, int]:
-    """One CloudWatch Logs payload per day (48 events); returns records, events, malformed events."""
+    """One CloudWatch Logs payload per day (48 events): records, event count, malformed count."""
     with open(NYC_CSV, newline="") as fh:
         rows = list(csv.DictReader(fh))
     records: list[tuple[str, bytes]] = [("nyc_taxi", control_message())]
@@ -165,7 +166,8 @@ def vpc_records(seed: int = 7) -> tuple[list[tuple[str, bytes]], int, int, dict[
                 series[eni].append((start, nbytes))
             if eni == "eni-0bastion" and m0 in (300, 700):
                 lines.append(
-                    f"2 123456789012 {eni} - - - - - - - {t0 + m0 * 60} {t0 + m0 * 60 + 60} - NODATA"
+                    f"2 123456789012 {eni} - - - - - - - {t0 + m0 * 60} "
+                    f"{t0 + m0 * 60 + 60} - NODATA"
                 )
                 bad += 1
             if eni == "eni-0web" and m0 == 500:
@@ -192,7 +194,7 @@ def put_all(kinesis: Any, stream: str, records: list[tuple[str, bytes]], pause: 
 
 
 def rcf_fast_command() -> list[str]:
-    """The ``rcf-fast`` console script next to this Python (``python -m rcf_fast.cli`` if absent)."""
+    """The ``rcf-fast`` console script beside this Python, else ``python -m rcf_fast.cli``."""
     script = Path(sys.executable).with_name("rcf-fast")
     return [str(script)] if script.exists() else [sys.executable, "-m", "rcf_fast.cli"]
 
@@ -363,7 +365,8 @@ def main() -> int:
         nyc_recs, nyc_events, nyc_bad = nyc_records()
         vpc_recs, vpc_events, vpc_bad, truth = vpc_records()
         print(
-            f"replaying {len(nyc_recs)} CloudWatch Logs records ({nyc_events} log events) of nyc_taxi and "
+            f"replaying {len(nyc_recs)} CloudWatch Logs records ({nyc_events} log events) "
+            "of nyc_taxi and "
             f"{len(vpc_recs)} ({vpc_events} flow lines) of VPC flow logs; "
             f"{nyc_bad + vpc_bad} malformed, 1 CONTROL_MESSAGE"
         )
@@ -457,7 +460,8 @@ def main() -> int:
     }
     print()
     print(
-        f"nyc_taxi: {len(nyc)} scored, alerts on {len(days)} days ({in_windows} inside NAB's labelled windows): "
+        f"nyc_taxi: {len(nyc)} scored, alerts on {len(days)} days "
+        f"({in_windows} inside NAB's labelled windows): "
         f"{', '.join(days)}"
     )
     print(
@@ -469,7 +473,8 @@ def main() -> int:
     )
     print(f"counts add up: {ok}")
     print(
-        f"wrote {out / 'anomalies.jsonl'} ({len(anomalies)}), {out / 'errors.jsonl'} ({len(errors)}), {png}"
+        f"wrote {out / 'anomalies.jsonl'} ({len(anomalies)}), "
+        f"{out / 'errors.jsonl'} ({len(errors)}), {png}"
     )
     print(f"done in {time.monotonic() - started:.1f}s")
     return 0 if ok else 1

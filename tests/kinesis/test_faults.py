@@ -42,7 +42,7 @@ class FakeClock:
 
 
 class DurableSink(MemorySink):
-    """A sink whose delivered items outlive the consumer (like a stream or file); the buffer dies."""
+    """A sink whose delivered items outlive the consumer (a stream, a file); its buffer dies."""
 
     def __init__(self, store: list[dict[str, Any]], kill: KillSwitch) -> None:
         super().__init__()

@@ -183,7 +183,8 @@ def start_daemon(workdir: Path, endpoint: str, stream: str, app: str) -> subproc
                 "leaseAssignmentIntervalMillis = 1000",
                 "parentShardPollIntervalMillis = 1000",
                 "shardSyncIntervalMillis = 5000",
-                # One fixed worker id: a restarted daemon is the same worker and takes its leases back at once.
+                # One fixed worker id: a restarted daemon is the same worker and takes its
+                # leases back at once.
                 "workerId = rcf-kcl-test-worker",
                 "",
             ]

@@ -64,7 +64,8 @@ class ScorerConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ScorerConfig:
         """Read RCF_FORMAT, RCF_MESSAGE_FORMAT, RCF_FIELDS, RCF_VALUES, RCF_KEY, RCF_VPC_FORMAT,
-        RCF_TIMESTAMP_FIELD, RCF_FOREST (JSON object of forest parameters) and RCF_ANOMALY_THRESHOLD."""
+        RCF_TIMESTAMP_FIELD, RCF_FOREST (JSON object of forest parameters) and
+        RCF_ANOMALY_THRESHOLD."""
         env = os.environ if env is None else env
         try:
             forest = json.loads(env.get("RCF_FOREST", "{}"))

@@ -158,7 +158,7 @@ class Consumer:
     def run(
         self, stop_after_idle: float | None = None, max_rounds: int | None = None
     ) -> ConsumerStatus:
-        """Consume until ``stop()``, ``stop_after_idle`` seconds without records, or ``max_rounds``."""
+        """Consume until ``stop()``, ``stop_after_idle`` idle seconds, or ``max_rounds`` polls."""
         if not self._loaded:
             self.load()
         last_data = self.clock()

@@ -105,7 +105,7 @@ class KeyedForests:
         return {k: v for k, v in sorted(self.params.items()) if k not in _RUNTIME_ONLY}
 
     def to_bytes(self) -> bytes:
-        """Versioned blob: magic, version, JSON header (config, positions, key table), forest bytes."""
+        """Versioned blob: magic, version, JSON header (config, positions, keys), forest bytes."""
         blobs = [(key, forest.to_bytes()) for key, forest in sorted(self.forests.items())]
         header = {
             "config": self._fingerprint(),
@@ -137,7 +137,8 @@ class KeyedForests:
         if header.get("config") != self._fingerprint():
             raise StateError(
                 f"state was written with forest parameters {header.get('config')}, "
-                f"now configured {self._fingerprint()}; use a new --state path or the same parameters"
+                f"now configured {self._fingerprint()}; "
+                "use a new --state path or the same parameters"
             )
         forests: dict[str, Any] = {}
         offset = 10 + head_len

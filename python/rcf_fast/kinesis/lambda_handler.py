@@ -113,7 +113,8 @@ def make_lambda_handler(
 ) -> Callable[..., dict[str, Any]]:
     """A ``handler(event, context)`` for a Lambda function.
 
-    ``results`` and ``errors`` build the sinks (e.g. ``lambda: KinesisSink(client, "alerts", 2.0)``).
+    ``results`` and ``errors`` build the sinks, e.g.
+    ``lambda: KinesisSink(client, "alerts", 2.0)``.
     """
     scorer = LambdaScorer(lambda: build_step(config, results(), errors()), state_for_shard)
 

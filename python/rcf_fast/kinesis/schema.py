@@ -56,7 +56,7 @@ class Schema:
 
 
 def parse_fields(spec: Sequence[str] | str) -> Schema:
-    """Parse ``--fields`` values: ``"a:float,b:int"`` or ``["a:float", "b"]`` (type defaults to float)."""
+    """Parse ``--fields``: ``"a:float,b:int"`` or ``["a:float", "b"]`` (type default: float)."""
     items: list[str] = []
     for part in [spec] if isinstance(spec, str) else list(spec):
         items.extend(p.strip() for p in part.split(",") if p.strip())
@@ -72,7 +72,8 @@ def parse_fields(spec: Sequence[str] | str) -> Schema:
             raise SchemaError(f"--fields: empty field name in {item!r}")
         if ftype not in TYPES:
             raise SchemaError(
-                f"--fields: field {name!r} has unknown type {ftype!r}; expected one of {', '.join(TYPES)}"
+                f"--fields: field {name!r} has unknown type {ftype!r}; "
+                f"expected one of {', '.join(TYPES)}"
             )
         if name in seen:
             raise SchemaError(f"--fields: field {name!r} is listed twice")

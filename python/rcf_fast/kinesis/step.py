@@ -1,9 +1,10 @@
 """The scoring step every adapter feeds: decode -> key and values -> score-then-learn -> emit.
 
 Idempotency: ``KeyedForests.positions`` keeps, per shard, the last applied (sequence number,
-sub-sequence number, event index). An event at or before that position was applied (learned, or sent to the
-error sink) before the state was persisted, and its output was flushed before that, so it is
-skipped: replayed records are never learned twice. Records of a shard must arrive in order.
+sub-sequence number, event index). An event at or before that position was applied (learned, or
+sent to the error sink) before the state was persisted, and its output was flushed before that,
+so it is skipped: replayed records are never learned twice. Records of a shard must arrive in
+order.
 """
 
 from __future__ import annotations
@@ -30,15 +31,13 @@ from rcf_fast.kinesis.schema import (
 from rcf_fast.kinesis.sinks import MemorySink, Sink
 
 log = logging.getLogger("rcf_fast.kinesis")
+DEFAULT_KEY = "default"
 
 
 def _csv_decoder(decoder: Any) -> CsvDecoder | None:
     """The CSV line decoder inside a record decoder (plain, CloudWatch Logs or KPL), if any."""
     inner = getattr(decoder, "line_decoder", None) or getattr(decoder, "inner", None)
     return inner if isinstance(inner, CsvDecoder) else None
-
-
-DEFAULT_KEY = "default"
 
 
 @dataclass
@@ -129,7 +128,8 @@ class ScoringStep:
         if self.forests.value_fields:
             if self.value_fields and list(self.value_fields) != self.forests.value_fields:
                 raise ConfigError(
-                    f"state scores fields {self.forests.value_fields}, now configured {self.value_fields}"
+                    f"state scores fields {self.forests.value_fields}, "
+                    f"now configured {self.value_fields}"
                 )
             self.value_fields = list(self.forests.value_fields)
         if self.forests.schema_spec and self.schema is None:

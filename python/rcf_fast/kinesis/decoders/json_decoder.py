@@ -8,7 +8,7 @@ from rcf_fast.kinesis.errors import DecodeError
 
 
 class JsonDecoder:
-    """Decodes one JSON object; nested objects are flattened with dots (``{"a": {"b": 1}}`` -> ``a.b``)."""
+    """Decodes one JSON object; nested objects are flattened (``{"a": {"b": 1}}`` -> ``a.b``)."""
 
     name = "json"
 

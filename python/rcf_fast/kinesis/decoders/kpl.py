@@ -1,4 +1,4 @@
-"""KPL aggregated records (magic + protobuf + MD5), unpacked with ``aws-kinesis-agg``'s message type.
+"""KPL aggregated records (magic + protobuf + MD5), unpacked with ``aws-kinesis-agg``'s messages.
 
 A record without the KPL magic prefix is a plain user record (as in the KCL). A record with the
 magic whose digest or protobuf does not check is an error, not silently passed through as the

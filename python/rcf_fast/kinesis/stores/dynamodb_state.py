@@ -1,7 +1,8 @@
 """DynamoDB state store: the blob split into chunks under a versioned head item.
 
 DynamoDB items are limited to 400 KB, and a forest state is larger, so the blob is written as
-chunk items ``<id>#<version>-<random>#<i>`` first, then the head item ``<id>`` is switched to the new
+chunk items ``<id>#<version>-<random>#<i>`` first, then the head item ``<id>`` is switched to the
+new
 version with a conditional write (optimistic concurrency: a process that loaded an older version
 gets ``ConflictError`` instead of overwriting a newer state). Old chunks are deleted afterwards.
 """
@@ -101,7 +102,8 @@ class DynamoDBStateStore:
                 for i in range(len(chunks)):
                     self.client.delete_item(TableName=self.table, Key=self._chunk_key(tag, i))
                 raise ConflictError(
-                    f"state {self.state_id!r} was saved by another process since version {old}; reload it"
+                    f"state {self.state_id!r} was saved by another process since version {old}; "
+                    "reload it"
                 ) from None
             raise
         old_parts, old_tag = self.parts, self.tag

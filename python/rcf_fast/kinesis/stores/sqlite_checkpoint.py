@@ -64,7 +64,8 @@ class SQLiteCheckpointStore:
                 self.db.execute("ROLLBACK")
                 return False
             self.db.execute(
-                "INSERT INTO checkpoints (namespace, shard_id, owner, lease_expires) VALUES (?, ?, ?, ?) "
+                "INSERT INTO checkpoints (namespace, shard_id, owner, lease_expires) "
+                "VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (namespace, shard_id) DO UPDATE SET owner = excluded.owner, "
                 "lease_expires = excluded.lease_expires",
                 (self.namespace, shard_id, owner, now + lease_seconds),
@@ -98,7 +99,8 @@ class SQLiteCheckpointStore:
         if cur.rowcount != 1:
             holder = self.get(shard_id)
             raise ConflictError(
-                f"shard {shard_id}: lease is held by {holder.owner if holder else None!r}, not {owner!r}; "
+                f"shard {shard_id}: lease is held by {holder.owner if holder else None!r}, "
+                f"not {owner!r}; "
                 "not checkpointing"
             )
 
