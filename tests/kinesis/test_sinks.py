@@ -78,6 +78,17 @@ def test_kinesis_sink_gives_up_with_a_typed_error() -> None:
         sink.flush()
 
 
+def test_kinesis_sink_does_not_retry_a_missing_stream(
+    client: Callable[[str], Any], name: str
+) -> None:
+    sleeps: list[float] = []
+    sink = KinesisSink(client("kinesis"), name + "-missing", sleep=sleeps.append)
+    sink.write({"key": "a", "score": 1.0})
+    with pytest.raises(SinkError, match="ResourceNotFoundException"):
+        sink.flush()
+    assert sink.put_calls == 1 and sleeps == []
+
+
 def test_kinesis_sink_truncates_oversized_error_payloads() -> None:
     fake = FlakyKinesis()
     sink = KinesisSink(fake, "err", partition_key_field="shard_id", sleep=lambda s: None)

@@ -19,6 +19,15 @@ from rcf_fast.kinesis.errors import SinkError
 MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 5 * 1024 * 1024
 MAX_RECORD_BYTES = 1024 * 1024
+# Failing again will not help: the stream is missing, the request is wrong, or access is denied.
+NOT_RETRYABLE = {
+    "ResourceNotFoundException",
+    "ValidationException",
+    "InvalidArgumentException",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "KMSAccessDeniedException",
+}
 
 
 class Sink:
@@ -178,7 +187,8 @@ class KinesisSink(Sink):
             try:
                 resp = self.client.put_records(StreamName=self.stream_name, Records=pending)
             except Exception as exc:  # botocore errors: throttling, network
-                if attempt == self.max_retries:
+                code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+                if attempt == self.max_retries or code in NOT_RETRYABLE:
                     raise SinkError(f"PutRecords to {self.stream_name!r} failed: {exc}") from exc
                 self.sleep(self.base_delay * 2**attempt * (0.5 + random.random()))
                 continue
