@@ -123,7 +123,13 @@ class FakeShardSource:
 
     # -- the ShardSource API ---------------------------------------------------------------
 
+    def _maybe_throttle(self) -> None:
+        if self.rng.random() < self.throttle_p:
+            self.calls["throttled"] += 1
+            raise ThrottledError("LimitExceededException")
+
     def list_shards(self) -> list[ShardInfo]:
+        self._maybe_throttle()
         out = []
         for s in self.shards.values():
             ending = (
@@ -141,6 +147,7 @@ class FakeShardSource:
         sequence_number: str | None = None,
         timestamp: object = None,
     ) -> str:
+        self._maybe_throttle()
         shard = self.shards[shard_id]
         if iterator_type == "TRIM_HORIZON":
             index = 0

@@ -313,3 +313,22 @@ def test_kcl_multilang_daemon_end_to_end(ministack: str, tmp_path: Path) -> None
     assert len(results2) == len(results) + 10
     ids2 = {(r["shard_id"], r["sequence_number"], r["sub_sequence_number"]) for r in results2}
     assert len(ids2) == len(results2)
+
+
+def test_lease_lost_saves_nothing_and_shutdown_after_it_is_a_no_op() -> None:
+    store = MemoryStateStore()
+
+    def make_step(shard_id: str) -> ScoringStep:
+        return ScoringStep(make_decoder("json"), FOREST, key_field="k", value_fields=["v"])
+
+    proc = RcfRecordProcessor(make_step, lambda s: store, checkpoint_interval=3600)
+    proc.initialize(
+        SimpleNamespace(shard_id="shardId-000000000001", sequence_number="TRIM_HORIZON")
+    )
+    recs = [kcl_record(str(10 + i), 0, json.dumps({"k": "a", "v": i}).encode()) for i in range(5)]
+    proc.process_records(SimpleNamespace(records=recs, checkpointer=FakeCheckpointer()))
+    assert store.saves == 0  # an hour between checkpoints: nothing persisted yet
+    proc.lease_lost(SimpleNamespace())
+    cp = FakeCheckpointer()
+    proc.shutdown_requested(SimpleNamespace(checkpointer=cp))
+    assert store.saves == 0 and cp.calls == []  # the next owner replays from the last checkpoint
