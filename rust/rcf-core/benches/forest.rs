@@ -91,7 +91,7 @@ fn state(c: &mut Criterion) {
     let mut g = c.benchmark_group("state");
     g.bench_function("to_bytes", |b| b.iter(|| black_box(f.to_bytes())));
     g.bench_function("from_bytes", |b| {
-        b.iter(|| black_box(Forest::from_bytes(&bytes).unwrap()))
+        b.iter(|| black_box(Forest::from_bytes(&bytes).unwrap()));
     });
     g.finish();
 }

@@ -148,6 +148,19 @@ impl PointStore {
     }
 }
 
+impl PointStore {
+    /// Ids on the free list.
+    pub fn free_len(&self) -> usize {
+        self.free.len()
+    }
+
+    pub(crate) fn shrink(&mut self) {
+        self.data.shrink_to_fit();
+        self.refs.shrink_to_fit();
+        self.free.shrink_to_fit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,18 +178,5 @@ mod tests {
         assert_eq!(c, a);
         assert_eq!(s.point(c), &[5.0, 6.0]);
         assert_eq!(s.point(b), &[3.0, 4.0]);
-    }
-}
-
-impl PointStore {
-    /// Ids on the free list.
-    pub fn free_len(&self) -> usize {
-        self.free.len()
-    }
-
-    pub(crate) fn shrink(&mut self) {
-        self.data.shrink_to_fit();
-        self.refs.shrink_to_fit();
-        self.free.shrink_to_fit();
     }
 }

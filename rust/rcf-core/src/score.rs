@@ -186,6 +186,7 @@ impl Tree {
 
     /// Expected CoDisp of `q`: the mean, over the random cut that inserting `q` would draw, of
     /// rrcf's collusive displacement of `q`'s new leaf. The tree is not changed.
+    #[allow(clippy::needless_range_loop)] // k indexes the path and the probabilities together
     pub fn codisp_expected(&self, store: &PointStore, q: &[f32], sc: &mut Scratch) -> f64 {
         if self.root() == NIL {
             return 0.0;

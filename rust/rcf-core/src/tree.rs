@@ -746,13 +746,8 @@ pub(crate) const fn dims<const D: usize>(n: usize) -> usize {
     }
 }
 
-/// Widens `lo/hi` by the box `blo/bhi` (a point when both are the same slice).
-#[inline(always)]
-pub(crate) fn widen(lo: &mut [f32], hi: &mut [f32], blo: &[f32], bhi: &[f32]) {
-    widen_d::<0>(lo, hi, blo, bhi);
-}
-
-/// [`widen`] for `D` dimensions (0: any).
+/// Widens `lo/hi` by the box `blo/bhi` (a point when both are the same slice), for `D`
+/// dimensions (0: any).
 #[inline(always)]
 pub(crate) fn widen_d<const D: usize>(lo: &mut [f32], hi: &mut [f32], blo: &[f32], bhi: &[f32]) {
     let n = dims::<D>(lo.len());

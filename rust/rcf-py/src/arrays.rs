@@ -26,8 +26,7 @@ pub fn point(obj: &Bound<'_, PyAny>, dims: usize) -> PyResult<Vec<f64>> {
     let arr = as_float_array(obj)?;
     let shape = arr.shape().to_vec();
     let ok = match shape.as_slice() {
-        [n] => *n == dims,
-        [1, n] => *n == dims,
+        [n] | [1, n] => *n == dims,
         [] => dims == 1,
         _ => false,
     };
@@ -135,4 +134,13 @@ pub fn rows<'py>(obj: &Bound<'py, PyAny>, dims: usize) -> PyResult<PyReadonlyArr
         }
     };
     Ok(arr.cast_into::<PyArray2<f64>>()?.readonly())
+}
+
+/// Runs `f` on the rows as one row-major slice: in place when the array is C-contiguous
+/// (always, after [`rows`]), else on a copy.
+pub fn with_slice<R>(rows: &PyReadonlyArray2<'_, f64>, f: impl FnOnce(&[f64]) -> R) -> R {
+    match rows.as_slice() {
+        Ok(s) => f(s),
+        Err(_) => f(&rows.as_array().iter().copied().collect::<Vec<f64>>()),
+    }
 }

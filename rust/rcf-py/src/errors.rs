@@ -13,6 +13,7 @@ create_exception!(
 
 /// Core error → Python exception: parameters, shapes and values → `ValueError`, damaged state →
 /// `StateError` (a `ValueError`), a broken invariant → `RuntimeError`.
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(to_py)`
 pub fn to_py(e: RcfError) -> PyErr {
     match e {
         RcfError::Corrupt(_) => StateError::new_err(e.to_string()),

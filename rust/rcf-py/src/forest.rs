@@ -200,14 +200,8 @@ impl PyForest {
         x: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let rows = arrays::rows(x, self.dims())?;
-        let out = match rows.as_slice() {
-            Ok(s) => py.detach(|| self.read().score_many(s)),
-            Err(_) => {
-                let v: Vec<f64> = rows.as_array().iter().copied().collect();
-                py.detach(|| self.read().score_many(&v))
-            }
-        }
-        .map_err(to_py)?;
+        let out = arrays::with_slice(&rows, |s| py.detach(|| self.read().score_many(s)))
+            .map_err(to_py)?;
         Ok(out.into_pyarray(py))
     }
 
@@ -219,28 +213,15 @@ impl PyForest {
         x: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let rows = arrays::rows(x, self.dims())?;
-        let out = match rows.as_slice() {
-            Ok(s) => py.detach(|| self.write().score_update_many(s)),
-            Err(_) => {
-                let v: Vec<f64> = rows.as_array().iter().copied().collect();
-                py.detach(|| self.write().score_update_many(&v))
-            }
-        }
-        .map_err(to_py)?;
+        let out = arrays::with_slice(&rows, |s| py.detach(|| self.write().score_update_many(s)))
+            .map_err(to_py)?;
         Ok(out.into_pyarray(py))
     }
 
     /// Learns each row of ``X`` in turn. Releases the GIL.
     fn update_many(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<()> {
         let rows = arrays::rows(x, self.dims())?;
-        match rows.as_slice() {
-            Ok(s) => py.detach(|| self.write().update_many(s)),
-            Err(_) => {
-                let v: Vec<f64> = rows.as_array().iter().copied().collect();
-                py.detach(|| self.write().update_many(&v))
-            }
-        }
-        .map_err(to_py)
+        arrays::with_slice(&rows, |s| py.detach(|| self.write().update_many(s))).map_err(to_py)
     }
 
     /// Which input dimension made ``x`` anomalous, and in which direction.
