@@ -227,6 +227,11 @@ def wait_for(workdir: Path, total: int, proc: subprocess.Popen, timeout: float =
             raise AssertionError(
                 f"KCL daemon exited with {proc.returncode}; see {workdir / 'kcl.log'}"
             )
+        log = (workdir / "kcl.log").read_bytes().decode("utf-8", "replace")
+        if "Failed to initialize child process" in log:
+            # Our processor died (import error, bad config): fail now, with its stderr.
+            lines = [ln for ln in log.splitlines() if "Received error line from subprocess" in ln]
+            raise AssertionError("record processor failed to start:\n" + "\n".join(lines[-15:]))
         if len(collect(workdir, "results")) + len(collect(workdir, "errors")) >= total:
             time.sleep(2.0)  # a checkpoint interval or two, so the lease table catches up
             return
