@@ -113,7 +113,8 @@ def test_attribution_names_dimension_and_direction():
     a = f.attribution(x)
     assert isinstance(a, rcf_fast.Attribution)
     assert a.high.shape == (3,) and a.low.shape == (3,)
-    assert a.total == pytest.approx(f.score(x), rel=1e-9)
+    # Equal up to float32 rounding (boxes and points are stored in float32).
+    assert a.total == pytest.approx(f.score(x), rel=1e-6)
     assert a.high[2] > 0.8 * a.total
     y = np.array([-9.0, 0.0, 0.0])
     b = f.attribution(y)
