@@ -1,0 +1,562 @@
+//! The rrcf tree in an arena.
+//!
+//! Nodes are `u32` slots into parallel vectors. A slot is a leaf when `left[slot] == NIL`. Each
+//! slot owns `2 * ndim` values in `bounds`: a branch keeps its box (`lo` then `hi`), a leaf keeps
+//! its point in both halves, so a leaf's box is its point, as in rrcf. Freed slots are reused; each
+//! allocation gets a fresh `generation` so that handles held by Python can detect reuse.
+//! Depths are not stored: rrcf's `d` is the number of parents, computed on demand.
+use serde::{Deserialize, Serialize};
+
+use super::error::{RrcfError, RrcfResult};
+use super::mt19937::UniformSource;
+use super::numeric::{isclose, pairwise_sum};
+use super::Behaviour;
+
+/// "No node".
+pub const NIL: u32 = u32::MAX;
+
+/// Outcome of [`RrcfTree::insert`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// A new leaf was created at this slot.
+    New(u32),
+    /// The point duplicated the leaf at this slot, whose mass grew by one.
+    Duplicate(u32),
+}
+
+/// A robust random cut tree with rrcf's semantics.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RrcfTree {
+    behaviour: Behaviour,
+    ndim: usize,
+    root: u32,
+    parent: Vec<u32>,
+    left: Vec<u32>,
+    right: Vec<u32>,
+    mass: Vec<u64>,
+    cut_dim: Vec<u32>,
+    cut_val: Vec<f64>,
+    bounds: Vec<f64>,
+    generation: Vec<u64>,
+    alive: Vec<bool>,
+    free: Vec<u32>,
+    next_generation: u64,
+    #[serde(skip)]
+    scratch: Vec<f64>,
+}
+
+impl RrcfTree {
+    /// An empty tree.
+    pub fn new(behaviour: Behaviour) -> Self {
+        RrcfTree {
+            behaviour,
+            ndim: 0,
+            root: NIL,
+            parent: Vec::new(),
+            left: Vec::new(),
+            right: Vec::new(),
+            mass: Vec::new(),
+            cut_dim: Vec::new(),
+            cut_val: Vec::new(),
+            bounds: Vec::new(),
+            generation: Vec::new(),
+            alive: Vec::new(),
+            free: Vec::new(),
+            next_generation: 1,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Which rrcf this tree reproduces.
+    pub fn behaviour(&self) -> Behaviour {
+        self.behaviour
+    }
+    /// Dimension of the points, `None` for an empty tree.
+    pub fn ndim(&self) -> Option<usize> {
+        (self.root != NIL).then_some(self.ndim)
+    }
+    /// Root slot, `None` for an empty tree.
+    pub fn root(&self) -> Option<u32> {
+        (self.root != NIL).then_some(self.root)
+    }
+    /// Whether `slot` holds a node of generation `generation`.
+    pub fn is_valid(&self, slot: u32, generation: u64) -> bool {
+        let s = slot as usize;
+        s < self.alive.len() && self.alive[s] && self.generation[s] == generation
+    }
+    /// Generation of the node in `slot`.
+    pub fn generation(&self, slot: u32) -> u64 {
+        self.generation[slot as usize]
+    }
+    /// Whether `slot` is a leaf.
+    pub fn is_leaf(&self, slot: u32) -> bool {
+        self.left[slot as usize] == NIL
+    }
+    /// Parent slot or `None` at the root.
+    pub fn parent(&self, slot: u32) -> Option<u32> {
+        let p = self.parent[slot as usize];
+        (p != NIL).then_some(p)
+    }
+    /// Children `(left, right)` of a branch.
+    pub fn children(&self, slot: u32) -> (u32, u32) {
+        (self.left[slot as usize], self.right[slot as usize])
+    }
+    /// Number of points below the node (a leaf's duplicates count).
+    pub fn mass(&self, slot: u32) -> u64 {
+        self.mass[slot as usize]
+    }
+    /// Cut `(dimension, value)` of a branch.
+    pub fn cut(&self, slot: u32) -> (u32, f64) {
+        (self.cut_dim[slot as usize], self.cut_val[slot as usize])
+    }
+    /// Lower corner of the node's box (a leaf's point).
+    pub fn lo(&self, slot: u32) -> &[f64] {
+        let s = slot as usize * 2 * self.ndim;
+        &self.bounds[s..s + self.ndim]
+    }
+    /// Upper corner of the node's box (a leaf's point).
+    pub fn hi(&self, slot: u32) -> &[f64] {
+        let s = (slot as usize * 2 + 1) * self.ndim;
+        &self.bounds[s..s + self.ndim]
+    }
+    /// Number of parents of the node (rrcf's leaf depth `d`).
+    pub fn depth(&self, slot: u32) -> usize {
+        let mut d = 0;
+        let mut s = self.parent[slot as usize];
+        while s != NIL {
+            d += 1;
+            s = self.parent[s as usize];
+        }
+        d
+    }
+    /// Number of slots (alive or free); valid slots are below this.
+    pub fn capacity(&self) -> usize {
+        self.alive.len()
+    }
+
+    // ---- allocation -------------------------------------------------------------------------
+
+    pub(crate) fn reset(&mut self, ndim: usize) {
+        *self = RrcfTree {
+            next_generation: self.next_generation,
+            ..RrcfTree::new(self.behaviour)
+        };
+        self.ndim = ndim;
+    }
+
+    fn alloc(&mut self) -> u32 {
+        let g = self.next_generation;
+        self.next_generation += 1;
+        if let Some(s) = self.free.pop() {
+            let i = s as usize;
+            self.parent[i] = NIL;
+            self.left[i] = NIL;
+            self.right[i] = NIL;
+            self.mass[i] = 0;
+            self.generation[i] = g;
+            self.alive[i] = true;
+            return s;
+        }
+        self.parent.push(NIL);
+        self.left.push(NIL);
+        self.right.push(NIL);
+        self.mass.push(0);
+        self.cut_dim.push(0);
+        self.cut_val.push(0.0);
+        self.bounds.resize(self.bounds.len() + 2 * self.ndim, 0.0);
+        self.generation.push(g);
+        self.alive.push(true);
+        (self.alive.len() - 1) as u32
+    }
+
+    fn release(&mut self, slot: u32) {
+        let i = slot as usize;
+        self.alive[i] = false;
+        self.left[i] = NIL;
+        self.right[i] = NIL;
+        self.parent[i] = NIL;
+        self.free.push(slot);
+    }
+
+    pub(crate) fn new_leaf(&mut self, point: &[f64], mass: u64) -> u32 {
+        let s = self.alloc();
+        let d = self.ndim;
+        let b = s as usize * 2 * d;
+        self.bounds[b..b + d].copy_from_slice(point);
+        self.bounds[b + d..b + 2 * d].copy_from_slice(point);
+        self.mass[s as usize] = mass;
+        s
+    }
+
+    pub(crate) fn new_branch(&mut self, dim: u32, value: f64) -> u32 {
+        let s = self.alloc();
+        self.cut_dim[s as usize] = dim;
+        self.cut_val[s as usize] = value;
+        s
+    }
+
+    pub(crate) fn link(&mut self, parent: u32, child: u32, is_left: bool) {
+        if parent == NIL {
+            self.root = child;
+        } else if is_left {
+            self.left[parent as usize] = child;
+        } else {
+            self.right[parent as usize] = child;
+        }
+        self.parent[child as usize] = parent;
+    }
+
+    pub(crate) fn set_mass(&mut self, slot: u32, mass: u64) {
+        self.mass[slot as usize] = mass;
+    }
+
+    pub(crate) fn set_box(&mut self, slot: u32, lo: &[f64], hi: &[f64]) {
+        let d = self.ndim;
+        let b = slot as usize * 2 * d;
+        self.bounds[b..b + d].copy_from_slice(lo);
+        self.bounds[b + d..b + 2 * d].copy_from_slice(hi);
+    }
+
+    /// Sets a branch's mass and box from its children (rrcf's `_lr_branch_bbox`).
+    pub(crate) fn refresh_from_children(&mut self, slot: u32) {
+        let (l, r) = self.children(slot);
+        self.mass[slot as usize] = self.mass[l as usize] + self.mass[r as usize];
+        self.box_from_children(slot);
+    }
+
+    fn box_from_children(&mut self, slot: u32) {
+        let d = self.ndim;
+        let (l, r) = self.children(slot);
+        let (b, bl, br) = (slot as usize * 2 * d, l as usize * 2 * d, r as usize * 2 * d);
+        for j in 0..d {
+            self.bounds[b + j] = self.bounds[bl + j].min(self.bounds[br + j]);
+            self.bounds[b + d + j] = self.bounds[bl + d + j].max(self.bounds[br + d + j]);
+        }
+    }
+
+    // ---- checks -----------------------------------------------------------------------------
+
+    /// Rejects empty or non-finite points and, in a non-empty tree, a wrong dimension.
+    pub fn check_point(&self, point: &[f64]) -> RrcfResult<()> {
+        if point.is_empty() {
+            return Err(RrcfError::Empty("point is empty; expected at least one coordinate"));
+        }
+        if let Some(position) = point.iter().position(|v| !v.is_finite()) {
+            return Err(RrcfError::NotFinite { what: "point", position });
+        }
+        if self.root != NIL && point.len() != self.ndim {
+            return Err(RrcfError::Dimension { expected: self.ndim, got: point.len() });
+        }
+        Ok(())
+    }
+
+    // ---- insert -----------------------------------------------------------------------------
+
+    /// rrcf's `_insert_point_cut`: the cut of the box of `node` extended by `point`.
+    fn insert_cut<R: UniformSource + ?Sized>(
+        &mut self,
+        node: u32,
+        point: &[f64],
+        rng: &mut R,
+    ) -> RrcfResult<(usize, f64)> {
+        let d = self.ndim;
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        s.resize(2 * d, 0.0);
+        let (hat_lo, span) = s.split_at_mut(d);
+        let leaf_bug = self.behaviour == Behaviour::Compat044 && self.is_leaf(node);
+        {
+            let (lo, hi) = (self.lo(node), self.hi(node));
+            for j in 0..d {
+                let top = hi[j].max(point[j]);
+                // 0.4.4 writes min then max into the same row of a leaf's one-row box.
+                let bottom = if leaf_bug { top } else { lo[j].min(point[j]) };
+                hat_lo[j] = bottom;
+                span[j] = top - bottom;
+            }
+        }
+        let b_range = pairwise_sum(span);
+        let r = 0.0 + (b_range - 0.0) * rng.next_f64();
+        let mut found = Err(RrcfError::CutNotFound);
+        let mut cum = 0.0;
+        for j in 0..d {
+            cum = if j == 0 { span[0] } else { cum + span[j] };
+            if cum >= r {
+                found = Ok((j, (hat_lo[j] + cum) - r));
+                break;
+            }
+        }
+        self.scratch = s;
+        found
+    }
+
+    /// Inserts `point` (rrcf's `insert_point` after its index checks).
+    ///
+    /// A point equal to the leaf `find_duplicate` returns (within `tolerance` if given) only adds
+    /// mass. Otherwise the walk draws one cut per level until the cut separates the point.
+    pub fn insert<R: UniformSource + ?Sized>(
+        &mut self,
+        point: &[f64],
+        tolerance: Option<f64>,
+        rng: &mut R,
+    ) -> RrcfResult<Inserted> {
+        self.check_point(point)?;
+        if self.root == NIL {
+            self.reset(point.len());
+            let s = self.new_leaf(point, 1);
+            self.root = s;
+            return Ok(Inserted::New(s));
+        }
+        if let Some(dup) = self.find_duplicate(point, tolerance)? {
+            self.add_mass_upwards(dup, 1);
+            return Ok(Inserted::Duplicate(dup));
+        }
+        let mut node = self.root;
+        let mut parent = NIL;
+        let mut node_is_left = false;
+        let leaf_goes_left = loop {
+            let (dim, cut) = self.insert_cut(node, point, rng)?;
+            if cut <= self.lo(node)[dim] {
+                break Some((dim, cut, true));
+            } else if cut >= self.hi(node)[dim] {
+                break Some((dim, cut, false));
+            } else if self.is_leaf(node) {
+                break None;
+            }
+            let (q, p) = self.cut(node);
+            parent = node;
+            node_is_left = point[q as usize] <= p;
+            node = if node_is_left { self.left[node as usize] } else { self.right[node as usize] };
+        };
+        let Some((dim, cut, leaf_left)) = leaf_goes_left else {
+            return Err(RrcfError::InvalidTree("a cut fell inside a leaf's box".into()));
+        };
+        let leaf = self.new_leaf(point, 1);
+        let branch = self.new_branch(dim as u32, cut);
+        self.link(parent, branch, node_is_left);
+        self.link(branch, leaf, leaf_left);
+        self.link(branch, node, !leaf_left);
+        self.refresh_from_children(branch);
+        self.add_mass_upwards(parent, 1);
+        // Ancestors' boxes grow by the point; stop at the first that already contains it.
+        let mut a = parent;
+        while a != NIL {
+            let d = self.ndim;
+            let b = a as usize * 2 * d;
+            let mut changed = false;
+            for (j, &v) in point.iter().enumerate() {
+                if v < self.bounds[b + j] {
+                    self.bounds[b + j] = v;
+                    changed = true;
+                }
+                if v > self.bounds[b + d + j] {
+                    self.bounds[b + d + j] = v;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+            a = self.parent[a as usize];
+        }
+        Ok(Inserted::New(leaf))
+    }
+
+    fn add_mass_upwards(&mut self, mut slot: u32, inc: u64) {
+        while slot != NIL {
+            self.mass[slot as usize] += inc;
+            slot = self.parent[slot as usize];
+        }
+    }
+
+    fn sub_mass_upwards(&mut self, mut slot: u32) {
+        while slot != NIL {
+            self.mass[slot as usize] -= 1;
+            slot = self.parent[slot as usize];
+        }
+    }
+
+    // ---- forget -----------------------------------------------------------------------------
+
+    /// Removes one point from the leaf at `slot` (rrcf's `forget_point` after the index lookup).
+    /// Returns `true` when the leaf itself was removed, `false` when only its mass dropped.
+    pub fn forget(&mut self, slot: u32) -> bool {
+        let i = slot as usize;
+        if self.mass[i] > 1 {
+            self.sub_mass_upwards(slot);
+            return false;
+        }
+        if slot == self.root {
+            self.reset(0);
+            return true;
+        }
+        let parent = self.parent[i];
+        let (l, r) = self.children(parent);
+        let sibling = if l == slot { r } else { l };
+        let grand = self.parent[parent as usize];
+        if grand == NIL {
+            self.parent[sibling as usize] = NIL;
+            self.root = sibling;
+        } else {
+            let parent_is_left = self.left[grand as usize] == parent;
+            self.link(grand, sibling, parent_is_left);
+            self.sub_mass_upwards(grand);
+            // Shrink boxes while the removed point lay on their boundary.
+            let d = self.ndim;
+            let pb = i * 2 * d;
+            let mut a = grand;
+            while a != NIL {
+                let b = a as usize * 2 * d;
+                let on_boundary = (0..d).any(|j| {
+                    let v = self.bounds[pb + j];
+                    self.bounds[b + j] == v || self.bounds[b + d + j] == v
+                });
+                if !on_boundary {
+                    break;
+                }
+                self.box_from_children(a);
+                a = self.parent[a as usize];
+            }
+        }
+        self.release(parent);
+        self.release(slot);
+        true
+    }
+
+    // ---- scores and queries -----------------------------------------------------------------
+
+    fn sibling(&self, slot: u32) -> u32 {
+        let p = self.parent[slot as usize];
+        let (l, r) = self.children(p);
+        if l == slot {
+            r
+        } else {
+            l
+        }
+    }
+
+    /// rrcf's `disp`: mass of the sibling (0 at the root).
+    pub fn disp(&self, slot: u32) -> u64 {
+        if self.parent[slot as usize] == NIL {
+            0
+        } else {
+            self.mass[self.sibling(slot) as usize]
+        }
+    }
+
+    /// rrcf's `codisp_with_cut_dimension`: the largest sibling/node mass ratio on the path to the
+    /// root, and the cut dimension of the parent where it was first reached.
+    pub fn codisp_with_cut_dimension(&self, slot: u32) -> (f64, u32) {
+        let mut best = 0.0;
+        let mut dim = 0;
+        let mut node = slot;
+        while self.parent[node as usize] != NIL {
+            let p = self.parent[node as usize];
+            let ratio = self.mass[self.sibling(node) as usize] as f64 / self.mass[node as usize] as f64;
+            if ratio > best {
+                best = ratio;
+                dim = self.cut_dim[p as usize];
+            }
+            node = p;
+        }
+        (best, dim)
+    }
+
+    /// rrcf's `codisp` (0 at the root).
+    pub fn codisp(&self, slot: u32) -> f64 {
+        self.codisp_with_cut_dimension(slot).0
+    }
+
+    /// rrcf's `query`: the leaf reached by following the cuts from `start` (the root by default).
+    pub fn query(&self, point: &[f64], start: Option<u32>) -> RrcfResult<u32> {
+        if self.root == NIL {
+            return Err(RrcfError::Empty("the tree is empty; insert a point first"));
+        }
+        self.check_point(point)?;
+        let mut node = start.unwrap_or(self.root);
+        while !self.is_leaf(node) {
+            let (q, p) = self.cut(node);
+            node = if point[q as usize] <= p { self.left[node as usize] } else { self.right[node as usize] };
+        }
+        Ok(node)
+    }
+
+    /// rrcf's `find_duplicate`: the queried leaf if its point equals `point` (or is `np.isclose`
+    /// to it with `rtol=tolerance`).
+    pub fn find_duplicate(&self, point: &[f64], tolerance: Option<f64>) -> RrcfResult<Option<u32>> {
+        let leaf = self.query(point, None)?;
+        let x = self.lo(leaf);
+        let same = match tolerance {
+            None => x.iter().zip(point).all(|(a, b)| a == b),
+            Some(rtol) => x.iter().zip(point).all(|(&a, &b)| isclose(a, b, rtol)),
+        };
+        Ok(same.then_some(leaf))
+    }
+
+    /// rrcf's `get_bbox`: the box of the points of the leaves below `node` (root by default).
+    pub fn get_bbox(&self, node: Option<u32>) -> (Vec<f64>, Vec<f64>) {
+        let mut mins = vec![f64::INFINITY; self.ndim];
+        let mut maxes = vec![f64::NEG_INFINITY; self.ndim];
+        if let Some(start) = node.or(self.root()) {
+            for leaf in self.leaves_under(start) {
+                for (j, &v) in self.lo(leaf).iter().enumerate() {
+                    if v < mins[j] {
+                        mins[j] = v;
+                    }
+                    if v > maxes[j] {
+                        maxes[j] = v;
+                    }
+                }
+            }
+        }
+        (mins, maxes)
+    }
+
+    /// Leaves below `node`, left to right (rrcf's `map_leaves` order).
+    pub fn leaves_under(&self, node: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut stack = vec![node];
+        while let Some(s) = stack.pop() {
+            if self.is_leaf(s) {
+                out.push(s);
+            } else {
+                stack.push(self.right[s as usize]);
+                stack.push(self.left[s as usize]);
+            }
+        }
+        out
+    }
+
+    /// Branches below `node` in post-order (rrcf's `map_branches` order).
+    pub fn branches_under(&self, node: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut stack = vec![(node, false)];
+        while let Some((s, expanded)) = stack.pop() {
+            if self.is_leaf(s) {
+                continue;
+            }
+            if expanded {
+                out.push(s);
+            } else {
+                stack.push((s, true));
+                stack.push((self.right[s as usize], false));
+                stack.push((self.left[s as usize], false));
+            }
+        }
+        out
+    }
+
+    /// All nodes below `node` in pre-order, with their depths (for `to_dict` and printing).
+    pub fn preorder(&self, node: u32) -> Vec<(u32, usize)> {
+        let mut out = Vec::new();
+        let mut stack = vec![(node, self.depth(node))];
+        while let Some((s, d)) = stack.pop() {
+            out.push((s, d));
+            if !self.is_leaf(s) {
+                stack.push((self.right[s as usize], d + 1));
+                stack.push((self.left[s as usize], d + 1));
+            }
+        }
+        out
+    }
+}
