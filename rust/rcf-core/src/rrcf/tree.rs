@@ -560,3 +560,21 @@ impl RrcfTree {
         out
     }
 }
+
+impl RrcfTree {
+    /// The tree as bytes (bincode), for pickling.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        bincode::serialize(self).expect("an rrcf tree always serializes")
+    }
+    /// A tree from [`RrcfTree::to_bytes`] output, or `None` if the bytes are not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let t: RrcfTree = bincode::deserialize(bytes).ok()?;
+        let n = t.alive.len();
+        let consistent = [t.parent.len(), t.left.len(), t.right.len(), t.mass.len(), t.cut_dim.len(), t.cut_val.len(), t.generation.len()]
+            .iter()
+            .all(|&l| l == n)
+            && t.bounds.len() == n * 2 * t.ndim
+            && (t.root == NIL || (t.root as usize) < n);
+        consistent.then_some(t)
+    }
+}
