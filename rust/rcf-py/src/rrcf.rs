@@ -65,6 +65,8 @@ pub struct PyRrcfTree {
     /// rrcf's `leaf.i` per slot (None for branches and free slots).
     pub(crate) labels: Vec<Option<Py<PyAny>>>,
     point: Vec<f64>,
+    /// The `leaves` mapping, made on first use (the streaming loop reads it per point).
+    leaves_view: Option<Py<PyLeaves>>,
 }
 
 impl PyRrcfTree {
@@ -72,11 +74,14 @@ impl PyRrcfTree {
     fn read_point(&mut self, py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
         self.point.clear();
         if let Ok(arr) = obj.cast::<PyArrayDyn<f64>>() {
-            let ro = arr.try_readonly()?;
-            match ro.as_slice() {
-                Ok(s) => self.point.extend_from_slice(s),
-                Err(_) => self.point.extend(ro.as_array().iter()),
+            // SAFETY: we copy the values right away while attached to the interpreter, and no
+            // Rust code holds a mutable borrow of a user's array; skipping numpy's borrow
+            // registry saves a hash-map round trip per call.
+            if let Ok(s) = unsafe { arr.as_slice() } {
+                self.point.extend_from_slice(s);
+                return Ok(());
             }
+            self.point.extend(arr.try_readonly()?.as_array().iter());
             return Ok(());
         }
         let np = NUMPY.get_or_try_init(py, || py.import("numpy").map(Bound::unbind))?.bind(py);
@@ -158,7 +163,7 @@ impl PyRrcfTree {
             (None, None, Some(k)) => TreeRng::Owned(Mt19937::from_key(&k)),
             (None, None, None) => return Err(PyValueError::new_err("a seed, seed_key or shared generator is required")),
         };
-        let mut me = PyRrcfTree { tree: RrcfTree::new(behaviour), rng, index: PyDict::new(py).unbind(), labels: Vec::new(), point: Vec::new() };
+        let mut me = PyRrcfTree { tree: RrcfTree::new(behaviour), rng, index: PyDict::new(py).unbind(), labels: Vec::new(), point: Vec::new(), leaves_view: None };
         if let Some(data) = data {
             let shape = data.shape();
             let (n, d) = (shape[0], shape[1]);
@@ -308,8 +313,14 @@ impl PyRrcfTree {
 
     /// `leaves`: mapping index -> Leaf.
     #[getter]
-    fn leaves(slf: &Bound<'_, Self>) -> PyLeaves {
-        PyLeaves { tree: slf.clone().unbind() }
+    fn leaves<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyLeaves>> {
+        let py = slf.py();
+        if let Some(v) = &slf.borrow().leaves_view {
+            return Ok(v.bind(py).clone());
+        }
+        let v = Bound::new(py, PyLeaves { tree: slf.clone().unbind() })?;
+        slf.borrow_mut().leaves_view = Some(v.clone().unbind());
+        Ok(v)
     }
 
     /// Root node (Leaf or Branch), or None for an empty tree.
@@ -423,11 +434,15 @@ impl PyRrcfTree {
         if let TreeRng::Shared(s) = &self.rng {
             visit.call(&s.owner)?;
         }
+        if let Some(v) = &self.leaves_view {
+            visit.call(v)?;
+        }
         Ok(())
     }
 
     fn __clear__(&mut self) {
         self.labels.clear();
+        self.leaves_view = None;
     }
 }
 

@@ -1,6 +1,6 @@
 //! The rrcf tree in an arena.
 //!
-//! Nodes are `u32` slots into parallel vectors. A slot is a leaf when `left[slot] == NIL`. Each
+//! Nodes are `u32` slots into `nodes` (links, mass, cut). A slot is a leaf when its `left` is NIL. Each
 //! slot owns `2 * ndim` values in `bounds`: a branch keeps its box (`lo` then `hi`), a leaf keeps
 //! its point in both halves, so a leaf's box is its point, as in rrcf. Freed slots are reused; each
 //! allocation gets a fresh `generation` so that handles held by Python can detect reuse.
@@ -24,18 +24,28 @@ pub enum Inserted {
     Duplicate(u32),
 }
 
+/// One node; 32 bytes so that a step down the tree touches one cache line plus the box.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Node {
+    parent: u32,
+    left: u32,
+    right: u32,
+    cut_dim: u32,
+    mass: u64,
+    cut_val: f64,
+}
+
+impl Node {
+    const EMPTY: Node = Node { parent: NIL, left: NIL, right: NIL, cut_dim: 0, mass: 0, cut_val: 0.0 };
+}
+
 /// A robust random cut tree with rrcf's semantics.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RrcfTree {
     behaviour: Behaviour,
     ndim: usize,
     root: u32,
-    parent: Vec<u32>,
-    left: Vec<u32>,
-    right: Vec<u32>,
-    mass: Vec<u64>,
-    cut_dim: Vec<u32>,
-    cut_val: Vec<f64>,
+    nodes: Vec<Node>,
     bounds: Vec<f64>,
     generation: Vec<u64>,
     alive: Vec<bool>,
@@ -52,12 +62,7 @@ impl RrcfTree {
             behaviour,
             ndim: 0,
             root: NIL,
-            parent: Vec::new(),
-            left: Vec::new(),
-            right: Vec::new(),
-            mass: Vec::new(),
-            cut_dim: Vec::new(),
-            cut_val: Vec::new(),
+            nodes: Vec::new(),
             bounds: Vec::new(),
             generation: Vec::new(),
             alive: Vec::new(),
@@ -90,24 +95,24 @@ impl RrcfTree {
     }
     /// Whether `slot` is a leaf.
     pub fn is_leaf(&self, slot: u32) -> bool {
-        self.left[slot as usize] == NIL
+        self.nodes[slot as usize].left == NIL
     }
     /// Parent slot or `None` at the root.
     pub fn parent(&self, slot: u32) -> Option<u32> {
-        let p = self.parent[slot as usize];
+        let p = self.nodes[slot as usize].parent;
         (p != NIL).then_some(p)
     }
     /// Children `(left, right)` of a branch.
     pub fn children(&self, slot: u32) -> (u32, u32) {
-        (self.left[slot as usize], self.right[slot as usize])
+        (self.nodes[slot as usize].left, self.nodes[slot as usize].right)
     }
     /// Number of points below the node (a leaf's duplicates count).
     pub fn mass(&self, slot: u32) -> u64 {
-        self.mass[slot as usize]
+        self.nodes[slot as usize].mass
     }
     /// Cut `(dimension, value)` of a branch.
     pub fn cut(&self, slot: u32) -> (u32, f64) {
-        (self.cut_dim[slot as usize], self.cut_val[slot as usize])
+        (self.nodes[slot as usize].cut_dim, self.nodes[slot as usize].cut_val)
     }
     /// Lower corner of the node's box (a leaf's point).
     pub fn lo(&self, slot: u32) -> &[f64] {
@@ -122,10 +127,10 @@ impl RrcfTree {
     /// Number of parents of the node (rrcf's leaf depth `d`).
     pub fn depth(&self, slot: u32) -> usize {
         let mut d = 0;
-        let mut s = self.parent[slot as usize];
+        let mut s = self.nodes[slot as usize].parent;
         while s != NIL {
             d += 1;
-            s = self.parent[s as usize];
+            s = self.nodes[s as usize].parent;
         }
         d
     }
@@ -149,20 +154,12 @@ impl RrcfTree {
         self.next_generation += 1;
         if let Some(s) = self.free.pop() {
             let i = s as usize;
-            self.parent[i] = NIL;
-            self.left[i] = NIL;
-            self.right[i] = NIL;
-            self.mass[i] = 0;
+            self.nodes[i] = Node::EMPTY;
             self.generation[i] = g;
             self.alive[i] = true;
             return s;
         }
-        self.parent.push(NIL);
-        self.left.push(NIL);
-        self.right.push(NIL);
-        self.mass.push(0);
-        self.cut_dim.push(0);
-        self.cut_val.push(0.0);
+        self.nodes.push(Node::EMPTY);
         self.bounds.resize(self.bounds.len() + 2 * self.ndim, 0.0);
         self.generation.push(g);
         self.alive.push(true);
@@ -172,9 +169,9 @@ impl RrcfTree {
     fn release(&mut self, slot: u32) {
         let i = slot as usize;
         self.alive[i] = false;
-        self.left[i] = NIL;
-        self.right[i] = NIL;
-        self.parent[i] = NIL;
+        self.nodes[i].left = NIL;
+        self.nodes[i].right = NIL;
+        self.nodes[i].parent = NIL;
         self.free.push(slot);
     }
 
@@ -184,14 +181,14 @@ impl RrcfTree {
         let b = s as usize * 2 * d;
         self.bounds[b..b + d].copy_from_slice(point);
         self.bounds[b + d..b + 2 * d].copy_from_slice(point);
-        self.mass[s as usize] = mass;
+        self.nodes[s as usize].mass = mass;
         s
     }
 
     pub(crate) fn new_branch(&mut self, dim: u32, value: f64) -> u32 {
         let s = self.alloc();
-        self.cut_dim[s as usize] = dim;
-        self.cut_val[s as usize] = value;
+        self.nodes[s as usize].cut_dim = dim;
+        self.nodes[s as usize].cut_val = value;
         s
     }
 
@@ -199,15 +196,15 @@ impl RrcfTree {
         if parent == NIL {
             self.root = child;
         } else if is_left {
-            self.left[parent as usize] = child;
+            self.nodes[parent as usize].left = child;
         } else {
-            self.right[parent as usize] = child;
+            self.nodes[parent as usize].right = child;
         }
-        self.parent[child as usize] = parent;
+        self.nodes[child as usize].parent = parent;
     }
 
     pub(crate) fn set_mass(&mut self, slot: u32, mass: u64) {
-        self.mass[slot as usize] = mass;
+        self.nodes[slot as usize].mass = mass;
     }
 
     pub(crate) fn set_box(&mut self, slot: u32, lo: &[f64], hi: &[f64]) {
@@ -220,7 +217,7 @@ impl RrcfTree {
     /// Sets a branch's mass and box from its children (rrcf's `_lr_branch_bbox`).
     pub(crate) fn refresh_from_children(&mut self, slot: u32) {
         let (l, r) = self.children(slot);
-        self.mass[slot as usize] = self.mass[l as usize] + self.mass[r as usize];
+        self.nodes[slot as usize].mass = self.nodes[l as usize].mass + self.nodes[r as usize].mass;
         self.box_from_children(slot);
     }
 
@@ -259,14 +256,22 @@ impl RrcfTree {
         point: &[f64],
         rng: &mut R,
     ) -> RrcfResult<(usize, f64)> {
+        const STACK_DIMS: usize = 16;
         let d = self.ndim;
-        let mut s = std::mem::take(&mut self.scratch);
-        s.clear();
-        s.resize(2 * d, 0.0);
-        let (hat_lo, span) = s.split_at_mut(d);
+        let mut stack_buf = [0.0f64; 2 * STACK_DIMS];
+        let mut heap_buf = if d > STACK_DIMS { std::mem::take(&mut self.scratch) } else { Vec::new() };
+        let buf: &mut [f64] = if d > STACK_DIMS {
+            heap_buf.clear();
+            heap_buf.resize(2 * d, 0.0);
+            &mut heap_buf
+        } else {
+            &mut stack_buf[..2 * d]
+        };
+        let (hat_lo, span) = buf.split_at_mut(d);
         let leaf_bug = self.behaviour == Behaviour::Compat044 && self.is_leaf(node);
         {
-            let (lo, hi) = (self.lo(node), self.hi(node));
+            let b = node as usize * 2 * d;
+            let (lo, hi) = (&self.bounds[b..b + d], &self.bounds[b + d..b + 2 * d]);
             for j in 0..d {
                 let top = hi[j].max(point[j]);
                 // 0.4.4 writes min then max into the same row of a leaf's one-row box.
@@ -286,7 +291,9 @@ impl RrcfTree {
                 break;
             }
         }
-        self.scratch = s;
+        if d > STACK_DIMS {
+            self.scratch = heap_buf;
+        }
         found
     }
 
@@ -326,7 +333,7 @@ impl RrcfTree {
             let (q, p) = self.cut(node);
             parent = node;
             node_is_left = point[q as usize] <= p;
-            node = if node_is_left { self.left[node as usize] } else { self.right[node as usize] };
+            node = if node_is_left { self.nodes[node as usize].left } else { self.nodes[node as usize].right };
         };
         let Some((dim, cut, leaf_left)) = leaf_goes_left else {
             return Err(RrcfError::InvalidTree("a cut fell inside a leaf's box".into()));
@@ -357,22 +364,22 @@ impl RrcfTree {
             if !changed {
                 break;
             }
-            a = self.parent[a as usize];
+            a = self.nodes[a as usize].parent;
         }
         Ok(Inserted::New(leaf))
     }
 
     fn add_mass_upwards(&mut self, mut slot: u32, inc: u64) {
         while slot != NIL {
-            self.mass[slot as usize] += inc;
-            slot = self.parent[slot as usize];
+            self.nodes[slot as usize].mass += inc;
+            slot = self.nodes[slot as usize].parent;
         }
     }
 
     fn sub_mass_upwards(&mut self, mut slot: u32) {
         while slot != NIL {
-            self.mass[slot as usize] -= 1;
-            slot = self.parent[slot as usize];
+            self.nodes[slot as usize].mass -= 1;
+            slot = self.nodes[slot as usize].parent;
         }
     }
 
@@ -382,7 +389,7 @@ impl RrcfTree {
     /// Returns `true` when the leaf itself was removed, `false` when only its mass dropped.
     pub fn forget(&mut self, slot: u32) -> bool {
         let i = slot as usize;
-        if self.mass[i] > 1 {
+        if self.nodes[i].mass > 1 {
             self.sub_mass_upwards(slot);
             return false;
         }
@@ -390,15 +397,15 @@ impl RrcfTree {
             self.reset(0);
             return true;
         }
-        let parent = self.parent[i];
+        let parent = self.nodes[i].parent;
         let (l, r) = self.children(parent);
         let sibling = if l == slot { r } else { l };
-        let grand = self.parent[parent as usize];
+        let grand = self.nodes[parent as usize].parent;
         if grand == NIL {
-            self.parent[sibling as usize] = NIL;
+            self.nodes[sibling as usize].parent = NIL;
             self.root = sibling;
         } else {
-            let parent_is_left = self.left[grand as usize] == parent;
+            let parent_is_left = self.nodes[grand as usize].left == parent;
             self.link(grand, sibling, parent_is_left);
             self.sub_mass_upwards(grand);
             // Shrink boxes while the removed point lay on their boundary.
@@ -415,7 +422,7 @@ impl RrcfTree {
                     break;
                 }
                 self.box_from_children(a);
-                a = self.parent[a as usize];
+                a = self.nodes[a as usize].parent;
             }
         }
         self.release(parent);
@@ -426,7 +433,7 @@ impl RrcfTree {
     // ---- scores and queries -----------------------------------------------------------------
 
     fn sibling(&self, slot: u32) -> u32 {
-        let p = self.parent[slot as usize];
+        let p = self.nodes[slot as usize].parent;
         let (l, r) = self.children(p);
         if l == slot {
             r
@@ -437,10 +444,10 @@ impl RrcfTree {
 
     /// rrcf's `disp`: mass of the sibling (0 at the root).
     pub fn disp(&self, slot: u32) -> u64 {
-        if self.parent[slot as usize] == NIL {
+        if self.nodes[slot as usize].parent == NIL {
             0
         } else {
-            self.mass[self.sibling(slot) as usize]
+            self.nodes[self.sibling(slot) as usize].mass
         }
     }
 
@@ -450,12 +457,12 @@ impl RrcfTree {
         let mut best = 0.0;
         let mut dim = 0;
         let mut node = slot;
-        while self.parent[node as usize] != NIL {
-            let p = self.parent[node as usize];
-            let ratio = self.mass[self.sibling(node) as usize] as f64 / self.mass[node as usize] as f64;
+        while self.nodes[node as usize].parent != NIL {
+            let p = self.nodes[node as usize].parent;
+            let ratio = self.nodes[self.sibling(node) as usize].mass as f64 / self.nodes[node as usize].mass as f64;
             if ratio > best {
                 best = ratio;
-                dim = self.cut_dim[p as usize];
+                dim = self.nodes[p as usize].cut_dim;
             }
             node = p;
         }
@@ -476,7 +483,7 @@ impl RrcfTree {
         let mut node = start.unwrap_or(self.root);
         while !self.is_leaf(node) {
             let (q, p) = self.cut(node);
-            node = if point[q as usize] <= p { self.left[node as usize] } else { self.right[node as usize] };
+            node = if point[q as usize] <= p { self.nodes[node as usize].left } else { self.nodes[node as usize].right };
         }
         Ok(node)
     }
@@ -520,8 +527,8 @@ impl RrcfTree {
             if self.is_leaf(s) {
                 out.push(s);
             } else {
-                stack.push(self.right[s as usize]);
-                stack.push(self.left[s as usize]);
+                stack.push(self.nodes[s as usize].right);
+                stack.push(self.nodes[s as usize].left);
             }
         }
         out
@@ -539,8 +546,8 @@ impl RrcfTree {
                 out.push(s);
             } else {
                 stack.push((s, true));
-                stack.push((self.right[s as usize], false));
-                stack.push((self.left[s as usize], false));
+                stack.push((self.nodes[s as usize].right, false));
+                stack.push((self.nodes[s as usize].left, false));
             }
         }
         out
@@ -553,8 +560,8 @@ impl RrcfTree {
         while let Some((s, d)) = stack.pop() {
             out.push((s, d));
             if !self.is_leaf(s) {
-                stack.push((self.right[s as usize], d + 1));
-                stack.push((self.left[s as usize], d + 1));
+                stack.push((self.nodes[s as usize].right, d + 1));
+                stack.push((self.nodes[s as usize].left, d + 1));
             }
         }
         out
@@ -570,9 +577,8 @@ impl RrcfTree {
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let t: RrcfTree = bincode::deserialize(bytes).ok()?;
         let n = t.alive.len();
-        let consistent = [t.parent.len(), t.left.len(), t.right.len(), t.mass.len(), t.cut_dim.len(), t.cut_val.len(), t.generation.len()]
-            .iter()
-            .all(|&l| l == n)
+        let consistent = t.nodes.len() == n
+            && t.generation.len() == n
             && t.bounds.len() == n * 2 * t.ndim
             && (t.root == NIL || (t.root as usize) < n);
         consistent.then_some(t)

@@ -234,6 +234,9 @@ impl PyLeaves {
 
 #[pymethods]
 impl PyLeaves {
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.tree)
+    }
     fn __len__(&self, py: Python<'_>) -> usize {
         self.tree.bind(py).borrow().index.bind(py).len()
     }
