@@ -104,13 +104,7 @@ def _as_data(X: Any) -> np.ndarray:
         raise ValueError(f"X must be a 2-D (n, d) array; got an array of shape {data.shape}")
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise ValueError(f"X has shape {data.shape}; expected at least one row and one column")
-    if not np.isfinite(data).all():
-        bad = np.argwhere(~np.isfinite(data))[0]
-        raise ValueError(
-            f"X contains NaN or infinity at row {bad[0]}, column {bad[1]}; "
-            "rrcf trees need finite values"
-        )
-    return np.ascontiguousarray(data)
+    return data  # NaN and infinity are rejected in Rust, with the row and column
 
 
 def _noop(x: Any) -> None:
@@ -162,11 +156,12 @@ class RCTree(_rcf.RrcfTree):
         labels = None
         if X is not None:
             data = _as_data(X)
-            if index_labels is None:
-                index_labels = np.arange(data.shape[0], dtype=int)
-            labels = list(index_labels)
             kwargs["data"] = data
-            kwargs["labels"] = labels
+            if index_labels is None:
+                # Keys 0..n-1 are made in Rust as ints (rrcf's are numpy.int64; equal and same hash).
+                index_labels = np.arange(data.shape[0], dtype=int)
+            else:
+                kwargs["labels"] = list(index_labels)
         self = super().__new__(cls, compat=is_compat, **kwargs)
         self.index_labels = index_labels
         return self

@@ -42,3 +42,21 @@ fn streaming_timing() {
     let k = f64::from(inserts) / 1e6;
     println!("forget {:.3} insert {:.3} codisp {:.3} us; mean leaf depth {:.1}", t_forget / k, t_insert / k, t_codisp / k, depth_sum as f64 / f64::from(inserts));
 }
+
+#[test]
+#[ignore = "timing printout, not a check"]
+fn batch_timing() {
+    let mut rng = Mt19937::new(0);
+    let x: Vec<f64> = (0..256 * 3).map(|_| rcf_core::rrcf::UniformSource::next_f64(&mut rng)).collect();
+    let start = Instant::now();
+    for k in 0..2000 {
+        let mut r = Mt19937::new(k);
+        std::hint::black_box(rcf_core::rrcf::build(Behaviour::Master, &x, 3, Some(9), &mut r).unwrap());
+    }
+    println!("core batch build 256x3: {:.1} us", start.elapsed().as_secs_f64() / 2000.0 * 1e6);
+    let start = Instant::now();
+    for k in 0..2000 {
+        std::hint::black_box(Mt19937::new(k));
+    }
+    println!("Mt19937::new: {:.2} us", start.elapsed().as_secs_f64() / 2000.0 * 1e6);
+}

@@ -171,21 +171,32 @@ impl PyRrcfTree {
                 Ok(s) => s.to_vec(),
                 Err(_) => data.as_array().iter().copied().collect(),
             };
-            let labels = labels.ok_or_else(|| PyValueError::new_err("labels are required with data"))?;
-            if labels.len() != n {
-                return Err(PyValueError::new_err(format!("index_labels has {} entries, expected one per row of X ({n})", labels.len())));
+            if let Some(labels) = &labels {
+                if labels.len() != n {
+                    return Err(PyValueError::new_err(format!("index_labels has {} entries, expected one per row of X ({n})", labels.len())));
+                }
             }
             if n == 0 || d == 0 {
                 return Err(PyValueError::new_err(format!("X has shape ({n}, {d}); expected at least one row and one column")));
             }
-            let (tree, leaves) = me.rng.with(py, |r| build(behaviour, &flat, d, precision, r))?.map_err(to_pyerr)?;
+            if let Some(p) = flat.iter().position(|v| !v.is_finite()) {
+                return Err(PyValueError::new_err(format!(
+                    "X contains NaN or infinity at row {}, column {}; rrcf trees need finite values",
+                    p / d,
+                    p % d
+                )));
+            }
+            let (tree, leaves, rows) = me.rng.with(py, |r| build(behaviour, &flat, d, precision, r))?.map_err(to_pyerr)?;
             me.tree = tree;
             me.sync_labels();
             let index = me.index.bind(py);
             for leaf in leaves {
                 me.labels[leaf.slot as usize] = Some(leaf.position.into_pyobject(py)?.into_any().unbind());
-                for row in leaf.rows {
-                    index.set_item(labels.get_item(row)?, leaf.slot)?;
+                for &row in &rows[leaf.rows] {
+                    match &labels {
+                        Some(labels) => index.set_item(labels.get_item(row)?, leaf.slot)?,
+                        None => index.set_item(row, leaf.slot)?,
+                    }
                 }
             }
         }

@@ -18,12 +18,14 @@ pub struct BatchLeaf {
     pub slot: u32,
     /// rrcf's `leaf.i`: the row of the (deduplicated) data the leaf holds.
     pub position: usize,
-    /// Rows of the original `X` merged into this leaf, ascending (they index `index_labels`).
-    pub rows: Vec<usize>,
+    /// Rows of the original `X` merged into this leaf, ascending (they index `index_labels`):
+    /// `rows[start..end]` of the [`build`] output.
+    pub rows: std::ops::Range<usize>,
 }
 
 enum Task {
-    Split { start: usize, end: usize, parent: u32, is_left: bool },
+    /// Rows `perm[start..end]`, whose box is `boxes[bx * 2d..]` (lo then hi).
+    Split { start: usize, end: usize, bx: usize, parent: u32, is_left: bool },
     Leaf { row: usize, parent: u32, is_left: bool },
 }
 
@@ -34,7 +36,7 @@ pub fn build<R: UniformSource + ?Sized>(
     d: usize,
     precision: Option<i32>,
     rng: &mut R,
-) -> RrcfResult<(RrcfTree, Vec<BatchLeaf>)> {
+) -> RrcfResult<(RrcfTree, Vec<BatchLeaf>, Vec<usize>)> {
     if d == 0 || x.is_empty() {
         return Err(RrcfError::Empty("X is empty; expected an (n, d) array with n >= 1 and d >= 1"));
     }
@@ -52,58 +54,76 @@ pub fn build<R: UniformSource + ?Sized>(
     order.sort_by(|&a, &b| {
         row(a).iter().zip(row(b)).map(|(u, v)| u.partial_cmp(v).unwrap()).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
     });
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for (k, &i) in order.iter().enumerate() {
-        if k > 0 && row(order[k - 1]) == row(i) {
-            groups.last_mut().unwrap().push(i);
-        } else {
-            groups.push(vec![i]);
+    // Runs of equal rows in `order`: group g is order[starts[g]..starts[g + 1]].
+    let mut starts: Vec<usize> = Vec::with_capacity(n + 1);
+    for k in 0..n {
+        if k == 0 || row(order[k - 1]) != row(order[k]) {
+            starts.push(k);
         }
     }
-    let has_duplicates = groups.len() < n;
-    let (data, groups): (Vec<f64>, Vec<Vec<usize>>) = if has_duplicates {
-        let mut data = Vec::with_capacity(groups.len() * d);
-        for g in &mut groups {
-            g.sort_unstable();
-            data.extend_from_slice(row(g[0]));
+    starts.push(n);
+    let has_duplicates = starts.len() - 1 < n;
+    let (data, rows, starts): (Vec<f64>, Vec<usize>, Vec<usize>) = if has_duplicates {
+        let mut data = Vec::with_capacity((starts.len() - 1) * d);
+        for g in 0..starts.len() - 1 {
+            order[starts[g]..starts[g + 1]].sort_unstable();
+            data.extend_from_slice(row(order[starts[g]]));
         }
-        (data, groups)
+        (data, order, starts)
     } else {
-        (rounded.clone(), (0..n).map(|i| vec![i]).collect())
+        (rounded.clone(), (0..n).collect(), (0..=n).collect())
     };
-    let m = groups.len();
+    let group = |r: usize| starts[r]..starts[r + 1];
+    let m = starts.len() - 1;
     let mut tree = RrcfTree::new(behaviour);
     tree.reset(d);
     let mut leaves = Vec::with_capacity(m);
     let mut created = Vec::with_capacity(2 * m);
     if m == 1 {
         // rrcf 0.4.4 fails on a single distinct point (0/0 probabilities); we make one leaf.
-        let s = tree.new_leaf(&data[..d], groups[0].len() as u64);
+        let s = tree.new_leaf(&data[..d], n as u64);
         tree.link(NIL, s, true);
-        leaves.push(BatchLeaf { slot: s, position: 0, rows: groups[0].clone() });
-        return Ok((tree, leaves));
+        leaves.push(BatchLeaf { slot: s, position: 0, rows: group(0) });
+        return Ok((tree, leaves, rows));
     }
     let mut perm: Vec<usize> = (0..m).collect();
-    let (mut xmin, mut xmax, mut prob) = (vec![0.0; d], vec![0.0; d], vec![0.0; d]);
-    let mut stack = vec![Task::Split { start: 0, end: m, parent: NIL, is_left: true }];
+    let mut prob = vec![0.0; d];
+    // Boxes of pending subsets; a split computes both children's boxes while partitioning.
+    let mut boxes: Vec<f64> = Vec::with_capacity(4 * m * d);
+    let mut free_boxes: Vec<usize> = Vec::new();
+    let new_box = |boxes: &mut Vec<f64>, free: &mut Vec<usize>| -> usize {
+        let b = free.pop().unwrap_or_else(|| {
+            boxes.resize(boxes.len() + 2 * d, 0.0);
+            boxes.len() / (2 * d) - 1
+        });
+        boxes[b * 2 * d..b * 2 * d + d].fill(f64::INFINITY);
+        boxes[b * 2 * d + d..(b + 1) * 2 * d].fill(f64::NEG_INFINITY);
+        b
+    };
+    // Values are finite, so plain comparisons (minsd/maxsd, no branches) give min and max.
+    let grow = |bx: &mut [f64], row: &[f64]| {
+        let (lo, hi) = bx.split_at_mut(row.len());
+        for (j, &v) in row.iter().enumerate() {
+            lo[j] = if v < lo[j] { v } else { lo[j] };
+            hi[j] = if v > hi[j] { v } else { hi[j] };
+        }
+    };
+    let mut scratch: Vec<usize> = vec![0; m];
+    let root_box = new_box(&mut boxes, &mut free_boxes);
+    for r in 0..m {
+        grow(&mut boxes[root_box * 2 * d..(root_box + 1) * 2 * d], &data[r * d..(r + 1) * d]);
+    }
+    let mut stack = vec![Task::Split { start: 0, end: m, bx: root_box, parent: NIL, is_left: true }];
     while let Some(task) = stack.pop() {
         match task {
             Task::Leaf { row: r, parent, is_left } => {
-                let s = tree.new_leaf(&data[r * d..(r + 1) * d], groups[r].len() as u64);
+                let s = tree.new_leaf(&data[r * d..(r + 1) * d], group(r).len() as u64);
                 tree.link(parent, s, is_left);
                 created.push(s);
-                leaves.push(BatchLeaf { slot: s, position: r, rows: groups[r].clone() });
+                leaves.push(BatchLeaf { slot: s, position: r, rows: group(r) });
             }
-            Task::Split { start, end, parent, is_left } => {
-                xmin.fill(f64::INFINITY);
-                xmax.fill(f64::NEG_INFINITY);
-                for &r in &perm[start..end] {
-                    for j in 0..d {
-                        let v = data[r * d + j];
-                        xmin[j] = xmin[j].min(v);
-                        xmax[j] = xmax[j].max(v);
-                    }
-                }
+            Task::Split { start, end, bx, parent, is_left } => {
+                let (xmin, xmax) = boxes[bx * 2 * d..(bx + 1) * 2 * d].split_at(d);
                 // q = rng.choice(d, p=l / l.sum()): cdf = cumsum(p) / cdf[-1], searchsorted right.
                 for j in 0..d {
                     prob[j] = xmax[j] - xmin[j];
@@ -121,29 +141,42 @@ pub fn build<R: UniformSource + ?Sized>(
                 let value = xmin[q] + (xmax[q] - xmin[q]) * rng.next_f64();
                 let branch = tree.new_branch(q as u32, value);
                 tree.link(parent, branch, is_left);
+                tree.set_box(branch, xmin, xmax);
                 created.push(branch);
-                // Partition rows: x[q] <= value to the left.
-                let slice = &mut perm[start..end];
-                let mut k = 0;
-                for idx in 0..slice.len() {
-                    if data[slice[idx] * d + q] <= value {
-                        slice.swap(k, idx);
-                        k += 1;
-                    }
+                free_boxes.push(bx);
+                // Partition rows (x[q] <= value to the left) and take both sides' boxes.
+                let (lb, rb) = (new_box(&mut boxes, &mut free_boxes), new_box(&mut boxes, &mut free_boxes));
+                // Branch-free partition: left rows fill `scratch` from the front, right rows from
+                // the back; the side of a row is a coin flip the CPU could not predict.
+                let len = end - start;
+                let (mut k, mut back) = (0usize, len);
+                for idx in start..end {
+                    let r = perm[idx];
+                    let row = &data[r * d..(r + 1) * d];
+                    let left = row[q] <= value;
+                    let pos = if left { k } else { back - 1 };
+                    scratch[pos] = r;
+                    k += usize::from(left);
+                    back -= usize::from(!left);
+                    let target = if left { lb } else { rb };
+                    grow(&mut boxes[target * 2 * d..(target + 1) * 2 * d], row);
                 }
+                perm[start..end].copy_from_slice(&scratch[..len]);
                 let mid = start + k;
                 if mid == end {
                     return Err(RrcfError::EmptyCut);
                 }
                 // Left is processed first: push right, then left.
                 let right = if end - mid > 1 {
-                    Task::Split { start: mid, end, parent: branch, is_left: false }
+                    Task::Split { start: mid, end, bx: rb, parent: branch, is_left: false }
                 } else {
+                    free_boxes.push(rb);
                     Task::Leaf { row: perm[mid], parent: branch, is_left: false }
                 };
                 let left = if mid - start > 1 {
-                    Task::Split { start, end: mid, parent: branch, is_left: true }
+                    Task::Split { start, end: mid, bx: lb, parent: branch, is_left: true }
                 } else {
+                    free_boxes.push(lb);
                     Task::Leaf { row: perm[start], parent: branch, is_left: true }
                 };
                 stack.push(right);
@@ -154,8 +187,9 @@ pub fn build<R: UniformSource + ?Sized>(
     // Nodes were created in pre-order, so reversed creation order sees children first.
     for &s in created.iter().rev() {
         if !tree.is_leaf(s) {
-            tree.refresh_from_children(s);
+            let (l, r) = tree.children(s);
+            tree.set_mass(s, tree.mass(l) + tree.mass(r));
         }
     }
-    Ok((tree, leaves))
+    Ok((tree, leaves, rows))
 }
