@@ -51,8 +51,18 @@ pub fn build<R: UniformSource + ?Sized>(
     let row = |i: usize| &rounded[i * d..(i + 1) * d];
     // np.unique(axis=0): lexicographic order of rows.
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| {
-        row(a).iter().zip(row(b)).map(|(u, v)| u.partial_cmp(v).unwrap()).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
+    // Equal rows are interchangeable, so an unstable sort is enough (groups are re-sorted below).
+    order.sort_unstable_by(|&a, &b| {
+        let (ra, rb) = (row(a), row(b));
+        for j in 0..d {
+            if ra[j] < rb[j] {
+                return std::cmp::Ordering::Less;
+            }
+            if ra[j] > rb[j] {
+                return std::cmp::Ordering::Greater;
+            }
+        }
+        std::cmp::Ordering::Equal
     });
     // Runs of equal rows in `order`: group g is order[starts[g]..starts[g + 1]].
     let mut starts: Vec<usize> = Vec::with_capacity(n + 1);
@@ -77,6 +87,7 @@ pub fn build<R: UniformSource + ?Sized>(
     let m = starts.len() - 1;
     let mut tree = RrcfTree::new(behaviour);
     tree.reset(d);
+    tree.reserve(2 * m);
     let mut leaves = Vec::with_capacity(m);
     let mut created = Vec::with_capacity(2 * m);
     if m == 1 {

@@ -149,6 +149,14 @@ impl RrcfTree {
         self.ndim = ndim;
     }
 
+    /// Reserves room for `additional` more nodes.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.nodes.reserve(additional);
+        self.bounds.reserve(additional * 2 * self.ndim);
+        self.generation.reserve(additional);
+        self.alive.reserve(additional);
+    }
+
     fn alloc(&mut self) -> u32 {
         let g = self.next_generation;
         self.next_generation += 1;
