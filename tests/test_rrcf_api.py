@@ -33,8 +33,16 @@ def test_readme_anomaly_score():
     outlier = np.array([4, 4])
     tree.insert_point(inlier, index="inlier")
     tree.insert_point(outlier, index="outlier")
-    assert tree.codisp("outlier") > tree.codisp("inlier")
-    assert tree.codisp("outlier") > 10
+    assert tree.codisp("outlier") >= 1 and tree.codisp("inlier") >= 0
+    # One tree is noisy (the README's 1.75 vs 39.0 is one draw); averaged over trees:
+    scores = {"inlier": 0.0, "outlier": 0.0}
+    for _ in range(50):
+        tree = rrcf.RCTree(X)
+        tree.insert_point(inlier, index="inlier")
+        tree.insert_point(outlier, index="outlier")
+        for k in scores:
+            scores[k] += tree.codisp(k) / 50
+    assert scores["outlier"] > 5 * scores["inlier"]
 
 
 def test_readme_streaming_flags_the_anomaly():
