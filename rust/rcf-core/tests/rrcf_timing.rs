@@ -4,7 +4,7 @@ use std::time::Instant;
 
 #[test]
 #[ignore = "timing printout, not a check"]
-fn streaming_timing() {
+fn rrcf_streaming_timing() {
     let n = 730;
     let t = 2.0 * std::f64::consts::PI / 100.0;
     let mut sin: Vec<f64> = (0..n).map(|i| 50.0 * (t * i as f64 - 30.0 * t).sin() + 100.0).collect();
@@ -45,7 +45,7 @@ fn streaming_timing() {
 
 #[test]
 #[ignore = "timing printout, not a check"]
-fn batch_timing() {
+fn rrcf_batch_timing() {
     let mut rng = Mt19937::new(0);
     let x: Vec<f64> = (0..256 * 3).map(|_| rcf_core::rrcf::UniformSource::next_f64(&mut rng)).collect();
     let start = Instant::now();
