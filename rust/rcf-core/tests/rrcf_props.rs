@@ -4,9 +4,11 @@ mod rrcf {
     use proptest::prelude::*;
     use rcf_core::rrcf::{build, Behaviour, Inserted, Mt19937, RrcfTree};
 
-    /// Pre-order description of a subtree: (is_leaf, cut dim, cut value bits, mass, box bits).
+    /// Pre-order description of a subtree: (`is_leaf`, cut dim, cut value bits, mass, box bits).
     fn describe(t: &RrcfTree) -> Vec<(bool, u32, u64, u64, Vec<u64>)> {
-        let Some(root) = t.root() else { return Vec::new() };
+        let Some(root) = t.root() else {
+            return Vec::new();
+        };
         t.preorder(root)
             .into_iter()
             .map(|(s, _)| {
@@ -52,7 +54,10 @@ mod rrcf {
     }
 
     fn point_strategy() -> impl Strategy<Value = Vec<f64>> {
-        prop::collection::vec(prop::sample::select(vec![-2.0, -0.5, 0.0, 0.25, 1.0, 3.0]), 3)
+        prop::collection::vec(
+            prop::sample::select(vec![-2.0, -0.5, 0.0, 0.25, 1.0, 3.0]),
+            3,
+        )
     }
 
     fn behaviour_strategy() -> impl Strategy<Value = Behaviour> {
@@ -164,7 +169,10 @@ mod rrcf {
         let e = tree.insert(&[0.0, f64::NAN], None, &mut rng).unwrap_err();
         assert!(e.to_string().contains("NaN or infinity at position 1"));
         let e = tree.insert(&[0.0], None, &mut rng).unwrap_err();
-        assert_eq!(e.to_string(), "point has 1 coordinates, expected 2 (the dimension of the points in the tree)");
+        assert_eq!(
+            e.to_string(),
+            "point has 1 coordinates, expected 2 (the dimension of the points in the tree)"
+        );
         assert!(build(Behaviour::Master, &[], 2, None, &mut rng).is_err());
         assert!(RrcfTree::from_bytes(b"not a tree").is_none());
     }

@@ -7,7 +7,9 @@ use std::time::Instant;
 fn rrcf_streaming_timing() {
     let n = 730;
     let t = 2.0 * std::f64::consts::PI / 100.0;
-    let mut sin: Vec<f64> = (0..n).map(|i| 50.0 * (t * i as f64 - 30.0 * t).sin() + 100.0).collect();
+    let mut sin: Vec<f64> = (0..n)
+        .map(|i| 50.0 * (t * i as f64 - 30.0 * t).sin() + 100.0)
+        .collect();
     sin[235..255].fill(80.0);
     let pts: Vec<Vec<f64>> = sin.windows(4).map(<[f64]>::to_vec).collect();
     let start = Instant::now();
@@ -40,23 +42,39 @@ fn rrcf_streaming_timing() {
     let per = start.elapsed().as_secs_f64() / f64::from(inserts) * 1e6;
     println!("core forget+insert+codisp: {per:.3} us per tree per point");
     let k = f64::from(inserts) / 1e6;
-    println!("forget {:.3} insert {:.3} codisp {:.3} us; mean leaf depth {:.1}", t_forget / k, t_insert / k, t_codisp / k, depth_sum as f64 / f64::from(inserts));
+    println!(
+        "forget {:.3} insert {:.3} codisp {:.3} us; mean leaf depth {:.1}",
+        t_forget / k,
+        t_insert / k,
+        t_codisp / k,
+        depth_sum as f64 / f64::from(inserts)
+    );
 }
 
 #[test]
 #[ignore = "timing printout, not a check"]
 fn rrcf_batch_timing() {
     let mut rng = Mt19937::new(0);
-    let x: Vec<f64> = (0..256 * 3).map(|_| rcf_core::rrcf::UniformSource::next_f64(&mut rng)).collect();
+    let x: Vec<f64> = (0..256 * 3)
+        .map(|_| rcf_core::rrcf::UniformSource::next_f64(&mut rng))
+        .collect();
     let start = Instant::now();
     for k in 0..2000 {
         let mut r = Mt19937::new(k);
-        std::hint::black_box(rcf_core::rrcf::build(Behaviour::Master, &x, 3, Some(9), &mut r).unwrap());
+        std::hint::black_box(
+            rcf_core::rrcf::build(Behaviour::Master, &x, 3, Some(9), &mut r).unwrap(),
+        );
     }
-    println!("core batch build 256x3: {:.1} us", start.elapsed().as_secs_f64() / 2000.0 * 1e6);
+    println!(
+        "core batch build 256x3: {:.1} us",
+        start.elapsed().as_secs_f64() / 2000.0 * 1e6
+    );
     let start = Instant::now();
     for k in 0..2000 {
         std::hint::black_box(Mt19937::new(k));
     }
-    println!("Mt19937::new: {:.2} us", start.elapsed().as_secs_f64() / 2000.0 * 1e6);
+    println!(
+        "Mt19937::new: {:.2} us",
+        start.elapsed().as_secs_f64() / 2000.0 * 1e6
+    );
 }

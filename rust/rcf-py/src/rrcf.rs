@@ -7,7 +7,9 @@ mod dict;
 mod rng;
 mod views;
 
-use numpy::{PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -24,27 +26,53 @@ static NUMPY: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 /// Exception classes that also subclass `AssertionError`, which rrcf 0.4.4 raised for these
 /// cases, so that old `except AssertionError` code keeps working.
-fn error_class<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyType>>, name: &str, base: &str, doc: &str) -> PyResult<Bound<'py, PyType>> {
+fn error_class<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyType>>,
+    name: &str,
+    base: &str,
+    doc: &str,
+) -> PyResult<Bound<'py, PyType>> {
     let ty = cell.get_or_try_init(py, || -> PyResult<Py<PyType>> {
         let builtins = py.import("builtins")?;
-        let bases = PyTuple::new(py, [builtins.getattr(base)?, builtins.getattr("AssertionError")?])?;
+        let bases = PyTuple::new(
+            py,
+            [builtins.getattr(base)?, builtins.getattr("AssertionError")?],
+        )?;
         let ns = PyDict::new(py);
         ns.set_item("__module__", "rcf_fast.rrcf")?;
         ns.set_item("__doc__", doc)?;
-        Ok(builtins.getattr("type")?.call1((name, bases, ns))?.cast_into::<PyType>()?.unbind())
+        Ok(builtins
+            .getattr("type")?
+            .call1((name, bases, ns))?
+            .cast_into::<PyType>()?
+            .unbind())
     })?;
     Ok(ty.bind(py).clone())
 }
 
 fn duplicate_index_error(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
-    error_class(py, &DUPLICATE_INDEX_ERROR, "DuplicateIndexError", "KeyError", "insert_point with an index that is already in the tree.")
+    error_class(
+        py,
+        &DUPLICATE_INDEX_ERROR,
+        "DuplicateIndexError",
+        "KeyError",
+        "insert_point with an index that is already in the tree.",
+    )
 }
 
 fn dimension_error(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
-    error_class(py, &DIMENSION_ERROR, "DimensionError", "ValueError", "A point whose length differs from the tree's dimension.")
+    error_class(
+        py,
+        &DIMENSION_ERROR,
+        "DimensionError",
+        "ValueError",
+        "A point whose length differs from the tree's dimension.",
+    )
 }
 
 /// Maps core errors: wrong dimension to `DimensionError` (a `ValueError`), the rest to `ValueError`.
+#[allow(clippy::needless_pass_by_value)] // used as `.map_err(to_pyerr)`
 pub(crate) fn to_pyerr(e: RrcfError) -> PyErr {
     if let RrcfError::Dimension { .. } = e {
         return Python::attach(|py| match dimension_error(py) {
@@ -84,12 +112,18 @@ impl PyRrcfTree {
             self.point.extend(arr.try_readonly()?.as_array().iter());
             return Ok(());
         }
-        let np = NUMPY.get_or_try_init(py, || py.import("numpy").map(Bound::unbind))?.bind(py);
+        let np = NUMPY
+            .get_or_try_init(py, || py.import("numpy").map(Bound::unbind))?
+            .bind(py);
         let kwargs = PyDict::new(py);
         kwargs.set_item("dtype", np.getattr("float64")?)?;
-        let arr = np.call_method("asarray", (obj,), Some(&kwargs)).map_err(|e| {
-            PyTypeError::new_err(format!("point must be a sequence of numbers convertible to float64 ({e})"))
-        })?;
+        let arr = np
+            .call_method("asarray", (obj,), Some(&kwargs))
+            .map_err(|e| {
+                PyTypeError::new_err(format!(
+                    "point must be a sequence of numbers convertible to float64 ({e})"
+                ))
+            })?;
         let arr = arr.cast_into::<PyArrayDyn<f64>>()?;
         self.point.extend(arr.try_readonly()?.as_array().iter());
         Ok(())
@@ -100,11 +134,15 @@ impl PyRrcfTree {
         let py = slf.py();
         if let Ok(leaf) = x.cast::<PyLeaf>() {
             let Some(node) = leaf.get().node() else {
-                return Err(PyValueError::new_err("this leaf was removed from the tree by forget_point"));
+                return Err(PyValueError::new_err(
+                    "this leaf was removed from the tree by forget_point",
+                ));
             };
             let me = slf.borrow();
             if node.tree.as_ptr() != slf.as_ptr() || !me.tree.is_valid(node.slot, node.generation) {
-                return Err(PyValueError::new_err("this leaf is not in this tree (removed, or from another tree)"));
+                return Err(PyValueError::new_err(
+                    "this leaf is not in this tree (removed, or from another tree)",
+                ));
             }
             return Ok(node.slot);
         }
@@ -118,19 +156,35 @@ impl PyRrcfTree {
         }
     }
 
-    fn resolve_node(slf: &Bound<'_, Self>, node: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u32>> {
-        let Some(node) = node.filter(|n| !n.is_none()) else { return Ok(None) };
+    fn resolve_node(
+        slf: &Bound<'_, Self>,
+        node: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<u32>> {
+        let Some(node) = node.filter(|n| !n.is_none()) else {
+            return Ok(None);
+        };
         let r: Option<(u32, u64, usize)> = if let Ok(l) = node.cast::<PyLeaf>() {
-            l.get().node().map(|n| (n.slot, n.generation, n.tree.as_ptr() as usize))
+            l.get()
+                .node()
+                .map(|n| (n.slot, n.generation, n.tree.as_ptr() as usize))
         } else if let Ok(b) = node.cast::<PyBranch>() {
             let n = &b.get().node;
             Some((n.slot, n.generation, n.tree.as_ptr() as usize))
         } else {
-            return Err(PyTypeError::new_err("node must be a Leaf or Branch of this tree (or None for the root)"));
+            return Err(PyTypeError::new_err(
+                "node must be a Leaf or Branch of this tree (or None for the root)",
+            ));
         };
         match r {
-            Some((slot, generation, tree)) if tree == slf.as_ptr() as usize && slf.borrow().tree.is_valid(slot, generation) => Ok(Some(slot)),
-            _ => Err(PyValueError::new_err("node is not in this tree (removed, or from another tree)")),
+            Some((slot, generation, tree))
+                if tree == slf.as_ptr() as usize
+                    && slf.borrow().tree.is_valid(slot, generation) =>
+            {
+                Ok(Some(slot))
+            }
+            _ => Err(PyValueError::new_err(
+                "node is not in this tree (removed, or from another tree)",
+            )),
         }
     }
 
@@ -149,21 +203,36 @@ impl PyRrcfTree {
     fn new(
         py: Python<'_>,
         data: Option<PyReadonlyArray2<'_, f64>>,
-        labels: Option<Bound<'_, PyList>>,
+        labels: Option<&Bound<'_, PyList>>,
         precision: Option<i32>,
         seed: Option<u32>,
         seed_key: Option<Vec<u32>>,
         shared: Option<Bound<'_, PyAny>>,
         compat: bool,
     ) -> PyResult<Self> {
-        let behaviour = if compat { Behaviour::Compat044 } else { Behaviour::Master };
+        let behaviour = if compat {
+            Behaviour::Compat044
+        } else {
+            Behaviour::Master
+        };
         let rng = match (shared, seed, seed_key) {
             (Some(s), _, _) => TreeRng::Shared(SharedGen::new(&s)?),
             (None, Some(s), _) => TreeRng::Owned(Mt19937::new(s)),
             (None, None, Some(k)) => TreeRng::Owned(Mt19937::from_key(&k)),
-            (None, None, None) => return Err(PyValueError::new_err("a seed, seed_key or shared generator is required")),
+            (None, None, None) => {
+                return Err(PyValueError::new_err(
+                    "a seed, seed_key or shared generator is required",
+                ))
+            }
         };
-        let mut me = PyRrcfTree { tree: RrcfTree::new(behaviour), rng, index: PyDict::new(py).unbind(), labels: Vec::new(), point: Vec::new(), leaves_view: None };
+        let mut me = PyRrcfTree {
+            tree: RrcfTree::new(behaviour),
+            rng,
+            index: PyDict::new(py).unbind(),
+            labels: Vec::new(),
+            point: Vec::new(),
+            leaves_view: None,
+        };
         if let Some(data) = data {
             let shape = data.shape();
             let (n, d) = (shape[0], shape[1]);
@@ -171,13 +240,18 @@ impl PyRrcfTree {
                 Ok(s) => s.to_vec(),
                 Err(_) => data.as_array().iter().copied().collect(),
             };
-            if let Some(labels) = &labels {
+            if let Some(labels) = labels {
                 if labels.len() != n {
-                    return Err(PyValueError::new_err(format!("index_labels has {} entries, expected one per row of X ({n})", labels.len())));
+                    return Err(PyValueError::new_err(format!(
+                        "index_labels has {} entries, expected one per row of X ({n})",
+                        labels.len()
+                    )));
                 }
             }
             if n == 0 || d == 0 {
-                return Err(PyValueError::new_err(format!("X has shape ({n}, {d}); expected at least one row and one column")));
+                return Err(PyValueError::new_err(format!(
+                    "X has shape ({n}, {d}); expected at least one row and one column"
+                )));
             }
             if let Some(p) = flat.iter().position(|v| !v.is_finite()) {
                 return Err(PyValueError::new_err(format!(
@@ -186,14 +260,18 @@ impl PyRrcfTree {
                     p % d
                 )));
             }
-            let (tree, leaves, rows) = me.rng.with(py, |r| build(behaviour, &flat, d, precision, r))?.map_err(to_pyerr)?;
+            let (tree, leaves, rows) = me
+                .rng
+                .with(py, |r| build(behaviour, &flat, d, precision, r))?
+                .map_err(to_pyerr)?;
             me.tree = tree;
             me.sync_labels();
             let index = me.index.bind(py);
             for leaf in leaves {
-                me.labels[leaf.slot as usize] = Some(leaf.position.into_pyobject(py)?.into_any().unbind());
+                me.labels[leaf.slot as usize] =
+                    Some(leaf.position.into_pyobject(py)?.into_any().unbind());
                 for &row in &rows[leaf.rows] {
-                    match &labels {
+                    match labels {
                         Some(labels) => index.set_item(labels.get_item(row)?, leaf.slot)?,
                         None => index.set_item(row, leaf.slot)?,
                     }
@@ -205,7 +283,12 @@ impl PyRrcfTree {
 
     /// Inserts `point` under `index`; returns its leaf (an existing leaf for a duplicate point).
     #[pyo3(signature = (point, index, tolerance=None))]
-    fn insert_point<'py>(slf: &Bound<'py, Self>, point: &Bound<'py, PyAny>, index: &Bound<'py, PyAny>, tolerance: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn insert_point<'py>(
+        slf: &Bound<'py, Self>,
+        point: &Bound<'py, PyAny>,
+        index: &Bound<'py, PyAny>,
+        tolerance: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let mut guard = slf.borrow_mut();
         let me = &mut *guard;
@@ -213,12 +296,19 @@ impl PyRrcfTree {
         if me.tree.root().is_some() {
             me.tree.check_point(&me.point).map_err(to_pyerr)?;
             if me.index.bind(py).contains(index)? {
-                let msg = format!("index {} is already in the tree; forget_point it first or use a new index", index.repr()?);
+                let msg = format!(
+                    "index {} is already in the tree; forget_point it first or use a new index",
+                    index.repr()?
+                );
                 return Err(PyErr::from_type(duplicate_index_error(py)?, msg));
             }
         }
-        let PyRrcfTree { tree, rng, point, .. } = me;
-        let inserted = rng.with(py, |r| tree.insert(point, tolerance, r))?.map_err(to_pyerr)?;
+        let PyRrcfTree {
+            tree, rng, point, ..
+        } = me;
+        let inserted = rng
+            .with(py, |r| tree.insert(point, tolerance, r))?
+            .map_err(to_pyerr)?;
         let slot = match inserted {
             Inserted::New(s) => {
                 me.sync_labels();
@@ -228,13 +318,26 @@ impl PyRrcfTree {
             Inserted::Duplicate(s) => s,
         };
         me.index.bind(py).set_item(index, slot)?;
-        let node = NodeRef { tree: slf.clone().unbind(), slot, generation: me.tree.generation(slot) };
+        let node = NodeRef {
+            tree: slf.clone().unbind(),
+            slot,
+            generation: me.tree.generation(slot),
+        };
         drop(guard);
-        Ok(Bound::new(py, PyLeaf { state: LeafState::Live(node) })?.into_any())
+        Ok(Bound::new(
+            py,
+            PyLeaf {
+                state: LeafState::Live(node),
+            },
+        )?
+        .into_any())
     }
 
     /// Removes the point of `index`; returns its leaf (detached if the leaf itself was removed).
-    fn forget_point<'py>(slf: &Bound<'py, Self>, index: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn forget_point<'py>(
+        slf: &Bound<'py, Self>,
+        index: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let slot: u32 = match slf.borrow().index.bind(py).get_item(index)? {
             Some(s) => s.extract()?,
@@ -249,7 +352,11 @@ impl PyRrcfTree {
         let me = &mut *guard;
         let leaf = if me.tree.mass(slot) > 1 {
             me.tree.forget(slot);
-            LeafState::Live(NodeRef { tree: slf.clone().unbind(), slot, generation: me.tree.generation(slot) })
+            LeafState::Live(NodeRef {
+                tree: slf.clone().unbind(),
+                slot,
+                generation: me.tree.generation(slot),
+            })
         } else {
             let detached = LeafState::Detached {
                 i: me.labels[slot as usize].take().unwrap_or_else(|| py.None()),
@@ -268,14 +375,17 @@ impl PyRrcfTree {
         Ok(Bound::new(py, PyLeaf { state: leaf })?.into_any())
     }
 
-    /// Collusive displacement (CoDisp) of a leaf given by index or Leaf.
+    /// Collusive displacement (`CoDisp`) of a leaf given by index or Leaf.
     fn codisp(slf: &Bound<'_, Self>, leaf: &Bound<'_, PyAny>) -> PyResult<f64> {
         let slot = Self::resolve_leaf(slf, leaf)?;
         Ok(slf.borrow().tree.codisp(slot))
     }
 
-    /// CoDisp and the cut dimension of the branch where it peaks (rrcf master).
-    fn codisp_with_cut_dimension(slf: &Bound<'_, Self>, leaf: &Bound<'_, PyAny>) -> PyResult<(f64, u32)> {
+    /// `CoDisp` and the cut dimension of the branch where it peaks (rrcf master).
+    fn codisp_with_cut_dimension(
+        slf: &Bound<'_, Self>,
+        leaf: &Bound<'_, PyAny>,
+    ) -> PyResult<(f64, u32)> {
         let slot = Self::resolve_leaf(slf, leaf)?;
         Ok(slf.borrow().tree.codisp_with_cut_dimension(slot))
     }
@@ -288,7 +398,11 @@ impl PyRrcfTree {
 
     /// The leaf reached by following the cuts for `point` from `node` (default: the root).
     #[pyo3(signature = (point, node=None))]
-    fn query<'py>(slf: &Bound<'py, Self>, point: &Bound<'py, PyAny>, node: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    fn query<'py>(
+        slf: &Bound<'py, Self>,
+        point: &Bound<'py, PyAny>,
+        node: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let start = Self::resolve_node(slf, node)?;
         let mut guard = slf.borrow_mut();
@@ -299,27 +413,39 @@ impl PyRrcfTree {
 
     /// The leaf holding `point` (exactly, or `np.isclose` with `rtol=tolerance`), else None.
     #[pyo3(signature = (point, tolerance=None))]
-    fn find_duplicate<'py>(slf: &Bound<'py, Self>, point: &Bound<'py, PyAny>, tolerance: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn find_duplicate<'py>(
+        slf: &Bound<'py, Self>,
+        point: &Bound<'py, PyAny>,
+        tolerance: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let mut guard = slf.borrow_mut();
         guard.read_point(py, point)?;
-        let found = guard.tree.find_duplicate(&guard.point, tolerance).map_err(to_pyerr)?;
+        let found = guard
+            .tree
+            .find_duplicate(&guard.point, tolerance)
+            .map_err(to_pyerr)?;
         view(py, &slf.clone().unbind(), &guard, found)
     }
 
     /// Box `[mins, maxes]` of the points below `branch` (default: the root), a (2, d) array.
     #[pyo3(signature = (branch=None))]
-    fn get_bbox<'py>(slf: &Bound<'py, Self>, branch: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    fn get_bbox<'py>(
+        slf: &Bound<'py, Self>,
+        branch: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let py = slf.py();
         let start = Self::resolve_node(slf, branch)?;
         let me = slf.borrow();
         if me.tree.root().is_none() {
-            return Err(PyValueError::new_err("the tree is empty; it has no bounding box"));
+            return Err(PyValueError::new_err(
+                "the tree is empty; it has no bounding box",
+            ));
         }
         let (mut lo, hi) = me.tree.get_bbox(start);
         let d = lo.len();
         lo.extend_from_slice(&hi);
-        Ok(PyArray1::from_vec(py, lo).reshape([2, d])?)
+        PyArray1::from_vec(py, lo).reshape([2, d])
     }
 
     /// `leaves`: mapping index -> Leaf.
@@ -329,7 +455,12 @@ impl PyRrcfTree {
         if let Some(v) = &slf.borrow().leaves_view {
             return Ok(v.bind(py).clone());
         }
-        let v = Bound::new(py, PyLeaves { tree: slf.clone().unbind() })?;
+        let v = Bound::new(
+            py,
+            PyLeaves {
+                tree: slf.clone().unbind(),
+            },
+        )?;
         slf.borrow_mut().leaves_view = Some(v.clone().unbind());
         Ok(v)
     }
@@ -355,7 +486,10 @@ impl PyRrcfTree {
 
     /// Leaves below `node` (default: root), left to right.
     #[pyo3(signature = (node=None))]
-    fn _leaves_under<'py>(slf: &Bound<'py, Self>, node: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyList>> {
+    fn _leaves_under<'py>(
+        slf: &Bound<'py, Self>,
+        node: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let start = Self::resolve_node(slf, node)?;
         let me = slf.borrow();
         let out = PyList::empty(slf.py());
@@ -370,7 +504,10 @@ impl PyRrcfTree {
 
     /// Branches below `node` (default: root) in post-order.
     #[pyo3(signature = (node=None))]
-    fn _branches_under<'py>(slf: &Bound<'py, Self>, node: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyList>> {
+    fn _branches_under<'py>(
+        slf: &Bound<'py, Self>,
+        node: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let start = Self::resolve_node(slf, node)?;
         let me = slf.borrow();
         let out = PyList::empty(slf.py());
@@ -399,13 +536,31 @@ impl PyRrcfTree {
         let rng = match &self.rng {
             TreeRng::Owned(mt) => {
                 let (key, pos) = mt.state();
-                (PyList::new(py, key)?.into_any(), pos.into_pyobject(py)?.into_any())
+                (
+                    PyList::new(py, key)?.into_any(),
+                    pos.into_pyobject(py)?.into_any(),
+                )
             }
             TreeRng::Shared(s) => (s.owner.bind(py).clone(), py.None().into_bound(py)),
         };
-        let labels = PyList::new(py, self.labels.iter().map(|l| l.as_ref().map(|o| o.clone_ref(py))))?;
+        let labels = PyList::new(
+            py,
+            self.labels
+                .iter()
+                .map(|l| l.as_ref().map(|o| o.clone_ref(py))),
+        )?;
         let items = self.index.bind(py).items();
-        PyTuple::new(py, [1u32.into_pyobject(py)?.into_any(), tree.into_any(), rng.0, rng.1, labels.into_any(), items.into_any()])
+        PyTuple::new(
+            py,
+            [
+                1u32.into_pyobject(py)?.into_any(),
+                tree.into_any(),
+                rng.0,
+                rng.1,
+                labels.into_any(),
+                items.into_any(),
+            ],
+        )
     }
 
     /// Restores `_getstate` output into this tree.

@@ -25,8 +25,18 @@ pub struct BatchLeaf {
 
 enum Task {
     /// Rows `perm[start..end]`, whose box is `boxes[bx * 2d..]` (lo then hi).
-    Split { start: usize, end: usize, bx: usize, parent: u32, is_left: bool },
-    Leaf { row: usize, parent: u32, is_left: bool },
+    Split {
+        start: usize,
+        end: usize,
+        bx: usize,
+        parent: u32,
+        is_left: bool,
+    },
+    Leaf {
+        row: usize,
+        parent: u32,
+        is_left: bool,
+    },
 }
 
 /// Builds a tree from the `n x d` row-major `x`, rounding to `precision` decimals when given.
@@ -38,10 +48,15 @@ pub fn build<R: UniformSource + ?Sized>(
     rng: &mut R,
 ) -> RrcfResult<(RrcfTree, Vec<BatchLeaf>, Vec<usize>)> {
     if d == 0 || x.is_empty() {
-        return Err(RrcfError::Empty("X is empty; expected an (n, d) array with n >= 1 and d >= 1"));
+        return Err(RrcfError::Empty(
+            "X is empty; expected an (n, d) array with n >= 1 and d >= 1",
+        ));
     }
     if let Some(position) = x.iter().position(|v| !v.is_finite()) {
-        return Err(RrcfError::NotFinite { what: "X", position });
+        return Err(RrcfError::NotFinite {
+            what: "X",
+            position,
+        });
     }
     let n = x.len() / d;
     let rounded: Vec<f64> = match precision {
@@ -94,7 +109,11 @@ pub fn build<R: UniformSource + ?Sized>(
         // rrcf 0.4.4 fails on a single distinct point (0/0 probabilities); we make one leaf.
         let s = tree.new_leaf(&data[..d], n as u64);
         tree.link(NIL, s, true);
-        leaves.push(BatchLeaf { slot: s, position: 0, rows: group(0) });
+        leaves.push(BatchLeaf {
+            slot: s,
+            position: 0,
+            rows: group(0),
+        });
         return Ok((tree, leaves, rows));
     }
     let mut perm: Vec<usize> = (0..m).collect();
@@ -122,18 +141,41 @@ pub fn build<R: UniformSource + ?Sized>(
     let mut scratch: Vec<usize> = vec![0; m];
     let root_box = new_box(&mut boxes, &mut free_boxes);
     for r in 0..m {
-        grow(&mut boxes[root_box * 2 * d..(root_box + 1) * 2 * d], &data[r * d..(r + 1) * d]);
+        grow(
+            &mut boxes[root_box * 2 * d..(root_box + 1) * 2 * d],
+            &data[r * d..(r + 1) * d],
+        );
     }
-    let mut stack = vec![Task::Split { start: 0, end: m, bx: root_box, parent: NIL, is_left: true }];
+    let mut stack = vec![Task::Split {
+        start: 0,
+        end: m,
+        bx: root_box,
+        parent: NIL,
+        is_left: true,
+    }];
     while let Some(task) = stack.pop() {
         match task {
-            Task::Leaf { row: r, parent, is_left } => {
+            Task::Leaf {
+                row: r,
+                parent,
+                is_left,
+            } => {
                 let s = tree.new_leaf(&data[r * d..(r + 1) * d], group(r).len() as u64);
                 tree.link(parent, s, is_left);
                 created.push(s);
-                leaves.push(BatchLeaf { slot: s, position: r, rows: group(r) });
+                leaves.push(BatchLeaf {
+                    slot: s,
+                    position: r,
+                    rows: group(r),
+                });
             }
-            Task::Split { start, end, bx, parent, is_left } => {
+            Task::Split {
+                start,
+                end,
+                bx,
+                parent,
+                is_left,
+            } => {
                 let (xmin, xmax) = boxes[bx * 2 * d..(bx + 1) * 2 * d].split_at(d);
                 // q = rng.choice(d, p=l / l.sum()): cdf = cumsum(p) / cdf[-1], searchsorted right.
                 for j in 0..d {
@@ -156,13 +198,15 @@ pub fn build<R: UniformSource + ?Sized>(
                 created.push(branch);
                 free_boxes.push(bx);
                 // Partition rows (x[q] <= value to the left) and take both sides' boxes.
-                let (lb, rb) = (new_box(&mut boxes, &mut free_boxes), new_box(&mut boxes, &mut free_boxes));
+                let (lb, rb) = (
+                    new_box(&mut boxes, &mut free_boxes),
+                    new_box(&mut boxes, &mut free_boxes),
+                );
                 // Branch-free partition: left rows fill `scratch` from the front, right rows from
                 // the back; the side of a row is a coin flip the CPU could not predict.
                 let len = end - start;
                 let (mut k, mut back) = (0usize, len);
-                for idx in start..end {
-                    let r = perm[idx];
+                for &r in &perm[start..end] {
                     let row = &data[r * d..(r + 1) * d];
                     let left = row[q] <= value;
                     let pos = if left { k } else { back - 1 };
@@ -179,16 +223,36 @@ pub fn build<R: UniformSource + ?Sized>(
                 }
                 // Left is processed first: push right, then left.
                 let right = if end - mid > 1 {
-                    Task::Split { start: mid, end, bx: rb, parent: branch, is_left: false }
+                    Task::Split {
+                        start: mid,
+                        end,
+                        bx: rb,
+                        parent: branch,
+                        is_left: false,
+                    }
                 } else {
                     free_boxes.push(rb);
-                    Task::Leaf { row: perm[mid], parent: branch, is_left: false }
+                    Task::Leaf {
+                        row: perm[mid],
+                        parent: branch,
+                        is_left: false,
+                    }
                 };
                 let left = if mid - start > 1 {
-                    Task::Split { start, end: mid, bx: lb, parent: branch, is_left: true }
+                    Task::Split {
+                        start,
+                        end: mid,
+                        bx: lb,
+                        parent: branch,
+                        is_left: true,
+                    }
                 } else {
                     free_boxes.push(lb);
-                    Task::Leaf { row: perm[start], parent: branch, is_left: true }
+                    Task::Leaf {
+                        row: perm[start],
+                        parent: branch,
+                        is_left: true,
+                    }
                 };
                 stack.push(right);
                 stack.push(left);

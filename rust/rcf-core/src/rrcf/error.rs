@@ -5,7 +5,9 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum RrcfError {
     /// A point or data row holds NaN or an infinity.
-    #[error("{what} contains NaN or infinity at position {position}; rrcf trees need finite values")]
+    #[error(
+        "{what} contains NaN or infinity at position {position}; rrcf trees need finite values"
+    )]
     NotFinite {
         /// Which input was checked.
         what: &'static str,
@@ -30,7 +32,9 @@ pub enum RrcfError {
     #[error("Cut dimension is not finite.")]
     CutNotFound,
     /// A random cut left one side empty (the draw hit the top of the range).
-    #[error("a random cut left no point on its right side (degenerate draw); rrcf 0.4.4 fails here too")]
+    #[error(
+        "a random cut left no point on its right side (degenerate draw); rrcf 0.4.4 fails here too"
+    )]
     EmptyCut,
     /// A node record list that does not describe a tree.
     #[error("invalid tree description: {0}")]

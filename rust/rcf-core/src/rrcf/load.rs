@@ -44,7 +44,10 @@ pub struct NodeRecord {
 
 impl RrcfTree {
     /// Builds a tree from records; returns it and the slot of each record.
-    pub fn from_records(behaviour: Behaviour, records: &[NodeRecord]) -> RrcfResult<(RrcfTree, Vec<u32>)> {
+    pub fn from_records(
+        behaviour: Behaviour,
+        records: &[NodeRecord],
+    ) -> RrcfResult<(RrcfTree, Vec<u32>)> {
         let mut tree = RrcfTree::new(behaviour);
         if records.is_empty() {
             return Ok((tree, Vec::new()));
@@ -64,7 +67,11 @@ impl RrcfTree {
             let slot = match &rec.kind {
                 RecordKind::Branch { q, p, n, lo, hi } => {
                     if *q >= ndim || lo.len() != ndim || hi.len() != ndim {
-                        return bad(format!("branch {k}: q={q} and box sides {}/{} must fit dimension {ndim}", lo.len(), hi.len()));
+                        return bad(format!(
+                            "branch {k}: q={q} and box sides {}/{} must fit dimension {ndim}",
+                            lo.len(),
+                            hi.len()
+                        ));
                     }
                     let s = tree.new_branch(*q as u32, *p);
                     tree.set_mass(s, *n);
@@ -73,7 +80,10 @@ impl RrcfTree {
                 }
                 RecordKind::Leaf { x, n } => {
                     if x.len() != ndim {
-                        return bad(format!("leaf {k}: point has {} coordinates, expected {ndim}", x.len()));
+                        return bad(format!(
+                            "leaf {k}: point has {} coordinates, expected {ndim}",
+                            x.len()
+                        ));
                     }
                     if *n == 0 {
                         return bad(format!("leaf {k}: mass n must be at least 1"));
@@ -92,7 +102,11 @@ impl RrcfTree {
                     filled[p][side] = true;
                     tree.link(slots[p], slot, rec.is_left);
                 }
-                Some(p) => return bad(format!("node {k} names parent {p}, which is not an earlier branch")),
+                Some(p) => {
+                    return bad(format!(
+                        "node {k} names parent {p}, which is not an earlier branch"
+                    ))
+                }
             }
             slots.push(slot);
         }

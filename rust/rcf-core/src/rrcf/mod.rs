@@ -2,12 +2,12 @@
 //!
 //! This module backs `rcf_fast.rrcf`, a drop-in replacement for `rrcf`. It keeps rrcf's data model
 //! (one tree per object, user-chosen point indices, duplicate points merged into one leaf with a
-//! mass, CoDisp scores) and its exact arithmetic, so that with [`Behaviour::Compat044`] and the same
+//! mass, `CoDisp` scores) and its exact arithmetic, so that with [`Behaviour::Compat044`] and the same
 //! MT19937 seed a tree is bit-for-bit the tree `rrcf==0.4.4` builds.
 //!
 //! * [`mt19937`]: numpy's legacy `RandomState` generator and `random_sample`.
 //! * [`numeric`]: numpy's summation, rounding and closeness rules.
-//! * [`tree`]: the arena tree with insert, forget, CoDisp, query.
+//! * [`tree`]: the arena tree with insert, forget, `CoDisp`, query.
 //! * [`batch`]: rrcf's batch builder (`RCTree(X)`).
 //! * [`load`]: rebuilding a tree from rrcf's `to_dict` node records.
 pub mod batch;

@@ -36,7 +36,14 @@ struct Node {
 }
 
 impl Node {
-    const EMPTY: Node = Node { parent: NIL, left: NIL, right: NIL, cut_dim: 0, mass: 0, cut_val: 0.0 };
+    const EMPTY: Node = Node {
+        parent: NIL,
+        left: NIL,
+        right: NIL,
+        cut_dim: 0,
+        mass: 0,
+        cut_val: 0.0,
+    };
 }
 
 /// A robust random cut tree with rrcf's semantics.
@@ -104,7 +111,10 @@ impl RrcfTree {
     }
     /// Children `(left, right)` of a branch.
     pub fn children(&self, slot: u32) -> (u32, u32) {
-        (self.nodes[slot as usize].left, self.nodes[slot as usize].right)
+        (
+            self.nodes[slot as usize].left,
+            self.nodes[slot as usize].right,
+        )
     }
     /// Number of points below the node (a leaf's duplicates count).
     pub fn mass(&self, slot: u32) -> u64 {
@@ -112,7 +122,10 @@ impl RrcfTree {
     }
     /// Cut `(dimension, value)` of a branch.
     pub fn cut(&self, slot: u32) -> (u32, f64) {
-        (self.nodes[slot as usize].cut_dim, self.nodes[slot as usize].cut_val)
+        (
+            self.nodes[slot as usize].cut_dim,
+            self.nodes[slot as usize].cut_val,
+        )
     }
     /// Lower corner of the node's box (a leaf's point).
     pub fn lo(&self, slot: u32) -> &[f64] {
@@ -232,7 +245,11 @@ impl RrcfTree {
     fn box_from_children(&mut self, slot: u32) {
         let d = self.ndim;
         let (l, r) = self.children(slot);
-        let (b, bl, br) = (slot as usize * 2 * d, l as usize * 2 * d, r as usize * 2 * d);
+        let (b, bl, br) = (
+            slot as usize * 2 * d,
+            l as usize * 2 * d,
+            r as usize * 2 * d,
+        );
         for j in 0..d {
             self.bounds[b + j] = self.bounds[bl + j].min(self.bounds[br + j]);
             self.bounds[b + d + j] = self.bounds[bl + d + j].max(self.bounds[br + d + j]);
@@ -244,13 +261,21 @@ impl RrcfTree {
     /// Rejects empty or non-finite points and, in a non-empty tree, a wrong dimension.
     pub fn check_point(&self, point: &[f64]) -> RrcfResult<()> {
         if point.is_empty() {
-            return Err(RrcfError::Empty("point is empty; expected at least one coordinate"));
+            return Err(RrcfError::Empty(
+                "point is empty; expected at least one coordinate",
+            ));
         }
         if let Some(position) = point.iter().position(|v| !v.is_finite()) {
-            return Err(RrcfError::NotFinite { what: "point", position });
+            return Err(RrcfError::NotFinite {
+                what: "point",
+                position,
+            });
         }
         if self.root != NIL && point.len() != self.ndim {
-            return Err(RrcfError::Dimension { expected: self.ndim, got: point.len() });
+            return Err(RrcfError::Dimension {
+                expected: self.ndim,
+                got: point.len(),
+            });
         }
         Ok(())
     }
@@ -267,7 +292,11 @@ impl RrcfTree {
         const STACK_DIMS: usize = 16;
         let d = self.ndim;
         let mut stack_buf = [0.0f64; 2 * STACK_DIMS];
-        let mut heap_buf = if d > STACK_DIMS { std::mem::take(&mut self.scratch) } else { Vec::new() };
+        let mut heap_buf = if d > STACK_DIMS {
+            std::mem::take(&mut self.scratch)
+        } else {
+            Vec::new()
+        };
         let buf: &mut [f64] = if d > STACK_DIMS {
             heap_buf.clear();
             heap_buf.resize(2 * d, 0.0);
@@ -341,10 +370,16 @@ impl RrcfTree {
             let (q, p) = self.cut(node);
             parent = node;
             node_is_left = point[q as usize] <= p;
-            node = if node_is_left { self.nodes[node as usize].left } else { self.nodes[node as usize].right };
+            node = if node_is_left {
+                self.nodes[node as usize].left
+            } else {
+                self.nodes[node as usize].right
+            };
         };
         let Some((dim, cut, leaf_left)) = leaf_goes_left else {
-            return Err(RrcfError::InvalidTree("a cut fell inside a leaf's box".into()));
+            return Err(RrcfError::InvalidTree(
+                "a cut fell inside a leaf's box".into(),
+            ));
         };
         let leaf = self.new_leaf(point, 1);
         let branch = self.new_branch(dim as u32, cut);
@@ -467,7 +502,8 @@ impl RrcfTree {
         let mut node = slot;
         while self.nodes[node as usize].parent != NIL {
             let p = self.nodes[node as usize].parent;
-            let ratio = self.nodes[self.sibling(node) as usize].mass as f64 / self.nodes[node as usize].mass as f64;
+            let ratio = self.nodes[self.sibling(node) as usize].mass as f64
+                / self.nodes[node as usize].mass as f64;
             if ratio > best {
                 best = ratio;
                 dim = self.nodes[p as usize].cut_dim;
@@ -491,7 +527,11 @@ impl RrcfTree {
         let mut node = start.unwrap_or(self.root);
         while !self.is_leaf(node) {
             let (q, p) = self.cut(node);
-            node = if point[q as usize] <= p { self.nodes[node as usize].left } else { self.nodes[node as usize].right };
+            node = if point[q as usize] <= p {
+                self.nodes[node as usize].left
+            } else {
+                self.nodes[node as usize].right
+            };
         }
         Ok(node)
     }

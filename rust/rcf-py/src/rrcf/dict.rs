@@ -29,7 +29,9 @@ fn plain_index<'py>(py: Python<'py>, k: &Bound<'py, PyAny>) -> PyResult<Bound<'p
 /// Builds the nested dict of the tree.
 pub fn to_dict<'py>(py: Python<'py>, t: &PyRrcfTree) -> PyResult<Bound<'py, PyDict>> {
     let top = PyDict::new(py);
-    let Some(root) = t.tree.root() else { return Ok(top) };
+    let Some(root) = t.tree.root() else {
+        return Ok(top);
+    };
     let mut ixs: HashMap<u32, Bound<'py, PyList>> = HashMap::new();
     for (k, slot) in t.index.bind(py).iter() {
         let slot: u32 = slot.extract()?;
@@ -42,20 +44,31 @@ pub fn to_dict<'py>(py: Python<'py>, t: &PyRrcfTree) -> PyResult<Bound<'py, PyDi
     for (slot, depth) in tree.preorder(root) {
         let obj = target.remove(&slot).expect("parent made the child's dict");
         if tree.is_leaf(slot) {
-            let i = t.labels[slot as usize].as_ref().map_or_else(|| py.None().into_bound(py), |o| o.bind(py).clone());
+            let i = t.labels[slot as usize]
+                .as_ref()
+                .map_or_else(|| py.None().into_bound(py), |o| o.bind(py).clone());
             obj.set_item("type", "Leaf")?;
             obj.set_item("i", plain_index(py, &i)?)?;
             obj.set_item("x", PyList::new(py, tree.lo(slot))?)?;
             obj.set_item("d", depth)?;
             obj.set_item("n", tree.mass(slot))?;
-            obj.set_item("ixs", ixs.remove(&slot).unwrap_or_else(|| PyList::empty(py)))?;
+            obj.set_item(
+                "ixs",
+                ixs.remove(&slot).unwrap_or_else(|| PyList::empty(py)),
+            )?;
         } else {
             let (q, p) = tree.cut(slot);
             obj.set_item("type", "Branch")?;
             obj.set_item("q", q)?;
             obj.set_item("p", p)?;
             obj.set_item("n", tree.mass(slot))?;
-            let b = PyList::new(py, [PyList::new(py, tree.lo(slot))?, PyList::new(py, tree.hi(slot))?])?;
+            let b = PyList::new(
+                py,
+                [
+                    PyList::new(py, tree.lo(slot))?,
+                    PyList::new(py, tree.hi(slot))?,
+                ],
+            )?;
             obj.set_item("b", b)?;
             let (l, r) = tree.children(slot);
             let (ld, rd) = (PyDict::new(py), PyDict::new(py));
@@ -69,20 +82,34 @@ pub fn to_dict<'py>(py: Python<'py>, t: &PyRrcfTree) -> PyResult<Bound<'py, PyDi
 }
 
 fn field<'py>(obj: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
-    obj.get_item(key)?
-        .ok_or_else(|| PyValueError::new_err(format!("tree dict node {obj_type} is missing key '{key}'", obj_type = node_kind(obj))))
+    obj.get_item(key)?.ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "tree dict node {obj_type} is missing key '{key}'",
+            obj_type = node_kind(obj)
+        ))
+    })
 }
 
 fn node_kind(obj: &Bound<'_, PyDict>) -> String {
-    obj.get_item("type").ok().flatten().map_or_else(|| "(no 'type')".to_string(), |t| t.to_string())
+    obj.get_item("type")
+        .ok()
+        .flatten()
+        .map_or_else(|| "(no 'type')".to_string(), |t| t.to_string())
 }
 
 fn floats(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f64>> {
-    let out: Vec<f64> = v
-        .extract()
-        .map_err(|_| PyTypeError::new_err(format!("'{what}' must be a list of numbers, got {}", v.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string()))))?;
+    let out: Vec<f64> = v.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "'{what}' must be a list of numbers, got {}",
+            v.get_type()
+                .name()
+                .map_or_else(|_| "?".into(), |n| n.to_string())
+        ))
+    })?;
     if out.iter().any(|x| !x.is_finite()) {
-        return Err(PyValueError::new_err(format!("'{what}' contains NaN or infinity; rrcf trees need finite values")));
+        return Err(PyValueError::new_err(format!(
+            "'{what}' contains NaN or infinity; rrcf trees need finite values"
+        )));
     }
     Ok(out)
 }
@@ -95,38 +122,67 @@ pub struct LoadedLeaf<'py> {
 }
 
 /// Reads a nested dict into node records (pre-order, left first) and its leaves in rrcf's order.
-pub fn read_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<(Vec<NodeRecord>, Vec<LoadedLeaf<'py>>)> {
-    let top = obj.cast::<PyDict>().map_err(|_| PyTypeError::new_err("load_dict expects the dict made by to_dict()"))?;
+pub fn read_dict<'py>(
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<(Vec<NodeRecord>, Vec<LoadedLeaf<'py>>)> {
+    let top = obj
+        .cast::<PyDict>()
+        .map_err(|_| PyTypeError::new_err("load_dict expects the dict made by to_dict()"))?;
     let mut records = Vec::new();
     let mut leaves = Vec::new();
     if top.is_empty() {
         return Ok((records, leaves));
     }
-    let mut stack: Vec<(Bound<'py, PyAny>, Option<usize>, bool)> = vec![(top.clone().into_any(), None, true)];
+    let mut stack: Vec<(Bound<'py, PyAny>, Option<usize>, bool)> =
+        vec![(top.clone().into_any(), None, true)];
     while let Some((node, parent, is_left)) = stack.pop() {
-        let node = node.cast_into::<PyDict>().map_err(|_| PyTypeError::new_err("every tree node must be a dict"))?;
+        let node = node
+            .cast_into::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("every tree node must be a dict"))?;
         let kind: String = field(&node, "type")?.extract().unwrap_or_default();
         let k = records.len();
         match kind.as_str() {
             "Branch" => {
-                let q: usize = field(&node, "q")?.extract().map_err(|_| PyTypeError::new_err("'q' must be a non-negative int"))?;
-                let p: f64 = field(&node, "p")?.extract().map_err(|_| PyTypeError::new_err("'p' must be a float"))?;
-                let n: u64 = field(&node, "n")?.extract().map_err(|_| PyTypeError::new_err("'n' must be a positive int"))?;
+                let q: usize = field(&node, "q")?
+                    .extract()
+                    .map_err(|_| PyTypeError::new_err("'q' must be a non-negative int"))?;
+                let p: f64 = field(&node, "p")?
+                    .extract()
+                    .map_err(|_| PyTypeError::new_err("'p' must be a float"))?;
+                let n: u64 = field(&node, "n")?
+                    .extract()
+                    .map_err(|_| PyTypeError::new_err("'n' must be a positive int"))?;
                 let b = field(&node, "b")?;
-                let rows: Vec<Bound<'py, PyAny>> = b.extract().map_err(|_| PyTypeError::new_err("'b' must be [mins, maxes]"))?;
+                let rows: Vec<Bound<'py, PyAny>> = b
+                    .extract()
+                    .map_err(|_| PyTypeError::new_err("'b' must be [mins, maxes]"))?;
                 let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
                     return Err(PyValueError::new_err("'b' must be [mins, maxes]"));
                 };
                 let (lo, hi) = (floats(first, "b")?, floats(last, "b")?);
-                records.push(NodeRecord { parent, is_left, kind: RecordKind::Branch { q, p, n, lo, hi } });
+                records.push(NodeRecord {
+                    parent,
+                    is_left,
+                    kind: RecordKind::Branch { q, p, n, lo, hi },
+                });
                 stack.push((field(&node, "r")?, Some(k), false));
                 stack.push((field(&node, "l")?, Some(k), true));
             }
             "Leaf" => {
                 let x = floats(&field(&node, "x")?, "x")?;
-                let n: u64 = field(&node, "n")?.extract().map_err(|_| PyTypeError::new_err("'n' must be a positive int"))?;
-                records.push(NodeRecord { parent, is_left, kind: RecordKind::Leaf { x, n } });
-                leaves.push(LoadedLeaf { record: k, i: field(&node, "i")?, ixs: field(&node, "ixs")? });
+                let n: u64 = field(&node, "n")?
+                    .extract()
+                    .map_err(|_| PyTypeError::new_err("'n' must be a positive int"))?;
+                records.push(NodeRecord {
+                    parent,
+                    is_left,
+                    kind: RecordKind::Leaf { x, n },
+                });
+                leaves.push(LoadedLeaf {
+                    record: k,
+                    i: field(&node, "i")?,
+                    ixs: field(&node, "ixs")?,
+                });
             }
             _ => return Err(PyTypeError::new_err("`type` must be Branch or Leaf")),
         }
@@ -137,7 +193,8 @@ pub fn read_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<(Vec<NodeRecord>, Vec
 /// Replaces the tree's content with the dict's (rrcf's `load_dict`).
 pub fn load_dict(py: Python<'_>, t: &mut PyRrcfTree, obj: &Bound<'_, PyAny>) -> PyResult<()> {
     let (records, leaves) = read_dict(obj)?;
-    let (tree, slots) = RrcfTree::from_records(t.tree.behaviour(), &records).map_err(super::to_pyerr)?;
+    let (tree, slots) =
+        RrcfTree::from_records(t.tree.behaviour(), &records).map_err(super::to_pyerr)?;
     let index = PyDict::new(py);
     let mut labels: Vec<Option<Py<PyAny>>> = (0..tree.capacity()).map(|_| None).collect();
     for leaf in &leaves {

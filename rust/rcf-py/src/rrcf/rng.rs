@@ -59,13 +59,19 @@ pub enum TreeRng {
 
 impl TreeRng {
     /// Runs `f` with a source of doubles, holding the shared generator's lock if there is one.
-    pub fn with<T>(&mut self, py: Python<'_>, f: impl FnOnce(&mut dyn UniformSource) -> T) -> PyResult<T> {
+    pub fn with<T>(
+        &mut self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut dyn UniformSource) -> T,
+    ) -> PyResult<T> {
         match self {
             TreeRng::Owned(mt) => Ok(f(mt)),
             TreeRng::Shared(shared) => {
                 let lock = shared.lock.bind(py).clone();
                 lock.call_method0("acquire")?;
-                let mut src = SharedSource { bitgen: shared.bitgen };
+                let mut src = SharedSource {
+                    bitgen: shared.bitgen,
+                };
                 let out = f(&mut src);
                 lock.call_method0("release")?;
                 Ok(out)

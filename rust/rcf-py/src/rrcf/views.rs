@@ -30,7 +30,9 @@ impl NodeRef {
     }
 
     fn same(&self, other: &NodeRef) -> bool {
-        self.tree.as_ptr() == other.tree.as_ptr() && self.slot == other.slot && self.generation == other.generation
+        self.tree.as_ptr() == other.tree.as_ptr()
+            && self.slot == other.slot
+            && self.generation == other.generation
     }
 
     fn key(&self) -> (usize, u32, u64) {
@@ -39,11 +41,28 @@ impl NodeRef {
 }
 
 /// Makes the view (Leaf or Branch) of `slot`, or None for NIL.
-pub fn view<'py>(py: Python<'py>, tree: &Py<PyRrcfTree>, t: &PyRrcfTree, slot: Option<u32>) -> PyResult<Bound<'py, PyAny>> {
-    let Some(slot) = slot else { return Ok(py.None().into_bound(py)) };
-    let node = NodeRef { tree: tree.clone_ref(py), slot, generation: t.tree.generation(slot) };
+pub fn view<'py>(
+    py: Python<'py>,
+    tree: &Py<PyRrcfTree>,
+    t: &PyRrcfTree,
+    slot: Option<u32>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some(slot) = slot else {
+        return Ok(py.None().into_bound(py));
+    };
+    let node = NodeRef {
+        tree: tree.clone_ref(py),
+        slot,
+        generation: t.tree.generation(slot),
+    };
     if t.tree.is_leaf(slot) {
-        Ok(Bound::new(py, PyLeaf { state: LeafState::Live(node) })?.into_any())
+        Ok(Bound::new(
+            py,
+            PyLeaf {
+                state: LeafState::Live(node),
+            },
+        )?
+        .into_any())
     } else {
         Ok(Bound::new(py, PyBranch { node })?.into_any())
     }
@@ -56,7 +75,7 @@ fn point_array<'py>(py: Python<'py>, x: &[f64]) -> Bound<'py, PyArray1<f64>> {
 fn box_array<'py>(py: Python<'py>, lo: &[f64], hi: &[f64]) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let mut v = lo.to_vec();
     v.extend_from_slice(hi);
-    Ok(PyArray1::from_vec(py, v).reshape([2, lo.len()])?)
+    PyArray1::from_vec(py, v).reshape([2, lo.len()])
 }
 
 /// What a leaf view refers to.
@@ -64,7 +83,12 @@ pub enum LeafState {
     /// A leaf in a tree.
     Live(NodeRef),
     /// A leaf removed by `forget_point`: its index, point, depth and mass at removal.
-    Detached { i: Py<PyAny>, x: Vec<f64>, d: usize, n: u64 },
+    Detached {
+        i: Py<PyAny>,
+        x: Vec<f64>,
+        d: usize,
+        n: u64,
+    },
 }
 
 /// A leaf of an rrcf tree: index `i`, depth `d`, mass `n`, point `x`, parent `u`, box `b`.
@@ -91,7 +115,9 @@ impl PyLeaf {
         match &self.state {
             LeafState::Live(n) => {
                 let t = n.get(py)?;
-                Ok(t.labels[n.slot as usize].as_ref().map_or_else(|| py.None(), |o| o.clone_ref(py)))
+                Ok(t.labels[n.slot as usize]
+                    .as_ref()
+                    .map_or_else(|| py.None(), |o| o.clone_ref(py)))
             }
             LeafState::Detached { i, .. } => Ok(i.clone_ref(py)),
         }
@@ -125,7 +151,7 @@ impl PyLeaf {
     fn b<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let x = self.x(py)?;
         let d = x.len()?;
-        Ok(x.reshape([1, d])?)
+        x.reshape([1, d])
     }
     /// Parent branch, or None at the root (and for a removed leaf).
     #[getter]
@@ -142,7 +168,10 @@ impl PyLeaf {
         Ok(format!("Leaf({})", self.i(py)?.bind(py).str()?))
     }
     fn __eq__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> bool {
-        let other_key = other.cast::<PyLeaf>().ok().and_then(|o| o.get().node().map(NodeRef::key));
+        let other_key = other
+            .cast::<PyLeaf>()
+            .ok()
+            .and_then(|o| o.get().node().map(NodeRef::key));
         match (slf.get().node(), other_key) {
             (Some(a), Some(b)) => a.key() == b,
             _ => slf.is(other),
@@ -193,13 +222,23 @@ impl PyBranch {
     #[getter]
     fn l<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let t = self.node.get(py)?;
-        view(py, &self.node.tree, &t, Some(t.tree.children(self.node.slot).0))
+        view(
+            py,
+            &self.node.tree,
+            &t,
+            Some(t.tree.children(self.node.slot).0),
+        )
     }
     /// Right child.
     #[getter]
     fn r<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let t = self.node.get(py)?;
-        view(py, &self.node.tree, &t, Some(t.tree.children(self.node.slot).1))
+        view(
+            py,
+            &self.node.tree,
+            &t,
+            Some(t.tree.children(self.node.slot).1),
+        )
     }
     /// Parent branch, or None at the root.
     #[getter]
@@ -212,7 +251,9 @@ impl PyBranch {
         Ok(format!("Branch(q={q}, p={p:.2})"))
     }
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<PyBranch>().is_ok_and(|o| self.node.same(&o.get().node))
+        other
+            .cast::<PyBranch>()
+            .is_ok_and(|o| self.node.same(&o.get().node))
     }
     fn __hash__(&self) -> u64 {
         let (a, b, c) = self.node.key();
@@ -243,7 +284,11 @@ impl PyLeaves {
     fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         self.index(py).contains(key)
     }
-    fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let t = self.tree.bind(py).borrow();
         match t.index.bind(py).get_item(key)? {
             Some(slot) => view(py, &self.tree, &t, Some(slot.extract::<u32>()?)),
@@ -255,7 +300,12 @@ impl PyLeaves {
     }
     /// The leaf of `key`, or `default`.
     #[pyo3(signature = (key, default=None))]
-    fn get<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, default: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         if self.index(py).contains(key)? {
             self.__getitem__(py, key)
         } else {
@@ -284,7 +334,7 @@ impl PyLeaves {
         }
         Ok(out)
     }
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!("RrcfLeaves({} points)", self.__len__(py)))
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("RrcfLeaves({} points)", self.__len__(py))
     }
 }
