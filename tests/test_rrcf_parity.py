@@ -241,3 +241,38 @@ def test_random_insert_forget_sequences_parity(seed, ops, batch, tol):
             assert_same_tree(a, b)
         else:
             assert len(a.leaves) == 0 and a.root is None and a.ndim is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_integer_input_parity(seed):
+    # rrcf 0.4.4 keeps integer arrays: integer boxes truncate later float points.
+    rs = np.random.RandomState(seed)
+    X = rs.randint(-20, 20, size=(40, 2))
+    with pytest.raises(TypeError):  # 0.4.4 cannot batch-build integer X ("l /= l.sum()")
+        oracle.RCTree(X, random_state=seed)
+    assert fast.RCTree(X, random_state=seed, compat="0.4.4").root.n == 40
+    a = fast.RCTree(random_state=seed, compat="0.4.4")
+    b = oracle.RCTree(random_state=seed)
+    for i, p in enumerate(X):
+        a.insert_point(p, index=i)
+        b.insert_point(p, index=i)
+    assert_same_tree(a, b)
+    for i in range(40, 140):
+        p = rs.randint(-25, 25, size=2) if i % 3 else rs.uniform(-25.5, 25.5, size=2)
+        a.insert_point(p, index=i)
+        b.insert_point(p, index=i)
+        if i % 4 == 0:
+            a.forget_point(i - 30)
+            b.forget_point(i - 30)
+    assert_same_tree(a, b)
+    # Integer lists in an empty tree, then floats.
+    a = fast.RCTree(random_state=seed, compat="0.4.4")
+    b = oracle.RCTree(random_state=seed)
+    for i in range(60):
+        p = [int(v) for v in rs.randint(0, 9, size=3)] if i < 30 else list(rs.uniform(-1, 10, size=3))
+        a.insert_point(p, index=i)
+        b.insert_point(p, index=i)
+    assert_same_tree(a, b)
+    # And the integer boxes survive a JSON round trip in both directions.
+    c = fast.RCTree.from_dict(json.loads(json.dumps(b.to_dict())), compat="0.4.4")
+    assert json.dumps(c.to_dict()) == json.dumps(b.to_dict())

@@ -95,16 +95,19 @@ def _seed_args(random_state: Any, compat: bool) -> dict[str, Any]:
     return {"seed_key": _words(value)}
 
 
-def _as_data(X: Any) -> np.ndarray:
+def _as_data(X: Any) -> tuple[np.ndarray, bool]:
+    """X as a float64 (n, d) array, and whether it was an integer array."""
     try:
-        data = np.asarray(X, dtype=np.float64)
+        raw = np.asarray(X)
+        data = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise TypeError(f"X must be an (n, d) array of numbers convertible to float64 ({e})") from e
     if data.ndim != 2:
         raise ValueError(f"X must be a 2-D (n, d) array; got an array of shape {data.shape}")
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise ValueError(f"X has shape {data.shape}; expected at least one row and one column")
-    return data  # NaN and infinity are rejected in Rust, with the row and column
+    # NaN and infinity are rejected in Rust, with the row and column.
+    return data, raw.dtype.kind in "iu"
 
 
 def _noop(x: Any) -> None:
@@ -155,8 +158,12 @@ class RCTree(_rcf.RrcfTree):
             raise TypeError(f"precision must be an int, got {precision!r}") from None
         labels = None
         if X is not None:
-            data = _as_data(X)
+            data, int_data = _as_data(X)
             kwargs["data"] = data
+            if int_data and kwargs["precision"] >= 0:
+                # np.around leaves integers alone; rounding their float64 copies might not.
+                # (rrcf 0.4.4 cannot batch-build integer X at all; we build it as float64.)
+                kwargs["precision"] = None
             if index_labels is None:
                 # Keys 0..n-1 are made in Rust as ints (rrcf's are numpy.int64; equal and same hash).
                 index_labels = np.arange(data.shape[0], dtype=int)

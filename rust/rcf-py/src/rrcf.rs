@@ -99,7 +99,7 @@ pub struct PyRrcfTree {
 
 impl PyRrcfTree {
     /// Reads a point (any array-like; raveled, converted to float64) into `self.point`.
-    fn read_point(&mut self, py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn read_point(&mut self, py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<bool> {
         self.point.clear();
         if let Ok(arr) = obj.cast::<PyArrayDyn<f64>>() {
             // SAFETY: we copy the values right away while attached to the interpreter, and no
@@ -107,18 +107,21 @@ impl PyRrcfTree {
             // registry saves a hash-map round trip per call.
             if let Ok(s) = unsafe { arr.as_slice() } {
                 self.point.extend_from_slice(s);
-                return Ok(());
+                return Ok(false);
             }
             self.point.extend(arr.try_readonly()?.as_array().iter());
-            return Ok(());
+            return Ok(false);
         }
         let np = NUMPY
             .get_or_try_init(py, || py.import("numpy").map(Bound::unbind))?
             .bind(py);
+        // rrcf 0.4.4 keeps the point's own dtype: integer points make integer boxes (compat).
+        let raw = np.call_method1("asarray", (obj,))?;
+        let kind: String = raw.getattr("dtype")?.getattr("kind")?.extract()?;
         let kwargs = PyDict::new(py);
         kwargs.set_item("dtype", np.getattr("float64")?)?;
         let arr = np
-            .call_method("asarray", (obj,), Some(&kwargs))
+            .call_method("asarray", (raw,), Some(&kwargs))
             .map_err(|e| {
                 PyTypeError::new_err(format!(
                     "point must be a sequence of numbers convertible to float64 ({e})"
@@ -126,7 +129,7 @@ impl PyRrcfTree {
             })?;
         let arr = arr.cast_into::<PyArrayDyn<f64>>()?;
         self.point.extend(arr.try_readonly()?.as_array().iter());
-        Ok(())
+        Ok(kind == "i" || kind == "u")
     }
 
     /// The slot named by a Leaf view of this tree or by an index.
@@ -292,7 +295,7 @@ impl PyRrcfTree {
         let py = slf.py();
         let mut guard = slf.borrow_mut();
         let me = &mut *guard;
-        me.read_point(py, point)?;
+        let int_point = me.read_point(py, point)?;
         if me.tree.root().is_some() {
             me.tree.check_point(&me.point).map_err(to_pyerr)?;
             if me.index.bind(py).contains(index)? {
@@ -307,7 +310,7 @@ impl PyRrcfTree {
             tree, rng, point, ..
         } = me;
         let inserted = rng
-            .with(py, |r| tree.insert(point, tolerance, r))?
+            .with(py, |r| tree.insert_typed(point, int_point, tolerance, r))?
             .map_err(to_pyerr)?;
         let slot = match inserted {
             Inserted::New(s) => {

@@ -40,6 +40,9 @@ pub struct NodeRecord {
     pub is_left: bool,
     /// Content.
     pub kind: RecordKind,
+    /// The node's values were all integers (`np.asarray` makes an integer array; compat mode
+    /// keeps rrcf 0.4.4's integer dtype).
+    pub int_values: bool,
 }
 
 impl RrcfTree {
@@ -91,6 +94,7 @@ impl RrcfTree {
                     tree.new_leaf(x, *n)
                 }
             };
+            tree.set_int(slot, rec.int_values);
             match rec.parent {
                 None if k == 0 => tree.link(NIL, slot, true),
                 None => return bad(format!("node {k} has no parent but is not the first node")),

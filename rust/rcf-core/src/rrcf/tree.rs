@@ -24,6 +24,16 @@ pub enum Inserted {
     Duplicate(u32),
 }
 
+/// A value stored into a numpy array: truncated toward zero if the array is an integer one.
+#[inline]
+fn cast(v: f64, int: bool) -> f64 {
+    if int {
+        v.trunc()
+    } else {
+        v
+    }
+}
+
 /// One node; 32 bytes so that a step down the tree touches one cache line plus the box.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 struct Node {
@@ -56,6 +66,9 @@ pub struct RrcfTree {
     bounds: Vec<f64>,
     generation: Vec<u64>,
     alive: Vec<bool>,
+    /// Compat mode: the node's numpy array was an integer array in rrcf 0.4.4 (values assigned
+    /// into it are truncated toward zero). Always false in master mode.
+    int_box: Vec<bool>,
     free: Vec<u32>,
     next_generation: u64,
     #[serde(skip)]
@@ -73,6 +86,7 @@ impl RrcfTree {
             bounds: Vec::new(),
             generation: Vec::new(),
             alive: Vec::new(),
+            int_box: Vec::new(),
             free: Vec::new(),
             next_generation: 1,
             scratch: Vec::new(),
@@ -147,6 +161,14 @@ impl RrcfTree {
         }
         d
     }
+    /// Whether the node's box (a leaf's point) is an integer array in rrcf 0.4.4 (compat mode).
+    pub fn is_int(&self, slot: u32) -> bool {
+        self.int_box[slot as usize]
+    }
+    /// Marks a node as holding an integer array (compat mode only; ignored in master mode).
+    pub(crate) fn set_int(&mut self, slot: u32, int: bool) {
+        self.int_box[slot as usize] = int && self.behaviour == Behaviour::Compat044;
+    }
     /// Number of slots (alive or free); valid slots are below this.
     pub fn capacity(&self) -> usize {
         self.alive.len()
@@ -168,6 +190,7 @@ impl RrcfTree {
         self.bounds.reserve(additional * 2 * self.ndim);
         self.generation.reserve(additional);
         self.alive.reserve(additional);
+        self.int_box.reserve(additional);
     }
 
     fn alloc(&mut self) -> u32 {
@@ -178,12 +201,14 @@ impl RrcfTree {
             self.nodes[i] = Node::EMPTY;
             self.generation[i] = g;
             self.alive[i] = true;
+            self.int_box[i] = false;
             return s;
         }
         self.nodes.push(Node::EMPTY);
         self.bounds.resize(self.bounds.len() + 2 * self.ndim, 0.0);
         self.generation.push(g);
         self.alive.push(true);
+        self.int_box.push(false);
         (self.alive.len() - 1) as u32
     }
 
@@ -250,9 +275,12 @@ impl RrcfTree {
             l as usize * 2 * d,
             r as usize * 2 * d,
         );
+        let int = self.int_box[slot as usize];
         for j in 0..d {
-            self.bounds[b + j] = self.bounds[bl + j].min(self.bounds[br + j]);
-            self.bounds[b + d + j] = self.bounds[bl + d + j].max(self.bounds[br + d + j]);
+            let lo = self.bounds[bl + j].min(self.bounds[br + j]);
+            let hi = self.bounds[bl + d + j].max(self.bounds[br + d + j]);
+            self.bounds[b + j] = cast(lo, int);
+            self.bounds[b + d + j] = cast(hi, int);
         }
     }
 
@@ -344,10 +372,23 @@ impl RrcfTree {
         tolerance: Option<f64>,
         rng: &mut R,
     ) -> RrcfResult<Inserted> {
+        self.insert_typed(point, false, tolerance, rng)
+    }
+
+    /// [`RrcfTree::insert`] of a point that was an integer array (`int_point`): in compat mode
+    /// its leaf, and a branch made over it and an integer node, keep rrcf 0.4.4's integer dtype.
+    pub fn insert_typed<R: UniformSource + ?Sized>(
+        &mut self,
+        point: &[f64],
+        int_point: bool,
+        tolerance: Option<f64>,
+        rng: &mut R,
+    ) -> RrcfResult<Inserted> {
         self.check_point(point)?;
         if self.root == NIL {
             self.reset(point.len());
             let s = self.new_leaf(point, 1);
+            self.set_int(s, int_point);
             self.root = s;
             return Ok(Inserted::New(s));
         }
@@ -382,29 +423,38 @@ impl RrcfTree {
             ));
         };
         let leaf = self.new_leaf(point, 1);
+        self.set_int(leaf, int_point);
         let branch = self.new_branch(dim as u32, cut);
         self.link(parent, branch, node_is_left);
         self.link(branch, leaf, leaf_left);
         self.link(branch, node, !leaf_left);
+        // np.vstack of the children's rows: an integer array only if both children are.
+        let int = self.int_box[node as usize] && int_point;
+        self.set_int(branch, int);
         self.refresh_from_children(branch);
         self.add_mass_upwards(parent, 1);
-        // Ancestors' boxes grow by the point; stop at the first that already contains it.
+        // rrcf's `_tighten_bbox_upwards`: compare each ancestor with the new branch's box, assign
+        // where it is outside (truncated into integer boxes), stop at the first with nothing
+        // outside. With exact float boxes this extends every box that misses the point.
+        let d = self.ndim;
+        let nb = branch as usize * 2 * d;
         let mut a = parent;
         while a != NIL {
-            let d = self.ndim;
             let b = a as usize * 2 * d;
-            let mut changed = false;
-            for (j, &v) in point.iter().enumerate() {
-                if v < self.bounds[b + j] {
-                    self.bounds[b + j] = v;
-                    changed = true;
+            let int = self.int_box[a as usize];
+            let mut outside = false;
+            for j in 0..d {
+                let (lo, hi) = (self.bounds[nb + j], self.bounds[nb + d + j]);
+                if lo < self.bounds[b + j] {
+                    self.bounds[b + j] = cast(lo, int);
+                    outside = true;
                 }
-                if v > self.bounds[b + d + j] {
-                    self.bounds[b + d + j] = v;
-                    changed = true;
+                if hi > self.bounds[b + d + j] {
+                    self.bounds[b + d + j] = cast(hi, int);
+                    outside = true;
                 }
             }
-            if !changed {
+            if !outside {
                 break;
             }
             a = self.nodes[a as usize].parent;
@@ -627,6 +677,7 @@ impl RrcfTree {
         let n = t.alive.len();
         let consistent = t.nodes.len() == n
             && t.generation.len() == n
+            && t.int_box.len() == n
             && t.bounds.len() == n * 2 * t.ndim
             && (t.root == NIL || (t.root as usize) < n);
         consistent.then_some(t)

@@ -49,7 +49,7 @@ pub fn to_dict<'py>(py: Python<'py>, t: &PyRrcfTree) -> PyResult<Bound<'py, PyDi
                 .map_or_else(|| py.None().into_bound(py), |o| o.bind(py).clone());
             obj.set_item("type", "Leaf")?;
             obj.set_item("i", plain_index(py, &i)?)?;
-            obj.set_item("x", PyList::new(py, tree.lo(slot))?)?;
+            obj.set_item("x", values(py, tree.lo(slot), tree.is_int(slot))?)?;
             obj.set_item("d", depth)?;
             obj.set_item("n", tree.mass(slot))?;
             obj.set_item(
@@ -65,8 +65,8 @@ pub fn to_dict<'py>(py: Python<'py>, t: &PyRrcfTree) -> PyResult<Bound<'py, PyDi
             let b = PyList::new(
                 py,
                 [
-                    PyList::new(py, tree.lo(slot))?,
-                    PyList::new(py, tree.hi(slot))?,
+                    values(py, tree.lo(slot), tree.is_int(slot))?,
+                    values(py, tree.hi(slot), tree.is_int(slot))?,
                 ],
             )?;
             obj.set_item("b", b)?;
@@ -95,6 +95,25 @@ fn node_kind(obj: &Bound<'_, PyDict>) -> String {
         .ok()
         .flatten()
         .map_or_else(|| "(no 'type')".to_string(), |t| t.to_string())
+}
+
+/// Values as a Python list: ints for a node that is an integer array in rrcf 0.4.4.
+fn values<'py>(py: Python<'py>, v: &[f64], int: bool) -> PyResult<Bound<'py, PyList>> {
+    if int {
+        PyList::new(py, v.iter().map(|&x| x as i64))
+    } else {
+        PyList::new(py, v)
+    }
+}
+
+/// Whether every element of a list is an int (numpy would make an integer array of it).
+fn all_ints(v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    for item in v.try_iter()? {
+        if !item?.is_instance_of::<pyo3::types::PyInt>() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn floats(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f64>> {
@@ -160,16 +179,25 @@ pub fn read_dict<'py>(
                     return Err(PyValueError::new_err("'b' must be [mins, maxes]"));
                 };
                 let (lo, hi) = (floats(first, "b")?, floats(last, "b")?);
+                let int_values = rows
+                    .iter()
+                    .map(all_ints)
+                    .collect::<PyResult<Vec<_>>>()?
+                    .iter()
+                    .all(|&b| b);
                 records.push(NodeRecord {
                     parent,
                     is_left,
                     kind: RecordKind::Branch { q, p, n, lo, hi },
+                    int_values,
                 });
                 stack.push((field(&node, "r")?, Some(k), false));
                 stack.push((field(&node, "l")?, Some(k), true));
             }
             "Leaf" => {
-                let x = floats(&field(&node, "x")?, "x")?;
+                let x_obj = field(&node, "x")?;
+                let x = floats(&x_obj, "x")?;
+                let int_values = all_ints(&x_obj)?;
                 let n: u64 = field(&node, "n")?
                     .extract()
                     .map_err(|_| PyTypeError::new_err("'n' must be a positive int"))?;
@@ -177,6 +205,7 @@ pub fn read_dict<'py>(
                     parent,
                     is_left,
                     kind: RecordKind::Leaf { x, n },
+                    int_values,
                 });
                 leaves.push(LoadedLeaf {
                     record: k,
