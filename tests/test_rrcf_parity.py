@@ -207,7 +207,12 @@ def test_many_dimensions_use_numpy_pairwise_sums():
 
 coords = st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, 3.5])
 ops = st.lists(
-    st.tuples(st.booleans(), st.lists(coords, min_size=3, max_size=3), st.integers(0, 30)),
+    st.tuples(
+        st.booleans(),
+        st.lists(coords, min_size=3, max_size=3),
+        st.integers(0, 30),
+        st.booleans(),  # insert as an integer array (0.4.4 keeps integer boxes)
+    ),
     min_size=1,
     max_size=80,
 )
@@ -227,15 +232,16 @@ def test_random_insert_forget_sequences_parity(seed, ops, batch, tol):
         b = oracle.RCTree(random_state=seed)
         start = 0
     next_index = start
-    for is_forget, point, pick in ops:
+    for is_forget, point, pick, as_int in ops:
         if is_forget and len(b.leaves) > 0:
             key = list(b.leaves)[pick % len(b.leaves)]
             la, lb = a.forget_point(key), b.forget_point(key)
             assert la.n == lb.n
             assert np.array_equal(la.x, lb.x)
         else:
-            a.insert_point(np.array(point), index=next_index, tolerance=tol)
-            b.insert_point(np.array(point), index=next_index, tolerance=tol)
+            p = np.array([int(v * 2) for v in point]) if as_int else np.array(point)
+            a.insert_point(p, index=next_index, tolerance=tol)
+            b.insert_point(p, index=next_index, tolerance=tol)
             next_index += 1
         if len(b.leaves):
             assert_same_tree(a, b)
@@ -276,3 +282,21 @@ def test_integer_input_parity(seed):
     # And the integer boxes survive a JSON round trip in both directions.
     c = fast.RCTree.from_dict(json.loads(json.dumps(b.to_dict())), compat="0.4.4")
     assert json.dumps(c.to_dict()) == json.dumps(b.to_dict())
+
+
+@pytest.mark.parametrize(
+    "random_state", [None, np.int64(3), np.random.default_rng(3)], ids=["None", "np.int64", "Generator"]
+)
+def test_non_int_random_state_uses_global_generator_like_0_4_4(random_state):
+    X = np.random.RandomState(2).randn(30, 2)
+    np.random.seed(123)
+    b = oracle.RCTree(X, random_state=random_state)
+    for i in range(30, 60):
+        b.insert_point(np.cos(np.arange(2) * i), index=i)
+    after_b = np.random.random_sample()
+    np.random.seed(123)
+    a = fast.RCTree(X, random_state=random_state, compat="0.4.4")
+    for i in range(30, 60):
+        a.insert_point(np.cos(np.arange(2) * i), index=i)
+    assert np.random.random_sample() == after_b
+    assert_same_tree(a, b)
