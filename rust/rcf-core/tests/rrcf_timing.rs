@@ -78,3 +78,48 @@ fn rrcf_batch_timing() {
         start.elapsed().as_secs_f64() / 2000.0 * 1e6
     );
 }
+
+#[test]
+#[ignore = "timing printout, not a check"]
+fn rrcf_insert_forget_timing() {
+    let mut rng = Mt19937::new(3);
+    let mut tree = RrcfTree::new(Behaviour::Master);
+    let pts: Vec<Vec<f64>> = (0..5000)
+        .map(|_| {
+            (0..4)
+                .map(|_| rcf_core::rrcf::UniformSource::next_f64(&mut rng))
+                .collect()
+        })
+        .collect();
+    for p in &pts[..256] {
+        tree.insert(p, None, &mut rng).unwrap();
+    }
+    let start = Instant::now();
+    let mut depth = 0;
+    for _ in 0..20 {
+        for p in &pts[256..] {
+            let Inserted::New(s) = tree.insert(p, None, &mut rng).unwrap() else {
+                panic!()
+            };
+            depth += tree.depth(s);
+            tree.forget(s);
+        }
+    }
+    let n = 20.0 * (pts.len() - 256) as f64;
+    println!(
+        "insert+depth+forget: {:.3} us, mean depth {:.1}",
+        start.elapsed().as_secs_f64() / n * 1e6,
+        depth as f64 / n
+    );
+    let start = Instant::now();
+    let mut hits = 0u32;
+    for _ in 0..20 {
+        for p in &pts[256..] {
+            hits += u32::from(tree.find_duplicate(p, None).unwrap().is_some());
+        }
+    }
+    println!(
+        "find_duplicate: {:.3} us ({hits})",
+        start.elapsed().as_secs_f64() / n * 1e6
+    );
+}

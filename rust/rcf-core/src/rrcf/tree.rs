@@ -319,40 +319,49 @@ impl RrcfTree {
     ) -> RrcfResult<(usize, f64)> {
         const STACK_DIMS: usize = 16;
         let d = self.ndim;
-        let mut stack_buf = [0.0f64; 2 * STACK_DIMS];
+        let mut stack_buf = [0.0f64; STACK_DIMS];
         let mut heap_buf = if d > STACK_DIMS {
-            std::mem::take(&mut self.scratch)
+            let mut v = std::mem::take(&mut self.scratch);
+            v.clear();
+            v.resize(d, 0.0);
+            v
         } else {
             Vec::new()
         };
-        let buf: &mut [f64] = if d > STACK_DIMS {
-            heap_buf.clear();
-            heap_buf.resize(2 * d, 0.0);
+        let span: &mut [f64] = if d > STACK_DIMS {
             &mut heap_buf
         } else {
-            &mut stack_buf[..2 * d]
+            &mut stack_buf[..d]
         };
-        let (hat_lo, span) = buf.split_at_mut(d);
+        // 0.4.4 writes min then max into the same row of a leaf's one-row box, so its "box
+        // extended by the point" is max(x, point) in both rows: every span is zero.
         let leaf_bug = self.behaviour == Behaviour::Compat044 && self.is_leaf(node);
-        {
-            let b = node as usize * 2 * d;
-            let (lo, hi) = (&self.bounds[b..b + d], &self.bounds[b + d..b + 2 * d]);
-            for j in 0..d {
-                let top = hi[j].max(point[j]);
-                // 0.4.4 writes min then max into the same row of a leaf's one-row box.
-                let bottom = if leaf_bug { top } else { lo[j].min(point[j]) };
-                hat_lo[j] = bottom;
-                span[j] = top - bottom;
+        let b = node as usize * 2 * d;
+        let (lo, hi) = self.bounds[b..b + 2 * d].split_at(d);
+        let point = &point[..d];
+        // Values are finite (checked on the way in), so `<` picks exactly what np.minimum does.
+        let bottom = |j: usize| {
+            let top = if point[j] > hi[j] { point[j] } else { hi[j] };
+            if leaf_bug {
+                top
+            } else if point[j] < lo[j] {
+                point[j]
+            } else {
+                lo[j]
             }
+        };
+        for (j, sp) in span.iter_mut().enumerate() {
+            let top = if point[j] > hi[j] { point[j] } else { hi[j] };
+            *sp = top - bottom(j);
         }
         let b_range = pairwise_sum(span);
         let r = 0.0 + (b_range - 0.0) * rng.next_f64();
         let mut found = Err(RrcfError::CutNotFound);
         let mut cum = 0.0;
-        for j in 0..d {
-            cum = if j == 0 { span[0] } else { cum + span[j] };
+        for (j, &sp) in span.iter().enumerate() {
+            cum = if j == 0 { sp } else { cum + sp };
             if cum >= r {
-                found = Ok((j, (hat_lo[j] + cum) - r));
+                found = Ok((j, (bottom(j) + cum) - r));
                 break;
             }
         }
