@@ -24,11 +24,10 @@ pub struct BatchLeaf {
 }
 
 enum Task {
-    /// Rows `perm[start..end]`, whose box is `boxes[bx * 2d..]` (lo then hi).
+    /// Rows `perm[start..end]`.
     Split {
         start: usize,
         end: usize,
-        bx: usize,
         parent: u32,
         is_left: bool,
     },
@@ -117,39 +116,11 @@ pub fn build<R: UniformSource + ?Sized>(
         return Ok((tree, leaves, rows));
     }
     let mut perm: Vec<usize> = (0..m).collect();
-    let mut prob = vec![0.0; d];
-    // Boxes of pending subsets; a split computes both children's boxes while partitioning.
-    let mut boxes: Vec<f64> = Vec::with_capacity(4 * m * d);
-    let mut free_boxes: Vec<usize> = Vec::new();
-    let new_box = |boxes: &mut Vec<f64>, free: &mut Vec<usize>| -> usize {
-        let b = free.pop().unwrap_or_else(|| {
-            boxes.resize(boxes.len() + 2 * d, 0.0);
-            boxes.len() / (2 * d) - 1
-        });
-        boxes[b * 2 * d..b * 2 * d + d].fill(f64::INFINITY);
-        boxes[b * 2 * d + d..(b + 1) * 2 * d].fill(f64::NEG_INFINITY);
-        b
-    };
-    // Values are finite, so plain comparisons (minsd/maxsd, no branches) give min and max.
-    let grow = |bx: &mut [f64], row: &[f64]| {
-        let (lo, hi) = bx.split_at_mut(row.len());
-        for (j, &v) in row.iter().enumerate() {
-            lo[j] = if v < lo[j] { v } else { lo[j] };
-            hi[j] = if v > hi[j] { v } else { hi[j] };
-        }
-    };
     let mut scratch: Vec<usize> = vec![0; m];
-    let root_box = new_box(&mut boxes, &mut free_boxes);
-    for r in 0..m {
-        grow(
-            &mut boxes[root_box * 2 * d..(root_box + 1) * 2 * d],
-            &data[r * d..(r + 1) * d],
-        );
-    }
+    let (mut xmin, mut xmax, mut prob) = (vec![0.0; d], vec![0.0; d], vec![0.0; d]);
     let mut stack = vec![Task::Split {
         start: 0,
         end: m,
-        bx: root_box,
         parent: NIL,
         is_left: true,
     }];
@@ -172,11 +143,21 @@ pub fn build<R: UniformSource + ?Sized>(
             Task::Split {
                 start,
                 end,
-                bx,
                 parent,
                 is_left,
             } => {
-                let (xmin, xmax) = boxes[bx * 2 * d..(bx + 1) * 2 * d].split_at(d);
+                // Box of the subset, one dimension at a time so the running min and max stay in
+                // registers. Values are finite, so `<`/`>` give exactly numpy's min and max.
+                for j in 0..d {
+                    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+                    for &r in &perm[start..end] {
+                        let v = data[r * d + j];
+                        lo = if v < lo { v } else { lo };
+                        hi = if v > hi { v } else { hi };
+                    }
+                    xmin[j] = lo;
+                    xmax[j] = hi;
+                }
                 // q = rng.choice(d, p=l / l.sum()): cdf = cumsum(p) / cdf[-1], searchsorted right.
                 for j in 0..d {
                     prob[j] = xmax[j] - xmin[j];
@@ -194,27 +175,18 @@ pub fn build<R: UniformSource + ?Sized>(
                 let value = xmin[q] + (xmax[q] - xmin[q]) * rng.next_f64();
                 let branch = tree.new_branch(q as u32, value);
                 tree.link(parent, branch, is_left);
-                tree.set_box(branch, xmin, xmax);
+                tree.set_box(branch, &xmin, &xmax);
                 created.push(branch);
-                free_boxes.push(bx);
-                // Partition rows (x[q] <= value to the left) and take both sides' boxes.
-                let (lb, rb) = (
-                    new_box(&mut boxes, &mut free_boxes),
-                    new_box(&mut boxes, &mut free_boxes),
-                );
                 // Branch-free partition: left rows fill `scratch` from the front, right rows from
                 // the back; the side of a row is a coin flip the CPU could not predict.
                 let len = end - start;
                 let (mut k, mut back) = (0usize, len);
                 for &r in &perm[start..end] {
-                    let row = &data[r * d..(r + 1) * d];
-                    let left = row[q] <= value;
+                    let left = data[r * d + q] <= value;
                     let pos = if left { k } else { back - 1 };
                     scratch[pos] = r;
                     k += usize::from(left);
                     back -= usize::from(!left);
-                    let target = if left { lb } else { rb };
-                    grow(&mut boxes[target * 2 * d..(target + 1) * 2 * d], row);
                 }
                 perm[start..end].copy_from_slice(&scratch[..len]);
                 let mid = start + k;
@@ -226,12 +198,10 @@ pub fn build<R: UniformSource + ?Sized>(
                     Task::Split {
                         start: mid,
                         end,
-                        bx: rb,
                         parent: branch,
                         is_left: false,
                     }
                 } else {
-                    free_boxes.push(rb);
                     Task::Leaf {
                         row: perm[mid],
                         parent: branch,
@@ -242,12 +212,10 @@ pub fn build<R: UniformSource + ?Sized>(
                     Task::Split {
                         start,
                         end: mid,
-                        bx: lb,
                         parent: branch,
                         is_left: true,
                     }
                 } else {
-                    free_boxes.push(lb);
                     Task::Leaf {
                         row: perm[start],
                         parent: branch,
