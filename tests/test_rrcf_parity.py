@@ -54,7 +54,17 @@ def assert_same_tree(ours, theirs):
     for k in theirs.leaves:
         assert ours.codisp(k) == theirs.codisp(k)
         assert ours.disp(k) == theirs.disp(k)
+        assert ours.leaves[k].d == theirs.leaves[k].d
+        assert ours.leaves[k].n == theirs.leaves[k].n
     assert ours.ndim == theirs.ndim
+    assert repr(ours) == repr(theirs)
+    leaves_a, leaves_b, branches_a, branches_b = [], [], [], []
+    ours.map_leaves(ours.root, op=lambda x: leaves_a.append((x.i, x.x.tolist())))
+    theirs.map_leaves(theirs.root, op=lambda x: leaves_b.append((x.i, x.x.tolist())))
+    ours.map_branches(ours.root, op=lambda x: branches_a.append((x.q, x.p, x.n)))
+    theirs.map_branches(theirs.root, op=lambda x: branches_b.append((x.q, x.p, x.n)))
+    assert leaves_a == leaves_b and branches_a == branches_b
+    assert np.array_equal(ours.get_bbox(), theirs.get_bbox())
 
 
 def readme_streaming(rrcf, num_trees=40, shingle_size=4, tree_size=256, n=730):
@@ -300,3 +310,54 @@ def test_non_int_random_state_uses_global_generator_like_0_4_4(random_state):
         a.insert_point(np.cos(np.arange(2) * i), index=i)
     assert np.random.random_sample() == after_b
     assert_same_tree(a, b)
+
+
+def test_pickled_trees_keep_sharing_their_random_state():
+    import pickle
+
+    rs = np.random.RandomState(4)
+    trees = [fast.RCTree(np.random.RandomState(k).randn(20, 2), random_state=rs, compat="0.4.4") for k in range(3)]
+    clones = pickle.loads(pickle.dumps(trees))
+    for i in range(20, 50):
+        p = np.sin(np.arange(2) + i)
+        for a, b in zip(trees, clones):
+            a.insert_point(p, index=i)
+            b.insert_point(p, index=i)
+    for a, b in zip(trees, clones):
+        assert a.to_dict() == b.to_dict()
+
+
+def readme_batch_pandas(rrcf):
+    # rrcf README "Batch anomaly detection", verbatim (needs pandas).
+    import pandas as pd
+
+    np.random.seed(0)
+    n = 2010
+    d = 3
+    num_trees = 100
+    tree_size = 256
+    X = np.zeros((n, d))
+    X[:1000, 0] = 5
+    X[1000:2000, 0] = -5
+    X += 0.01 * np.random.randn(*X.shape)
+    forest = []
+    while len(forest) < num_trees:
+        ixs = np.random.choice(n, size=(n // tree_size, tree_size), replace=False)
+        trees = [rrcf.RCTree(X[ix], index_labels=ix) for ix in ixs]
+        forest.extend(trees)
+    avg_codisp = pd.Series(0.0, index=np.arange(n))
+    index = np.zeros(n)
+    for tree in forest:
+        codisp = pd.Series({leaf: tree.codisp(leaf) for leaf in tree.leaves})
+        avg_codisp[codisp.index] += codisp
+        np.add.at(index, codisp.index.values, 1)
+    avg_codisp /= index
+    return avg_codisp
+
+
+@pytest.mark.slow
+def test_readme_batch_pandas_parity():
+    pytest.importorskip("pandas")
+    theirs = readme_batch_pandas(oracle)
+    ours = readme_batch_pandas(compat_module())
+    assert ours.equals(theirs)
