@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 import pytest
-
 import rcf_fast.rrcf as fast
 
 oracle = pytest.importorskip("rrcf")
@@ -49,7 +48,7 @@ def readme_streaming(rrcf):
             if len(tree.leaves) > tree_size:
                 tree.forget_point(index - tree_size)
             tree.insert_point(point, index=index)
-            if not index in avg_codisp:  # noqa: E713 (as in the README)
+            if not index in avg_codisp:
                 avg_codisp[index] = 0
             avg_codisp[index] += tree.codisp(index) / num_trees
     return avg_codisp
@@ -119,5 +118,7 @@ def test_speedup_batch():
     slow = best_time(batch_build, oracle, rounds=5)
     quick = best_time(batch_build, fast, rounds=50)
     ratio = slow / quick
-    print(f"\nRCTree(X) 256x3: rrcf 0.4.4 {slow * 1e3:.2f} ms, rcf_fast.rrcf {quick * 1e6:.1f} us, {ratio:.0f}x")
+    print(
+        f"\nRCTree(X) 256x3: rrcf 0.4.4 {slow * 1e3:.2f} ms, rcf_fast.rrcf {quick * 1e6:.1f} us, {ratio:.0f}x"
+    )
     assert ratio >= 100

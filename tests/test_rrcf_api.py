@@ -6,8 +6,7 @@ import collections.abc
 
 import numpy as np
 import pytest
-
-import rcf_fast.rrcf as rrcf
+import rcf_fast.rrcf as rrcf  # noqa: PLR0402 (the drop-in import, as users write it)
 
 
 def test_readme_creating_inserting_deleting():
@@ -68,7 +67,7 @@ def test_readme_streaming_flags_the_anomaly():
             if len(tree.leaves) > tree_size:
                 tree.forget_point(index - tree_size)
             tree.insert_point(point, index=index)
-            if not index in avg_codisp:  # noqa: E713
+            if not index in avg_codisp:
                 avg_codisp[index] = 0
             avg_codisp[index] += tree.codisp(index) / num_trees
     top = max(avg_codisp, key=avg_codisp.get)

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 import rcf_fast.rrcf as fast
 
 oracle = pytest.importorskip("rrcf")

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-
 import rcf_fast.rrcf as fast
 
 oracle = pytest.importorskip("rrcf")
@@ -132,7 +131,16 @@ def scores_after_stream(tree):
         lambda: np.random.PCG64(7),
         lambda: 2**80 + 7,
     ],
-    ids=["int", "np.int64", "np.uint32", "RandomState", "Generator", "SeedSequence", "PCG64", "bigint"],
+    ids=[
+        "int",
+        "np.int64",
+        "np.uint32",
+        "RandomState",
+        "Generator",
+        "SeedSequence",
+        "PCG64",
+        "bigint",
+    ],
 )
 def test_any_seed_type_is_reproducible(make_seed):
     a = scores_after_stream(fast.RCTree(random_state=make_seed()))
@@ -163,7 +171,9 @@ def test_bad_seeds_raise():
         fast.RCTree(compat="0.4.5")
 
 
-@pytest.mark.parametrize("seed", [None, 3, np.random.default_rng(3)], ids=["unseeded", "int", "Generator"])
+@pytest.mark.parametrize(
+    "seed", [None, 3, np.random.default_rng(3)], ids=["unseeded", "int", "Generator"]
+)
 def test_pickle_with_or_without_seed(seed):
     tree = fast.RCTree(np.random.RandomState(1).randn(40, 2), random_state=seed)
     clone = pickle.loads(pickle.dumps(tree))
@@ -195,7 +205,15 @@ def chain_dict(n):
     node = {"type": "Leaf", "i": n - 1, "x": [float(n - 1)], "d": n - 1, "n": 1, "ixs": [n - 1]}
     for k in range(n - 2, -1, -1):
         leaf = {"type": "Leaf", "i": k, "x": [float(k)], "d": k + 1, "n": 1, "ixs": [k]}
-        node = {"type": "Branch", "q": 0, "p": k + 0.5, "n": n - k, "b": [[float(k)], [float(n - 1)]], "l": leaf, "r": node}
+        node = {
+            "type": "Branch",
+            "q": 0,
+            "p": k + 0.5,
+            "n": n - k,
+            "b": [[float(k)], [float(n - 1)]],
+            "l": leaf,
+            "r": node,
+        }
     return node
 
 
@@ -301,7 +319,9 @@ def test_bad_dicts():
         fast.RCTree.from_dict([1, 2])
     leaf = {"type": "Leaf", "i": 0, "x": [0.0], "d": 1, "n": 1, "ixs": [0]}
     with pytest.raises(ValueError, match="q=3"):
-        fast.RCTree.from_dict({"type": "Branch", "q": 3, "p": 0.0, "n": 2, "b": [[0.0], [1.0]], "l": leaf, "r": leaf})
+        fast.RCTree.from_dict(
+            {"type": "Branch", "q": 3, "p": 0.0, "n": 2, "b": [[0.0], [1.0]], "l": leaf, "r": leaf}
+        )
 
 
 def test_removed_leaf_views():
@@ -312,6 +332,6 @@ def test_removed_leaf_views():
     removed = tree.forget_point(0)
     assert removed.i == 0 and removed.n == 1 and removed.x.tolist() == [0.0] and removed.u is None
     with pytest.raises(ValueError, match="removed"):
-        view.n
+        _ = view.n
     with pytest.raises(ValueError, match="removed"):
         tree.codisp(removed)

@@ -12,10 +12,9 @@ import os
 
 import numpy as np
 import pytest
+import rcf_fast.rrcf as fast
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import rcf_fast.rrcf as fast
 
 oracle = pytest.importorskip("rrcf")
 
@@ -49,7 +48,9 @@ def unsigned_zeros(obj):
 def assert_same_tree(ours, theirs):
     assert ours.to_dict() == theirs.to_dict()
     # Same JSON text: same key order, same int/float types, same float bits (up to zero signs).
-    assert json.dumps(unsigned_zeros(ours.to_dict())) == json.dumps(unsigned_zeros(theirs.to_dict()))
+    assert json.dumps(unsigned_zeros(ours.to_dict())) == json.dumps(
+        unsigned_zeros(theirs.to_dict())
+    )
     assert list(ours.leaves) == list(theirs.leaves)
     for k in theirs.leaves:
         assert ours.codisp(k) == theirs.codisp(k)
@@ -87,7 +88,7 @@ def readme_streaming(rrcf, num_trees=40, shingle_size=4, tree_size=256, n=730):
             if len(tree.leaves) > tree_size:
                 tree.forget_point(index - tree_size)
             tree.insert_point(point, index=index)
-            if not index in avg_codisp:  # noqa: E713 (as in the README)
+            if not index in avg_codisp:
                 avg_codisp[index] = 0
             avg_codisp[index] += tree.codisp(index) / num_trees
     return forest, avg_codisp
@@ -136,7 +137,12 @@ def test_readme_streaming_global_rng_parity():
 
 def test_readme_streaming_seeded_trees_parity():
     def run(rrcf):
-        forest = [rrcf.RCTree(random_state=s, compat="0.4.4") if rrcf is fast else rrcf.RCTree(random_state=s) for s in range(8)]
+        forest = [
+            rrcf.RCTree(random_state=s, compat="0.4.4")
+            if rrcf is fast
+            else rrcf.RCTree(random_state=s)
+            for s in range(8)
+        ]
         sin = 50 * np.sin(2 * np.pi / 100 * np.arange(400)) + 100
         sin[235:255] = 80
         scores = []
@@ -229,7 +235,12 @@ ops = st.lists(
 
 
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), ops=ops, batch=st.integers(0, 12), tol=st.sampled_from([None, 1e-6]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    ops=ops,
+    batch=st.integers(0, 12),
+    tol=st.sampled_from([None, 1e-6]),
+)
 def test_random_insert_forget_sequences_parity(seed, ops, batch, tol):
     rs = np.random.RandomState(seed % 1000)
     if batch >= 2:
@@ -285,7 +296,11 @@ def test_integer_input_parity(seed):
     a = fast.RCTree(random_state=seed, compat="0.4.4")
     b = oracle.RCTree(random_state=seed)
     for i in range(60):
-        p = [int(v) for v in rs.randint(0, 9, size=3)] if i < 30 else list(rs.uniform(-1, 10, size=3))
+        p = (
+            [int(v) for v in rs.randint(0, 9, size=3)]
+            if i < 30
+            else list(rs.uniform(-1, 10, size=3))
+        )
         a.insert_point(p, index=i)
         b.insert_point(p, index=i)
     assert_same_tree(a, b)
@@ -295,7 +310,9 @@ def test_integer_input_parity(seed):
 
 
 @pytest.mark.parametrize(
-    "random_state", [None, np.int64(3), np.random.default_rng(3)], ids=["None", "np.int64", "Generator"]
+    "random_state",
+    [None, np.int64(3), np.random.default_rng(3)],
+    ids=["None", "np.int64", "Generator"],
 )
 def test_non_int_random_state_uses_global_generator_like_0_4_4(random_state):
     X = np.random.RandomState(2).randn(30, 2)
@@ -316,7 +333,10 @@ def test_pickled_trees_keep_sharing_their_random_state():
     import pickle
 
     rs = np.random.RandomState(4)
-    trees = [fast.RCTree(np.random.RandomState(k).randn(20, 2), random_state=rs, compat="0.4.4") for k in range(3)]
+    trees = [
+        fast.RCTree(np.random.RandomState(k).randn(20, 2), random_state=rs, compat="0.4.4")
+        for k in range(3)
+    ]
     clones = pickle.loads(pickle.dumps(trees))
     for i in range(20, 50):
         p = np.sin(np.arange(2) + i)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import operator
 import secrets
 from collections import deque
-from collections.abc import Mapping
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Callable
 
 import numpy as np
 
@@ -28,12 +28,12 @@ from rcf_fast import _rcf
 from rcf_fast._rcf import Branch, DimensionError, DuplicateIndexError, Leaf, RrcfLeaves
 
 __all__ = [
-    "RCTree",
     "Branch",
-    "Leaf",
-    "shingle",
     "DimensionError",
     "DuplicateIndexError",
+    "Leaf",
+    "RCTree",
+    "shingle",
 ]
 
 __version__ = _rcf.__version__
@@ -114,7 +114,7 @@ def _noop(x: Any) -> None:
     return None
 
 
-def _restore(cls: type, state: tuple, attrs: dict) -> "RCTree":
+def _restore(cls: type[RCTree], state: tuple, attrs: dict) -> RCTree:
     obj = cls.__new__(cls)
     if state[2] is None:  # compat tree drawing from numpy's global generator
         state = state[:2] + (np.random.mtrand._rand,) + state[3:]
@@ -140,14 +140,14 @@ class RCTree(_rcf.RrcfTree):
         ``"0.4.4"`` reproduces rrcf 0.4.4 bit for bit (see the module docstring).
     """
 
-    def __new__(
+    def __new__(  # noqa: PYI034
         cls,
         X: Any = None,
         index_labels: Any = None,
         precision: int = 9,
         random_state: Any = None,
         compat: str | None = None,
-    ) -> "RCTree":
+    ) -> RCTree:
         if compat not in _COMPAT_VALUES:
             raise ValueError(f"compat={compat!r}; expected None (rrcf master) or '0.4.4'")
         is_compat = compat == "0.4.4"
@@ -156,7 +156,6 @@ class RCTree(_rcf.RrcfTree):
             kwargs["precision"] = operator.index(precision)
         except TypeError:
             raise TypeError(f"precision must be an int, got {precision!r}") from None
-        labels = None
         if X is not None:
             data, int_data = _as_data(X)
             kwargs["data"] = data
@@ -174,7 +173,7 @@ class RCTree(_rcf.RrcfTree):
         return self
 
     @classmethod
-    def _empty(cls, compat: str | None = None, random_state: Any = None) -> "RCTree":
+    def _empty(cls, compat: str | None = None, random_state: Any = None) -> RCTree:
         return cls(random_state=random_state, compat=compat)
 
     def map_leaves(self, node: Any, op: Callable = _noop, *args: Any, **kwargs: Any) -> None:
@@ -188,7 +187,7 @@ class RCTree(_rcf.RrcfTree):
             op(branch, *args, **kwargs)
 
     @classmethod
-    def from_dict(cls, obj: dict, compat: str | None = None, random_state: Any = None) -> "RCTree":
+    def from_dict(cls, obj: dict, compat: str | None = None, random_state: Any = None) -> RCTree:
         """A new tree from a ``to_dict`` dict (ours or rrcf's)."""
         tree = cls(random_state=random_state, compat=compat)
         tree.load_dict(obj)
