@@ -38,6 +38,61 @@ enum Task {
     },
 }
 
+/// Whether two rows might be equal (as numpy compares them: `-0.0 == 0.0`). A cheap hash
+/// test; only when it fires do we pay for numpy's lexicographic sort.
+fn maybe_duplicates(x: &[f64], d: usize) -> bool {
+    let mut hashes: Vec<u64> = x
+        .chunks_exact(d)
+        .map(|row| {
+            row.iter().fold(0x9E37_79B9_7F4A_7C15u64, |h, &v| {
+                let bits = if v == 0.0 { 0 } else { v.to_bits() };
+                (h ^ bits).wrapping_mul(0x100_0000_01B3).rotate_left(29)
+            })
+        })
+        .collect();
+    hashes.sort_unstable();
+    hashes.windows(2).any(|w| w[0] == w[1])
+}
+
+/// `np.unique(X, axis=0, return_inverse=True, return_counts=True)` when rows repeat: the sorted
+/// unique rows, the original rows grouped by unique row (`rows[starts[g]..starts[g + 1]]`,
+/// ascending within a group), and the group starts.
+fn unique_rows(x: &[f64], d: usize) -> (Vec<f64>, Vec<usize>, Vec<usize>) {
+    let n = x.len() / d;
+    let row = |i: usize| &x[i * d..(i + 1) * d];
+    let mut order: Vec<usize> = (0..n).collect();
+    // Equal rows are interchangeable, so an unstable sort is enough (groups are re-sorted below).
+    order.sort_unstable_by(|&a, &b| {
+        let (ra, rb) = (row(a), row(b));
+        for j in 0..d {
+            if ra[j] < rb[j] {
+                return std::cmp::Ordering::Less;
+            }
+            if ra[j] > rb[j] {
+                return std::cmp::Ordering::Greater;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    let mut starts: Vec<usize> = Vec::with_capacity(n + 1);
+    for k in 0..n {
+        if k == 0 || row(order[k - 1]) != row(order[k]) {
+            starts.push(k);
+        }
+    }
+    starts.push(n);
+    if starts.len() - 1 == n {
+        // A hash collision, no repeated row: numpy keeps the original order then.
+        return (x.to_vec(), (0..n).collect(), (0..=n).collect());
+    }
+    let mut data = Vec::with_capacity((starts.len() - 1) * d);
+    for g in 0..starts.len() - 1 {
+        order[starts[g]..starts[g + 1]].sort_unstable();
+        data.extend_from_slice(row(order[starts[g]]));
+    }
+    (data, order, starts)
+}
+
 /// Builds a tree from the `n x d` row-major `x`, rounding to `precision` decimals when given.
 pub fn build<R: UniformSource + ?Sized>(
     behaviour: Behaviour,
@@ -62,40 +117,10 @@ pub fn build<R: UniformSource + ?Sized>(
         Some(p) => x.iter().map(|&v| around(v, p)).collect(),
         None => x.to_vec(),
     };
-    let row = |i: usize| &rounded[i * d..(i + 1) * d];
-    // np.unique(axis=0): lexicographic order of rows.
-    let mut order: Vec<usize> = (0..n).collect();
-    // Equal rows are interchangeable, so an unstable sort is enough (groups are re-sorted below).
-    order.sort_unstable_by(|&a, &b| {
-        let (ra, rb) = (row(a), row(b));
-        for j in 0..d {
-            if ra[j] < rb[j] {
-                return std::cmp::Ordering::Less;
-            }
-            if ra[j] > rb[j] {
-                return std::cmp::Ordering::Greater;
-            }
-        }
-        std::cmp::Ordering::Equal
-    });
-    // Runs of equal rows in `order`: group g is order[starts[g]..starts[g + 1]].
-    let mut starts: Vec<usize> = Vec::with_capacity(n + 1);
-    for k in 0..n {
-        if k == 0 || row(order[k - 1]) != row(order[k]) {
-            starts.push(k);
-        }
-    }
-    starts.push(n);
-    let has_duplicates = starts.len() - 1 < n;
-    let (data, rows, starts): (Vec<f64>, Vec<usize>, Vec<usize>) = if has_duplicates {
-        let mut data = Vec::with_capacity((starts.len() - 1) * d);
-        for g in 0..starts.len() - 1 {
-            order[starts[g]..starts[g + 1]].sort_unstable();
-            data.extend_from_slice(row(order[starts[g]]));
-        }
-        (data, order, starts)
+    let (data, rows, starts) = if maybe_duplicates(&rounded, d) {
+        unique_rows(&rounded, d)
     } else {
-        (rounded.clone(), (0..n).collect(), (0..=n).collect())
+        (rounded, (0..n).collect(), (0..=n).collect())
     };
     let group = |r: usize| starts[r]..starts[r + 1];
     let m = starts.len() - 1;
