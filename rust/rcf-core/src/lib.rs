@@ -36,3 +36,4 @@ pub use error::{RcfError, Result};
 pub use forest::{DiVector, Forest};
 pub use point_store::PointStore;
 pub use tree::Tree;
+pub mod rrcf;

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 mod arrays;
 mod errors;
 mod forest;
+mod rrcf;
 
 #[pymodule]
 fn _rcf(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -11,5 +12,6 @@ fn _rcf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<forest::PyForest>()?;
     m.add_class::<forest::PyAttribution>()?;
     m.add("StateError", m.py().get_type::<errors::StateError>())?;
+    rrcf::register(m)?;
     Ok(())
 }
