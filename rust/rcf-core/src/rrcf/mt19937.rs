@@ -85,6 +85,7 @@ impl Mt19937 {
         (&self.key, self.pos)
     }
 
+    #[cold]
     fn generate(&mut self) {
         let k = &mut self.key[..N];
         let twist = |a: u32, b: u32, c: u32| {
@@ -102,6 +103,7 @@ impl Mt19937 {
     }
 
     /// The next 32-bit output (`genrand_int32`).
+    #[inline]
     pub fn next_u32(&mut self) -> u32 {
         if self.pos >= N {
             self.generate();
@@ -116,6 +118,7 @@ impl Mt19937 {
 }
 
 impl UniformSource for Mt19937 {
+    #[inline]
     fn next_f64(&mut self) -> f64 {
         let a = u64::from(self.next_u32() >> 5);
         let b = u64::from(self.next_u32() >> 6);

@@ -6,6 +6,7 @@
 //! operations, so these functions mirror numpy's C loops.
 
 /// `np.sum` of a contiguous float64 vector: numpy's `pairwise_sum` started from 0.
+#[inline]
 pub fn pairwise_sum(a: &[f64]) -> f64 {
     0.0 + pairwise(a)
 }
