@@ -264,3 +264,50 @@ def test_status_line() -> None:
         and "errors 1" in text
     )
     assert "rec/s" in text and "shards 3" in text
+
+
+def test_latest_start_skips_closed_history_but_reads_children_of_what_it_read(
+    tmp_path: Any,
+) -> None:
+    source = FakeShardSource(2, random.Random(1), limit_jitter=False)
+    for pk, data in rows(40):
+        source.put(data, pk)
+    source.split("shardId-000000000000")  # history: a closed parent and two open children
+    for pk, data in rows(40, start=40):
+        source.put(data, pk)
+    sink = MemorySink()
+    phase = {"calls": 0}
+    new: list[str] = []
+
+    def world() -> None:
+        # Once the consumer is reading, new records arrive and another shard splits.
+        phase["calls"] += 1
+        if phase["calls"] == 5:
+            for pk, data in rows(30, start=1000):
+                new.append(source.put(data, pk).sequence_number)
+            source.split("shardId-000000000001")
+            for pk, data in rows(30, start=2000):
+                new.append(source.put(data, pk).sequence_number)
+
+    source.on_call = world
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    c = Consumer(
+        source,
+        step(sink),
+        SQLiteCheckpointStore(str(tmp_path / "cp.db"), "app"),
+        MemoryStateStore(),
+        initial_position="LATEST",
+        persist_interval=0.0,
+        idle_sleep=0.1,
+        shard_refresh_interval=1.0,
+        sleep=sleep,
+        clock=lambda: now[0],
+    )
+    c.run(stop_after_idle=3.0)
+    assert "shardId-000000000000" in c.skipped
+    # Nothing written before the start; everything written after it, across the split.
+    assert sorted(r["sequence_number"] for r in sink.items) == sorted(new)

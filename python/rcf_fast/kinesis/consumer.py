@@ -136,7 +136,8 @@ class Consumer:
         self.on_status = on_status
         self.status = ConsumerStatus()
         self.owned: dict[str, _Shard] = {}
-        self.finished: set = set()
+        self.finished: set[str] = set()
+        self.skipped: set[str] = set()  # closed shards never read, passed over (LATEST start)
         self.known: dict[str, ShardInfo] = {}
         self._stop = False
         self._loaded = False
@@ -229,6 +230,10 @@ class Consumer:
             if cp is not None and cp.finished:
                 self.finished.add(info.shard_id)
                 continue
+            if cp is None and info.is_closed and self.initial_position == "LATEST":
+                # Never read and closed: from LATEST there is nothing left in it to read.
+                self.skipped.add(info.shard_id)
+                continue
             if not all(self._parent_done(p) for p in info.parents):
                 continue
             if self.max_shards is not None and len(self.owned) >= self.max_shards:
@@ -243,7 +248,7 @@ class Consumer:
         self.status.shards_finished = len(self.finished)
 
     def _parent_done(self, parent_id: str) -> bool:
-        if parent_id in self.finished:
+        if parent_id in self.finished or parent_id in self.skipped:
             return True
         if parent_id not in self.known:
             return True  # trimmed past retention: nothing left to read
@@ -257,8 +262,9 @@ class Consumer:
         sid = shard.info.shard_id
         if shard.last_sequence is not None:
             return self.source.get_iterator(sid, "AFTER_SEQUENCE_NUMBER", shard.last_sequence)
-        if shard.info.parents:
-            # A child of a split or merge starts at its beginning, whatever the initial position.
+        if any(p in self.finished for p in shard.info.parents):
+            # The child of a shard we read to its end starts at its beginning, whatever the
+            # initial position: its records follow the parent's.
             return self.source.get_iterator(sid, "TRIM_HORIZON")
         if self.initial_position == "AT_TIMESTAMP":
             return self.source.get_iterator(sid, "AT_TIMESTAMP", timestamp=self.timestamp)
