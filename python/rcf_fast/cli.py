@@ -341,7 +341,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from botocore.exceptions import BotoCoreError, ClientError
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        sys.stderr.write("rcf-fast: error: consume needs boto3: pip install 'rcf_fast[kinesis]'\n")
+        return EXIT_CONFIG
 
     from rcf_fast.kinesis.errors import ConfigError, KinesisError
 
