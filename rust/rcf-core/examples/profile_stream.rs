@@ -9,6 +9,10 @@ fn main() {
     let mut c = ForestConfig::new(dims);
     c.shingle_size = if dims == 1 { 4 } else { 1 };
     c.seed = Some(1);
+    c.num_trees = std::env::var("TREES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     c.threads = std::env::var("THREADS").ok().and_then(|v| v.parse().ok());
     let mut f = Forest::new(c).unwrap();
     let mut x = vec![0.0; dims];

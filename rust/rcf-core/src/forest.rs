@@ -141,9 +141,11 @@ impl Forest {
     }
 
     fn score_point(&self, q: &[f32]) -> f64 {
-        let per_tree = self.pool.map(self.config.threads, &self.components, |c| {
-            with_scratch(|sc| self.tree_score(c, q, sc))
-        });
+        let per_tree = self.pool.map(
+            per_point_threads(self.config.threads),
+            &self.components,
+            |c| with_scratch(|sc| self.tree_score(c, q, sc)),
+        );
         let mut total = 0.0;
         for s in per_tree {
             total += s;
@@ -197,7 +199,7 @@ impl Forest {
             ..
         } = self;
         let store: &PointStore = store;
-        let per_tree = pool.map_mut_inline(config.threads, components, |c| {
+        let per_tree = pool.map_mut_inline(per_point_threads(config.threads), components, |c| {
             with_scratch(|sc| -> std::result::Result<(f64, Change), String> {
                 let s = if ready {
                     match scoring {
@@ -426,6 +428,13 @@ impl Forest {
         }
         Ok(result)
     }
+}
+
+/// Threads for a one-point call: a hand-off to the pool costs about as much as the work of a
+/// point, and loses badly when the cores are busy, so one-point calls stay on the calling thread
+/// unless the user asked for threads explicitly.
+fn per_point_threads(threads: Option<usize>) -> Option<usize> {
+    Some(threads.unwrap_or(1))
 }
 
 /// Forest score of each row: tree scores added in tree order (as the one-row path does), then
