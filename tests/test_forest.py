@@ -177,3 +177,13 @@ def test_threads_property_is_settable(sine):
     assert f.threads is None
     with pytest.raises(ValueError, match="threads"):
         f.threads = 0
+
+
+def test_one_point_calls_with_explicit_threads_match_serial(nyc_taxi):
+    x = nyc_taxi[:1500]
+    serial = RandomCutForest(shingle_size=4, seed=3, threads=1)
+    split = RandomCutForest(shingle_size=4, seed=3, threads=2)
+    a = [serial.score_update(v) for v in x]
+    b = [split.score_update(v) for v in x]
+    assert a == b
+    assert serial.score(9000.0) == split.score(9000.0)
