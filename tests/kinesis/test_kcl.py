@@ -160,6 +160,11 @@ def ministack(aws_env: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         log.close()
 
 
+def closed_port() -> int:
+    """A local port with nothing listening (bound, then released)."""
+    return free_port()
+
+
 def start_daemon(workdir: Path, endpoint: str, stream: str, app: str) -> subprocess.Popen:
     script = workdir / "rcf_kcl_app.sh"
     script.write_text(f"#!/bin/sh\nexec {sys.executable} -m rcf_fast.kinesis.kcl\n")
@@ -203,6 +208,12 @@ def start_daemon(workdir: Path, endpoint: str, stream: str, app: str) -> subproc
     }
     cmd = [
         java(),
+        # The KCL probes EC2/ECS metadata (169.254.169.254) at start; send any plain-Java HTTP
+        # that is not for 127.0.0.1 to a closed local port so the test never leaves the host.
+        "-Dhttp.proxyHost=127.0.0.1",
+        f"-Dhttp.proxyPort={closed_port()}",
+        "-Dhttp.nonProxyHosts=127.0.0.1|localhost",
+        "-Daws.disableEc2Metadata=true",
         "-cp",
         kcl_classpath([str(workdir)]),
         "software.amazon.kinesis.multilang.MultiLangDaemon",
