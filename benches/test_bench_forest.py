@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import rcf_fast
-
 from conftest import import_rrcf
 
 WARM = 2000

@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-
 import rcf_fast
 
 ROOT = Path(__file__).resolve().parent.parent

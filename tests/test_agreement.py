@@ -6,9 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.stats import spearmanr
-
 from rcf_fast import RandomCutForest
+from scipy.stats import spearmanr
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

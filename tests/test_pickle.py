@@ -7,7 +7,6 @@ import pickle
 
 import numpy as np
 import pytest
-
 from rcf_fast import RandomCutForest, StateError
 
 

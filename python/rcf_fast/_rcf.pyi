@@ -28,8 +28,8 @@ _Point = SupportsFloat | Sequence[SupportsFloat] | NDArray[np.generic]
 class RandomCutForest:
     """Robust Random Cut Forest anomaly detector for streams."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         dimensions: int = 1,
         shingle_size: int = 1,
         num_trees: int = 100,
@@ -40,7 +40,7 @@ class RandomCutForest:
         output_after: int | None = None,
         seed: int | None = None,
         threads: int | None = None,
-    ) -> None: ...
+    ) -> RandomCutForest: ...
     def score(self, x: _Point) -> float:
         """Anomaly score of ``x`` without changing the forest (0.0 until ready)."""
     def update(self, x: _Point) -> None:
