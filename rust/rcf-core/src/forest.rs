@@ -430,11 +430,11 @@ impl Forest {
     }
 }
 
-/// Threads for a one-point call: a hand-off to the pool costs about as much as the work of a
-/// point, and loses badly when the cores are busy, so one-point calls stay on the calling thread
-/// unless the user asked for threads explicitly.
+/// Threads for a one-point call. The calling thread works on its share of the trees while the
+/// pool takes the rest: 1.5x faster on idle cores (`profile_stream` example), but slower when
+/// every core is already busy, where `threads=1` is the better setting.
 fn per_point_threads(threads: Option<usize>) -> Option<usize> {
-    Some(threads.unwrap_or(1))
+    threads
 }
 
 /// Forest score of each row: tree scores added in tree order (as the one-row path does), then
