@@ -430,9 +430,9 @@ impl Forest {
     }
 }
 
-/// Threads for a one-point call. The calling thread works on its share of the trees while the
-/// pool takes the rest: 1.5x faster on idle cores (`profile_stream` example), but slower when
-/// every core is already busy, where `threads=1` is the better setting.
+/// Threads for a one-point call: the calling thread works on its share of the trees while the
+/// pool takes the rest (1.2-1.3x from Python on idle cores, `make bench`). When every core is
+/// already busy, `threads=1` is the better setting.
 fn per_point_threads(threads: Option<usize>) -> Option<usize> {
     threads
 }

@@ -27,8 +27,12 @@ impl std::fmt::Debug for Pool {
 impl Pool {
     #[cfg(feature = "parallel")]
     fn get(&self, threads: Option<usize>) -> Option<Arc<rayon::ThreadPool>> {
+        // available_parallelism reads cgroup files on every call (tens of microseconds): once.
+        static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
         let n = threads.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            *CORES.get_or_init(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            })
         });
         if n <= 1 {
             return None;
