@@ -134,10 +134,7 @@ impl Forest {
 
     #[inline]
     fn tree_score(&self, c: &Component, q: &[f32], sc: &mut Scratch) -> f64 {
-        match self.config.scoring {
-            ScoringKind::Rcf => c.tree.rcf_score(&self.store, q, sc),
-            ScoringKind::CoDisp => c.tree.codisp_expected(&self.store, q, sc),
-        }
+        tree_score(self.config.scoring, c, &self.store, q, sc)
     }
 
     fn score_point(&self, q: &[f32]) -> f64 {
@@ -202,10 +199,7 @@ impl Forest {
         let per_tree = pool.map_mut_inline(per_point_threads(config.threads), components, |c| {
             with_scratch(|sc| -> std::result::Result<(f64, Change), String> {
                 let s = if ready {
-                    match scoring {
-                        ScoringKind::Rcf => c.tree.rcf_score(store, &q, sc),
-                        ScoringKind::CoDisp => c.tree.codisp_expected(store, &q, sc),
-                    }
+                    tree_score(scoring, c, store, &q, sc)
                 } else {
                     0.0
                 };
@@ -349,10 +343,7 @@ impl Forest {
                         }
                         let q = store.point(s.id);
                         scores.push(if s.ready {
-                            match scoring {
-                                ScoringKind::Rcf => c.tree.rcf_score(store, q, sc),
-                                ScoringKind::CoDisp => c.tree.codisp_expected(store, q, sc),
-                            }
+                            tree_score(scoring, c, store, q, sc)
                         } else {
                             0.0
                         });
@@ -427,6 +418,21 @@ impl Forest {
             result.low[i % dims] += l / n;
         }
         Ok(result)
+    }
+}
+
+/// One tree's score of `q` of the configured kind.
+#[inline]
+fn tree_score(
+    scoring: ScoringKind,
+    c: &Component,
+    store: &PointStore,
+    q: &[f32],
+    sc: &mut Scratch,
+) -> f64 {
+    match scoring {
+        ScoringKind::Rcf => c.tree.rcf_score(store, q, sc),
+        ScoringKind::CoDisp => c.tree.codisp_expected(store, q, sc),
     }
 }
 
