@@ -27,6 +27,22 @@ def krcf_forest(dims, shingle, seed=1, parallel=False):
     })
 
 
+def krcf_warmed(dims, shingle, rows, parallel=False):
+    f = krcf_forest(dims, shingle, parallel=parallel)
+    for r in rows:
+        f.update(r)
+    return (f,), {}
+
+
+def krcf_stream(f, rows):
+    """krcf's streaming step: score, then update (it has no combined call)."""
+    out = []
+    for p in rows:
+        out.append(f.score(p))
+        f.update(p)
+    return out
+
+
 def run(benchmark, group, library, setup, stream, n):
     benchmark.group = group
     benchmark.extra_info.update(library=library, points=n)
@@ -72,21 +88,9 @@ def test_stream_rcf_fast_serial(benchmark, taxi):
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 def test_stream_krcf(benchmark, taxi, parallel):
     data = [[float(v)] for v in taxi[WARM:WARM + N]]
-
-    def setup():
-        f = krcf_forest(1, SHINGLE, parallel=parallel)
-        for v in taxi[:WARM]:
-            f.update([float(v)])
-        return (f,), {}
-
-    def stream(f):
-        out = []
-        for p in data:
-            out.append(f.score(p))
-            f.update(p)
-        return out
-
-    run(benchmark, "stream 1-d shingle 4", "krcf" if not parallel else "krcf (parallel)", setup, stream, N)
+    warm = [[float(v)] for v in taxi[:WARM]]
+    run(benchmark, "stream 1-d shingle 4", "krcf" if not parallel else "krcf (parallel)",
+        lambda: krcf_warmed(1, SHINGLE, warm, parallel), lambda f: krcf_stream(f, data), N)
 
 
 @pytest.mark.benchmark
@@ -158,21 +162,9 @@ def test_batch_rcf_fast(benchmark, taxi):
 def test_batch_krcf(benchmark, taxi):
     # krcf has no batch call: its best is the per-point loop (parallel mode measured above).
     data = [[float(v)] for v in taxi[WARM:WARM + N]]
-
-    def setup():
-        f = krcf_forest(1, SHINGLE)
-        for v in taxi[:WARM]:
-            f.update([float(v)])
-        return (f,), {}
-
-    def stream(f):
-        out = []
-        for p in data:
-            out.append(f.score(p))
-            f.update(p)
-        return out
-
-    run(benchmark, "batch 1-d shingle 4", "krcf", setup, stream, N)
+    warm = [[float(v)] for v in taxi[:WARM]]
+    run(benchmark, "batch 1-d shingle 4", "krcf", lambda: krcf_warmed(1, SHINGLE, warm),
+        lambda f: krcf_stream(f, data), N)
 
 
 # ---- 16-d points -------------------------------------------------------------------------------
@@ -200,21 +192,9 @@ def test_16d_rcf_fast(benchmark, points16, mode):
 @pytest.mark.benchmark
 def test_16d_krcf(benchmark, points16):
     data = points16[WARM:WARM + N].tolist()
-
-    def setup():
-        f = krcf_forest(16, 1)
-        for r in points16[:WARM].tolist():
-            f.update(r)
-        return (f,), {}
-
-    def stream(f):
-        out = []
-        for p in data:
-            out.append(f.score(p))
-            f.update(p)
-        return out
-
-    run(benchmark, "16-d points", "krcf", setup, stream, N)
+    warm = points16[:WARM].tolist()
+    run(benchmark, "16-d points", "krcf", lambda: krcf_warmed(16, 1, warm),
+        lambda f: krcf_stream(f, data), N)
 
 
 @pytest.mark.benchmark
