@@ -1,9 +1,8 @@
-//! Rough timing of the rrcf streaming workload in pure Rust (run with `--ignored --nocapture`).
+//! Rough timing of the rrcf workloads in pure Rust, for profiling (not a test).
+//! Usage: cargo run --profile profiling -p rcf-core --example rrcf_timing
 use rcf_core::rrcf::{Behaviour, Inserted, Mt19937, RrcfTree};
 use std::time::Instant;
 
-#[test]
-#[ignore = "timing printout, not a check"]
 fn rrcf_streaming_timing() {
     let n = 730;
     let t = 2.0 * std::f64::consts::PI / 100.0;
@@ -51,8 +50,6 @@ fn rrcf_streaming_timing() {
     );
 }
 
-#[test]
-#[ignore = "timing printout, not a check"]
 fn rrcf_batch_timing() {
     let mut rng = Mt19937::new(0);
     let x: Vec<f64> = (0..256 * 3)
@@ -79,8 +76,6 @@ fn rrcf_batch_timing() {
     );
 }
 
-#[test]
-#[ignore = "timing printout, not a check"]
 fn rrcf_insert_forget_timing() {
     let mut rng = Mt19937::new(3);
     let mut tree = RrcfTree::new(Behaviour::Master);
@@ -122,4 +117,10 @@ fn rrcf_insert_forget_timing() {
         "find_duplicate: {:.3} us ({hits})",
         start.elapsed().as_secs_f64() / n * 1e6
     );
+}
+
+fn main() {
+    rrcf_streaming_timing();
+    rrcf_batch_timing();
+    rrcf_insert_forget_timing();
 }
