@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing as mp
 
 import numpy as np
-
 from rcf_fast import RandomCutForest
 
 
