@@ -47,6 +47,21 @@ fn main() {
     }
     let score_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
 
+    // Descents alone (to each leaf the point would reach), for the share of the score walk.
+    let q: Vec<Vec<f32>> = rest
+        .windows(4)
+        .map(|w| w.iter().map(|&v| v as f32).collect())
+        .collect();
+    let t = Instant::now();
+    let mut depth = 0usize;
+    for p in &q {
+        for c in f.components() {
+            depth += c.tree.leaf_depth(p);
+        }
+    }
+    let descend_us = t.elapsed().as_secs_f64() * 1e6 / q.len() as f64;
+    println!("descents alone {descend_us:.1} us per point (mean depth {:.1})", depth as f64 / (q.len() * 100) as f64);
+
     let mut g = f.clone();
     let t = Instant::now();
     for v in rest {

@@ -44,6 +44,20 @@ impl Tree {
         node
     }
 
+    /// Depth of the leaf that `q` would reach (0 for an empty tree or a single leaf).
+    pub fn leaf_depth(&self, q: &[f32]) -> usize {
+        if self.root() == NIL {
+            return 0;
+        }
+        let mut depth = 0;
+        let mut node = self.root();
+        while !is_leaf(node) {
+            node = self.step(node, q);
+            depth += 1;
+        }
+        depth
+    }
+
     /// AWS RCF anomaly score of `q` (normal points below about 1). 0 for an empty tree.
     pub fn rcf_score(&self, store: &PointStore, q: &[f32], sc: &mut Scratch) -> f64 {
         // Common point sizes get kernels with fixed loop lengths.
