@@ -60,7 +60,10 @@ fn main() {
         }
     }
     let descend_us = t.elapsed().as_secs_f64() * 1e6 / q.len() as f64;
-    println!("descents alone {descend_us:.1} us per point (mean depth {:.1})", depth as f64 / (q.len() * 100) as f64);
+    println!(
+        "descents alone {descend_us:.1} us per point (mean depth {:.1})",
+        depth as f64 / (q.len() * 100) as f64
+    );
 
     let mut g = f.clone();
     let t = Instant::now();

@@ -138,11 +138,19 @@ impl Forest {
     }
 
     fn score_point(&self, q: &[f32]) -> f64 {
-        let per_tree = self.pool.map(
-            per_point_threads(self.config.threads),
-            &self.components,
-            |c| with_scratch(|sc| self.tree_score(c, q, sc)),
-        );
+        // One point's trees on the calling thread: grouped descents make this about as fast as
+        // a hand-off to the pool, without waking it.
+        let mut per_tree = vec![0.0; self.components.len()];
+        with_scratch(|sc| {
+            scores_of_share(
+                self.config.scoring,
+                &self.components,
+                &self.store,
+                q,
+                sc,
+                &mut per_tree,
+            );
+        });
         let mut total = 0.0;
         for s in per_tree {
             total += s;
@@ -196,16 +204,22 @@ impl Forest {
             ..
         } = self;
         let store: &PointStore = store;
-        let per_tree = pool.map_mut_inline(per_point_threads(config.threads), components, |c| {
-            with_scratch(|sc| -> std::result::Result<(f64, Change), String> {
-                let s = if ready {
-                    tree_score(scoring, c, store, &q, sc)
-                } else {
-                    0.0
-                };
-                Ok((s, c.update(store, id, t, lambda, cap, sc)?))
-            })
-        });
+        let per_tree =
+            pool.map_shares_inline(per_point_threads(config.threads), components, |share| {
+                with_scratch(|sc| {
+                    let mut scores = vec![0.0; share.len()];
+                    if ready {
+                        scores_of_share(scoring, share, store, &q, sc, &mut scores);
+                    }
+                    share
+                        .iter_mut()
+                        .zip(scores)
+                        .map(|(c, s)| -> std::result::Result<(f64, Change), String> {
+                            Ok((s, c.update(store, id, t, lambda, cap, sc)?))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            });
         let mut total = 0.0;
         let mut error = None;
         for r in &per_tree {
@@ -418,6 +432,27 @@ impl Forest {
             result.low[i % dims] += l / n;
         }
         Ok(result)
+    }
+}
+
+/// Scores of `q` in every tree of `share`, in order: RCF descents run in lockstep groups.
+fn scores_of_share(
+    scoring: ScoringKind,
+    share: &[Component],
+    store: &PointStore,
+    q: &[f32],
+    sc: &mut Scratch,
+    out: &mut [f64],
+) {
+    match scoring {
+        ScoringKind::Rcf => {
+            crate::score::rcf_scores(share.iter().map(|c| &c.tree), store, q, sc, out);
+        }
+        ScoringKind::CoDisp => {
+            for (c, o) in share.iter().zip(out.iter_mut()) {
+                *o = c.tree.codisp_expected(store, q, sc);
+            }
+        }
     }
 }
 

@@ -73,46 +73,38 @@ impl Pool {
         items.iter().map(f).collect()
     }
 
-    /// Like [`Pool::map_mut`] for short calls (one point): the calling thread works on the first
-    /// share itself while the pool's threads take the others, which avoids a full hand-off.
-    pub fn map_mut_inline<T: Send, R: Send>(
+    /// `f` over shares of `items`, one share per thread, for short calls (one point): the
+    /// calling thread works on the first share itself while the pool takes the others. `f`
+    /// returns one result per item of its share; results come back in item order.
+    pub fn map_shares_inline<T: Send, R: Send>(
         &self,
         threads: Option<usize>,
         items: &mut [T],
-        f: impl Fn(&mut T) -> R + Sync + Send,
+        f: impl Fn(&mut [T]) -> Vec<R> + Sync + Send,
     ) -> Vec<R> {
-        let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
         #[cfg(feature = "parallel")]
         if items.len() >= 8 {
             if let Some(pool) = self.get(threads) {
                 let shares = pool.current_num_threads().min(items.len());
                 let per = items.len().div_ceil(shares);
+                let mut results: Vec<Vec<R>> =
+                    std::iter::repeat_with(Vec::new).take(shares).collect();
                 let f = &f;
-                let mut chunks = items.chunks_mut(per).zip(out.chunks_mut(per));
-                let first = chunks.next();
+                let mut work = items.chunks_mut(per).zip(results.iter_mut());
+                let first = work.next();
                 pool.in_place_scope(|s| {
-                    for (items, out) in chunks {
-                        s.spawn(move |_| {
-                            for (item, o) in items.iter_mut().zip(out.iter_mut()) {
-                                *o = Some(f(item));
-                            }
-                        });
+                    for (share, out) in work {
+                        s.spawn(move |_| *out = f(share));
                     }
-                    if let Some((items, out)) = first {
-                        for (item, o) in items.iter_mut().zip(out.iter_mut()) {
-                            *o = Some(f(item));
-                        }
+                    if let Some((share, out)) = first {
+                        *out = f(share);
                     }
                 });
-                return out
-                    .into_iter()
-                    .map(|o| o.expect("every share ran"))
-                    .collect();
+                return results.into_iter().flatten().collect();
             }
         }
         let _ = threads;
-        drop(out);
-        items.iter_mut().map(f).collect()
+        f(items)
     }
 
     /// `f` over mutable `items`, in parallel when allowed; results in order.

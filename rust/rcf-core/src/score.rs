@@ -76,22 +76,34 @@ impl Tree {
         if self.root() == NIL {
             return 0.0;
         }
+        let leaf = self.descend(q, &mut sc.path);
+        self.rcf_climb_d::<D>(store, q, leaf, &sc.path, &mut sc.boxes)
+    }
+
+    /// The RCF score from the leaf `q` reaches and the internal nodes above it (root first).
+    fn rcf_climb_d<const D: usize>(
+        &self,
+        store: &PointStore,
+        q: &[f32],
+        leaf: u16,
+        path: &[u16],
+        boxes: &mut Vec<f32>,
+    ) -> f64 {
         let big_m = f64::from(self.mass());
         let norm = (big_m + 1.0).log2();
-        let leaf = self.descend(q, &mut sc.path);
-        let depth = sc.path.len() as f64;
+        let depth = path.len() as f64;
         let p = store.point(self.leaf_point(leaf));
         if p == q {
             let m = f64::from(self.mass_of(leaf));
             return (1.0 - m / (2.0 * big_m)) / (depth + (m + 1.0).log2()) * norm;
         }
         let mut score = 1.0 / (depth + 1.0);
-        let (lo, hi) = box_pair(&mut sc.boxes, self.dim());
+        let (lo, hi) = box_pair(boxes, self.dim());
         lo.copy_from_slice(p);
         hi.copy_from_slice(p);
         let mut child = leaf;
-        for k in (0..sc.path.len()).rev() {
-            let n = sc.path[k];
+        for k in (0..path.len()).rev() {
+            let n = path[k];
             let (out, total) = if let Some((blo, bhi)) = self.box_if_cached(n) {
                 separation_d::<D>(blo, bhi, q)
             } else {
@@ -264,5 +276,68 @@ impl Tree {
             }
         }
         expected
+    }
+}
+
+/// Trees descended in lockstep: their chains of dependent loads overlap.
+const GROUP: usize = 4;
+
+/// RCF scores of `q` in each tree of `trees` (written to `out`), the same values as
+/// [`Tree::rcf_score`]. Descents run in lockstep groups of four, which hides most of the load
+/// latency of walking one tree at a time; then each tree climbs on its own.
+pub fn rcf_scores<'a>(
+    trees: impl ExactSizeIterator<Item = &'a Tree>,
+    store: &PointStore,
+    q: &[f32],
+    sc: &mut Scratch,
+    out: &mut [f64],
+) {
+    match q.len() {
+        1 => rcf_scores_d::<1>(trees, store, q, sc, out),
+        2 => rcf_scores_d::<2>(trees, store, q, sc, out),
+        3 => rcf_scores_d::<3>(trees, store, q, sc, out),
+        4 => rcf_scores_d::<4>(trees, store, q, sc, out),
+        8 => rcf_scores_d::<8>(trees, store, q, sc, out),
+        16 => rcf_scores_d::<16>(trees, store, q, sc, out),
+        _ => rcf_scores_d::<0>(trees, store, q, sc, out),
+    }
+}
+
+fn rcf_scores_d<'a, const D: usize>(
+    trees: impl ExactSizeIterator<Item = &'a Tree>,
+    store: &PointStore,
+    q: &[f32],
+    sc: &mut Scratch,
+    out: &mut [f64],
+) {
+    let trees: Vec<&Tree> = trees.collect();
+    for (group, out) in trees.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+        let mut node = [NIL; GROUP];
+        for (j, t) in group.iter().enumerate() {
+            sc.paths[j].clear();
+            node[j] = t.root();
+        }
+        // Lockstep descent; a finished (or empty) tree just waits for the others.
+        loop {
+            let mut moving = false;
+            for (j, t) in group.iter().enumerate() {
+                let n = node[j];
+                if n != NIL && !is_leaf(n) {
+                    sc.paths[j].push(n);
+                    node[j] = t.step(n, q);
+                    moving = true;
+                }
+            }
+            if !moving {
+                break;
+            }
+        }
+        for (j, t) in group.iter().enumerate() {
+            out[j] = if node[j] == NIL {
+                0.0
+            } else {
+                t.rcf_climb_d::<D>(store, q, node[j], &sc.paths[j], &mut sc.boxes)
+            };
+        }
     }
 }

@@ -6,6 +6,8 @@ use std::cell::RefCell;
 pub struct Scratch {
     /// Node path of the current walk.
     pub path: Vec<u16>,
+    /// Node paths of trees walked together (see `score::rcf_scores`).
+    pub paths: [Vec<u16>; 4],
     /// Two boxes' worth of f32 (lo, hi).
     pub boxes: Vec<f32>,
     /// Per-level or per-dimension f64 work space.
