@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from rcf_fast.kinesis.errors import ConflictError
 from rcf_fast.kinesis.stores.checkpoint import Checkpoint
+from rcf_fast.kinesis.stores.dynamodb_table import ensure_hash_table
 
 
 def _conditional_failed(exc: Exception) -> bool:
@@ -37,20 +38,7 @@ class DynamoDBCheckpointStore:
 
     def ensure_table(self) -> None:
         """Create the table (on-demand billing) if it does not exist, and wait for it."""
-        try:
-            self.client.describe_table(TableName=self.table)
-            return
-        except self.client.exceptions.ResourceNotFoundException:
-            pass
-        self.client.create_table(
-            TableName=self.table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "lease_key", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "lease_key", "KeyType": "HASH"}],
-        )
-        self.client.get_waiter("table_exists").wait(
-            TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-        )
+        ensure_hash_table(self.client, self.table, "lease_key")
 
     def _key(self, shard_id: str) -> dict:
         return {"lease_key": {"S": f"{self.namespace}/{shard_id}"}}

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from rcf_fast.kinesis.errors import ConflictError, StateError
+from rcf_fast.kinesis.stores.dynamodb_table import ensure_hash_table
 
 CHUNK_BYTES = 350_000
 
@@ -29,21 +30,8 @@ class DynamoDBStateStore:
         self.tag = ""  # chunk-key tag of that version
 
     def ensure_table(self) -> None:
-        """Create the table (on-demand billing) if it does not exist."""
-        try:
-            self.client.describe_table(TableName=self.table)
-            return
-        except self.client.exceptions.ResourceNotFoundException:
-            pass
-        self.client.create_table(
-            TableName=self.table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "state_key", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "state_key", "KeyType": "HASH"}],
-        )
-        self.client.get_waiter("table_exists").wait(
-            TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-        )
+        """Create the table (on-demand billing) if it does not exist, and wait for it."""
+        ensure_hash_table(self.client, self.table, "state_key")
 
     def _chunk_key(self, tag: str, i: int) -> dict:
         return {"state_key": {"S": f"{self.state_id}#{tag}#{i}"}}
