@@ -159,6 +159,24 @@ impl PyRrcfTree {
         }
     }
 
+    /// Views of the nodes `collect` finds below `node` (default: the root), in its order.
+    fn views_under<'py>(
+        slf: &Bound<'py, Self>,
+        node: Option<&Bound<'py, PyAny>>,
+        collect: fn(&RrcfTree, u32) -> Vec<u32>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let start = Self::resolve_node(slf, node)?;
+        let me = slf.borrow();
+        let out = PyList::empty(slf.py());
+        if let Some(s) = start.or(me.tree.root()) {
+            let tree_ref = slf.clone().unbind();
+            for n in collect(&me.tree, s) {
+                out.append(view(slf.py(), &tree_ref, &me, Some(n))?)?;
+            }
+        }
+        Ok(out)
+    }
+
     fn resolve_node(
         slf: &Bound<'_, Self>,
         node: Option<&Bound<'_, PyAny>>,
@@ -493,16 +511,7 @@ impl PyRrcfTree {
         slf: &Bound<'py, Self>,
         node: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let start = Self::resolve_node(slf, node)?;
-        let me = slf.borrow();
-        let out = PyList::empty(slf.py());
-        if let Some(s) = start.or(me.tree.root()) {
-            let tree_ref = slf.clone().unbind();
-            for leaf in me.tree.leaves_under(s) {
-                out.append(view(slf.py(), &tree_ref, &me, Some(leaf))?)?;
-            }
-        }
-        Ok(out)
+        Self::views_under(slf, node, RrcfTree::leaves_under)
     }
 
     /// Branches below `node` (default: root) in post-order.
@@ -511,16 +520,7 @@ impl PyRrcfTree {
         slf: &Bound<'py, Self>,
         node: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let start = Self::resolve_node(slf, node)?;
-        let me = slf.borrow();
-        let out = PyList::empty(slf.py());
-        if let Some(s) = start.or(me.tree.root()) {
-            let tree_ref = slf.clone().unbind();
-            for b in me.tree.branches_under(s) {
-                out.append(view(slf.py(), &tree_ref, &me, Some(b))?)?;
-            }
-        }
-        Ok(out)
+        Self::views_under(slf, node, RrcfTree::branches_under)
     }
 
     /// The tree as rrcf's nested dict.
