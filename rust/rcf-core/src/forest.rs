@@ -446,7 +446,7 @@ fn scores_of_share(
 ) {
     match scoring {
         ScoringKind::Rcf => {
-            crate::score::rcf_scores(share.iter().map(|c| &c.tree), store, q, sc, out);
+            crate::score::rcf_scores(share, |c: &Component| &c.tree, store, q, sc, out);
         }
         ScoringKind::CoDisp => {
             for (c, o) in share.iter().zip(out.iter_mut()) {

@@ -285,42 +285,48 @@ const GROUP: usize = 4;
 /// RCF scores of `q` in each tree of `trees` (written to `out`), the same values as
 /// [`Tree::rcf_score`]. Descents run in lockstep groups of four, which hides most of the load
 /// latency of walking one tree at a time; then each tree climbs on its own.
-pub fn rcf_scores<'a>(
-    trees: impl ExactSizeIterator<Item = &'a Tree>,
+pub fn rcf_scores<T>(
+    trees: &[T],
+    tree_of: impl Fn(&T) -> &Tree + Copy,
     store: &PointStore,
     q: &[f32],
     sc: &mut Scratch,
     out: &mut [f64],
 ) {
     match q.len() {
-        1 => rcf_scores_d::<1>(trees, store, q, sc, out),
-        2 => rcf_scores_d::<2>(trees, store, q, sc, out),
-        3 => rcf_scores_d::<3>(trees, store, q, sc, out),
-        4 => rcf_scores_d::<4>(trees, store, q, sc, out),
-        8 => rcf_scores_d::<8>(trees, store, q, sc, out),
-        16 => rcf_scores_d::<16>(trees, store, q, sc, out),
-        _ => rcf_scores_d::<0>(trees, store, q, sc, out),
+        1 => rcf_scores_d::<T, 1>(trees, tree_of, store, q, sc, out),
+        2 => rcf_scores_d::<T, 2>(trees, tree_of, store, q, sc, out),
+        3 => rcf_scores_d::<T, 3>(trees, tree_of, store, q, sc, out),
+        4 => rcf_scores_d::<T, 4>(trees, tree_of, store, q, sc, out),
+        8 => rcf_scores_d::<T, 8>(trees, tree_of, store, q, sc, out),
+        16 => rcf_scores_d::<T, 16>(trees, tree_of, store, q, sc, out),
+        _ => rcf_scores_d::<T, 0>(trees, tree_of, store, q, sc, out),
     }
 }
 
-fn rcf_scores_d<'a, const D: usize>(
-    trees: impl ExactSizeIterator<Item = &'a Tree>,
+fn rcf_scores_d<T, const D: usize>(
+    trees: &[T],
+    tree_of: impl Fn(&T) -> &Tree + Copy,
     store: &PointStore,
     q: &[f32],
     sc: &mut Scratch,
     out: &mut [f64],
 ) {
-    let trees: Vec<&Tree> = trees.collect();
-    for (group, out) in trees.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+    for (items, out) in trees.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+        let mut group = [None; GROUP];
+        for (g, item) in group.iter_mut().zip(items) {
+            *g = Some(tree_of(item));
+        }
+        let group = &group[..items.len()];
         let mut node = [NIL; GROUP];
-        for (j, t) in group.iter().enumerate() {
+        for (j, t) in group.iter().flatten().enumerate() {
             sc.paths[j].clear();
             node[j] = t.root();
         }
         // Lockstep descent; a finished (or empty) tree just waits for the others.
         loop {
             let mut moving = false;
-            for (j, t) in group.iter().enumerate() {
+            for (j, t) in group.iter().flatten().enumerate() {
                 let n = node[j];
                 if n != NIL && !is_leaf(n) {
                     sc.paths[j].push(n);
@@ -332,7 +338,7 @@ fn rcf_scores_d<'a, const D: usize>(
                 break;
             }
         }
-        for (j, t) in group.iter().enumerate() {
+        for (j, t) in group.iter().flatten().enumerate() {
             out[j] = if node[j] == NIL {
                 0.0
             } else {

@@ -99,11 +99,7 @@ impl Forest {
     }
 
     fn store_len_slots(&self) -> usize {
-        self.store.len() + self.store_free_len()
-    }
-
-    fn store_free_len(&self) -> usize {
-        self.store.free_len()
+        self.store.len() + self.store.free_len()
     }
 
     /// Renumbers live points in order of first use (tree by tree, leaf slot by leaf slot) and
