@@ -10,6 +10,8 @@ pub struct Scratch {
     pub paths: [Vec<u16>; 4],
     /// Two boxes' worth of f32 (lo, hi).
     pub boxes: Vec<f32>,
+    /// Boxes of the levels of one path (insertion).
+    pub levels: Vec<f32>,
     /// Per-level or per-dimension f64 work space.
     pub work: Vec<f64>,
     /// Second f64 work space.

@@ -11,7 +11,7 @@ use crate::pool::Pool;
 
 const MAGIC: &[u8; 8] = b"RCFFAST\0";
 /// Version of the saved format written by this build.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8 + 4;
 
 fn codec() -> impl Options {

@@ -370,6 +370,12 @@ impl Tree {
         }
     }
 
+    /// Insertion as a walk down and back up: descend to the leaf `q` reaches, climb while
+    /// collecting the tight boxes of the nodes whose box does not contain `q` (the box of a
+    /// node is its child's box widened by the sibling, or the cached one), then draw cuts from
+    /// the highest such node down. A node whose box contains `q` can never be separated from
+    /// `q` (its cut would fall inside the box), so no draw is spent there; the tree has the
+    /// distribution of the top-down insertion of Guha et al.
     fn insert_d<const D: usize>(
         &mut self,
         store: &PointStore,
@@ -384,66 +390,149 @@ impl Tree {
         }
         let d = dims::<D>(self.dim);
         let q = &store.point(id)[..d];
-        let (lo, hi) = sc.box_pair(d);
-        let mut parent = NIL;
+        let path = &mut sc.path;
+        path.clear();
         let mut node = self.root;
-        loop {
-            self.box_of_d::<D>(store, node, lo, hi);
-            if is_leaf(node) && lo == q {
-                let slot = node & !LEAF;
-                let m = self.slot_mass(slot);
-                self.set_slot_mass(slot, m + 1);
-                return (slot, false);
+        while !is_leaf(node) {
+            path.push(node);
+            node = self.step(node, q);
+        }
+        let leaf = node;
+        let len = path.len();
+        let p = &store.point(self.leaf_point(leaf))[..d];
+        if p == q {
+            for k in 0..len {
+                self.add_mass_d::<D>(store, path[k], q, None);
             }
+            let slot = leaf & !LEAF;
+            let m = self.slot_mass(slot);
+            self.set_slot_mass(slot, m + 1);
+            return (slot, false);
+        }
+        // levels[i]: box (lo then hi) of the node at depth `len - i` (i = 0: the leaf's point).
+        let levels = &mut sc.levels;
+        levels.clear();
+        levels.extend_from_slice(p);
+        levels.extend_from_slice(p);
+        let mut top = len;
+        let mut child = leaf;
+        for k in (0..len).rev() {
+            let n = path[k];
+            let start = levels.len();
+            let b = self.node_box[n as usize];
+            if b == NO_BOX {
+                levels.extend_from_within(start - 2 * d..start);
+                let nd = &self.nodes[n as usize];
+                let sibling = if nd.left == child { nd.right } else { nd.left };
+                let (lo, hi) = levels[start..].split_at_mut(d);
+                self.extend_box_d::<D>(store, sibling, lo, hi);
+            } else {
+                let (blo, bhi) = self.cached_box(b);
+                levels.extend_from_slice(&blo[..d]);
+                levels.extend_from_slice(&bhi[..d]);
+            }
+            let (lo, hi) = levels[start..].split_at(d);
+            if !outside_d::<D>(lo, hi, q) {
+                levels.truncate(start);
+                break;
+            }
+            top = k;
+            child = n;
+        }
+        for j in top..=len {
+            let off = (len - j) * 2 * d;
+            let (lo, hi) = levels[off..off + 2 * d].split_at(d);
             let mut total = 0.0f64;
             for i in 0..d {
                 total += f64::from(fmax(hi[i], q[i])) - f64::from(fmin(lo[i], q[i]));
             }
             let (cut_dim, cut) = choose_cut::<D>(lo, hi, q, rng.next_f64() * total);
-            let q_left = if cut < lo[cut_dim] {
-                true
-            } else if cut >= hi[cut_dim] {
-                false
-            } else {
-                // The cut falls inside this node's box: q goes below, following the node's cut.
-                let bbox = self.node_box[node as usize];
-                let threshold_crossed;
-                {
-                    let n = &mut self.nodes[node as usize];
-                    n.mass += 1;
-                    threshold_crossed = bbox == NO_BOX && n.mass >= BOX_MIN_MASS;
-                }
-                if bbox != NO_BOX {
-                    let (blo, bhi) = self.cached_box_mut(bbox);
-                    widen_d::<D>(blo, bhi, q, q);
-                } else if threshold_crossed {
-                    widen_d::<D>(lo, hi, q, q);
-                    let slot = self.alloc_box(lo, hi);
-                    self.node_box[node as usize] = slot;
-                }
-                parent = node;
-                node = self.step(node, q);
+            let separates = cut < lo[cut_dim] || cut >= hi[cut_dim];
+            if !separates && j < len {
                 continue;
-            };
-            let slot = self.alloc_leaf(id);
-            let leaf = LEAF | slot;
-            let mass = self.mass_of(node) + 1;
-            let (left, right) = if q_left { (leaf, node) } else { (node, leaf) };
-            let new_node = Node {
-                cut,
-                left,
-                right,
-                dim: cut_dim as u16,
-                mass: mass as u16,
-            };
-            let mut bbox = NO_BOX;
-            if mass >= u32::from(BOX_MIN_MASS) {
-                widen_d::<D>(lo, hi, q, q);
-                bbox = self.alloc_box(lo, hi);
             }
-            let branch = self.alloc_node(new_node, bbox);
-            self.set_child(parent, node, branch);
+            // The new branch takes the place of the subtree at depth j (at the leaf a cut
+            // always separates: the leaf's box is one point other than q).
+            let q_left = q[cut_dim] <= cut;
+            let mut lo_q = [0f32; 16];
+            let mut hi_q = [0f32; 16];
+            let mut big = Vec::new();
+            let (blo, bhi): (&mut [f32], &mut [f32]) = if d <= 16 {
+                (&mut lo_q[..d], &mut hi_q[..d])
+            } else {
+                big.resize(2 * d, 0.0);
+                big.split_at_mut(d)
+            };
+            blo.copy_from_slice(lo);
+            bhi.copy_from_slice(hi);
+            widen_d::<D>(blo, bhi, q, q);
+            let at = if j == len { leaf } else { path[j] };
+            let parent = if j == 0 { NIL } else { path[j - 1] };
+            for k in 0..j {
+                // Levels from `top` down have their box collected; q may lie outside it.
+                let known = (k >= top).then(|| (len - k) * 2 * d);
+                let known = known.map(|o| levels[o..o + 2 * d].split_at(d));
+                self.add_mass_d::<D>(store, path[k], q, known);
+            }
+            let slot = self.alloc_leaf(id);
+            let new_leaf = LEAF | slot;
+            let mass = self.mass_of(at) + 1;
+            let (left, right) = if q_left { (new_leaf, at) } else { (at, new_leaf) };
+            let bbox = if mass >= u32::from(BOX_MIN_MASS) {
+                self.alloc_box(blo, bhi)
+            } else {
+                NO_BOX
+            };
+            let branch = self.alloc_node(
+                Node {
+                    cut,
+                    left,
+                    right,
+                    dim: cut_dim as u16,
+                    mass: mass as u16,
+                },
+                bbox,
+            );
+            self.set_child(parent, at, branch);
             return (slot, true);
+        }
+        unreachable!("a cut at the leaf always separates two different points")
+    }
+
+    /// One more point (`q`) below internal node `n`: its mass grows and its cached box widens;
+    /// a node reaching [`BOX_MIN_MASS`] gets a box. `known` is `n`'s box without `q`, when the
+    /// caller has it (else a node whose box may need widening has it cached or computes it).
+    #[inline]
+    fn add_mass_d<const D: usize>(
+        &mut self,
+        store: &PointStore,
+        n: u16,
+        q: &[f32],
+        known: Option<(&[f32], &[f32])>,
+    ) {
+        let nd = &mut self.nodes[n as usize];
+        nd.mass += 1;
+        let mass = nd.mass;
+        let b = self.node_box[n as usize];
+        if b != NO_BOX {
+            if known.is_some() {
+                let (blo, bhi) = self.cached_box_mut(b);
+                widen_d::<D>(blo, bhi, q, q);
+            }
+        } else if mass >= BOX_MIN_MASS {
+            let d = q.len();
+            let mut lo = vec![0f32; d];
+            let mut hi = vec![0f32; d];
+            match known {
+                Some((klo, khi)) => {
+                    lo.copy_from_slice(klo);
+                    hi.copy_from_slice(khi);
+                }
+                None => self.box_of_d::<D>(store, n, &mut lo, &mut hi),
+            }
+            widen_d::<D>(&mut lo, &mut hi, q, q);
+            let slot = self.alloc_box(&lo, &hi);
+            self.node_box[n as usize] = slot;
         }
     }
 
@@ -756,6 +845,18 @@ pub(crate) fn widen_d<const D: usize>(lo: &mut [f32], hi: &mut [f32], blo: &[f32
         lo[i] = fmin(lo[i], blo[i]);
         hi[i] = fmax(hi[i], bhi[i]);
     }
+}
+
+/// True when `q` lies outside the box `lo/hi` in some dimension.
+#[inline(always)]
+fn outside_d<const D: usize>(lo: &[f32], hi: &[f32], q: &[f32]) -> bool {
+    let n = dims::<D>(q.len());
+    let (lo, hi, q) = (&lo[..n], &hi[..n], &q[..n]);
+    let mut out = false;
+    for i in 0..n {
+        out |= (q[i] < lo[i]) | (q[i] > hi[i]);
+    }
+    out
 }
 
 /// Picks the cut dimension and value for random offset `r` in `[0, total span)` of the box
