@@ -153,9 +153,9 @@ impl Component {
         self.tree.heap_bytes()
             + match &self.sampler {
                 Sampler::Window { fifo } => fifo.capacity() * 2,
-                Sampler::Decay { weights, leaves, .. } => {
-                    weights.capacity() * 4 + leaves.capacity() * 2
-                }
+                Sampler::Decay {
+                    weights, leaves, ..
+                } => weights.capacity() * 4 + leaves.capacity() * 2,
             }
     }
 
@@ -187,7 +187,10 @@ impl Component {
                 return Err(format!("leaf {slot}: sampler copies differ from its mass"));
             }
         }
-        if let Sampler::Decay { weights, leaves, .. } = &self.sampler {
+        if let Sampler::Decay {
+            weights, leaves, ..
+        } = &self.sampler
+        {
             if weights.len() != leaves.len() {
                 return Err("sampler vectors differ in length".into());
             }

@@ -401,8 +401,8 @@ impl Tree {
         let len = path.len();
         let p = &store.point(self.leaf_point(leaf))[..d];
         if p == q {
-            for k in 0..len {
-                self.add_mass_d::<D>(store, path[k], q, None);
+            for &n in path.iter() {
+                self.add_mass_d::<D>(store, n, q, None);
             }
             let slot = leaf & !LEAF;
             let m = self.slot_mass(slot);
@@ -468,16 +468,20 @@ impl Tree {
             widen_d::<D>(blo, bhi, q, q);
             let at = if j == len { leaf } else { path[j] };
             let parent = if j == 0 { NIL } else { path[j - 1] };
-            for k in 0..j {
+            for (k, &n) in path[..j].iter().enumerate() {
                 // Levels from `top` down have their box collected; q may lie outside it.
                 let known = (k >= top).then(|| (len - k) * 2 * d);
                 let known = known.map(|o| levels[o..o + 2 * d].split_at(d));
-                self.add_mass_d::<D>(store, path[k], q, known);
+                self.add_mass_d::<D>(store, n, q, known);
             }
             let slot = self.alloc_leaf(id);
             let new_leaf = LEAF | slot;
             let mass = self.mass_of(at) + 1;
-            let (left, right) = if q_left { (new_leaf, at) } else { (at, new_leaf) };
+            let (left, right) = if q_left {
+                (new_leaf, at)
+            } else {
+                (at, new_leaf)
+            };
             let bbox = if mass >= u32::from(BOX_MIN_MASS) {
                 self.alloc_box(blo, bhi)
             } else {
@@ -849,6 +853,7 @@ pub(crate) fn widen_d<const D: usize>(lo: &mut [f32], hi: &mut [f32], blo: &[f32
 
 /// True when `q` lies outside the box `lo/hi` in some dimension.
 #[inline(always)]
+#[allow(clippy::needless_bitwise_bool)] // branch-free on purpose
 fn outside_d<const D: usize>(lo: &[f32], hi: &[f32], q: &[f32]) -> bool {
     let n = dims::<D>(q.len());
     let (lo, hi, q) = (&lo[..n], &hi[..n], &q[..n]);
