@@ -138,18 +138,13 @@ impl Forest {
     }
 
     fn score_point(&self, q: &[f32]) -> f64 {
-        // One point's trees on the calling thread: grouped descents make this about as fast as
-        // a hand-off to the pool, without waking it.
-        let mut per_tree = vec![0.0; self.components.len()];
-        with_scratch(|sc| {
-            scores_of_share(
-                self.config.scoring,
-                &self.components,
-                &self.store,
-                q,
-                sc,
-                &mut per_tree,
-            );
+        let scoring = self.config.scoring;
+        let store = &self.store;
+        let mut trees: Vec<&Component> = self.components.iter().collect();
+        let per_tree = crate::helpers::map_shares(self.config.threads, &mut trees, |share| {
+            let mut scores = vec![0.0; share.len()];
+            with_scratch(|sc| scores_of_share(scoring, share, store, q, sc, &mut scores));
+            scores
         });
         let mut total = 0.0;
         for s in per_tree {
@@ -199,13 +194,14 @@ impl Forest {
         let Forest {
             store,
             components,
-            pool,
             config,
             ..
         } = self;
         let store: &PointStore = store;
+        // A tree that keeps the point also deletes and inserts: about three scores' work.
+        let weight = |c: &Component| 1 + 3 * u32::from(c.keeps(t, cap));
         let per_tree =
-            pool.map_shares_inline(per_point_threads(config.threads), components, |share| {
+            crate::helpers::map_shares_weighted(config.threads, components, weight, |share| {
                 with_scratch(|sc| {
                     let mut scores = vec![0.0; share.len()];
                     if ready {
@@ -436,9 +432,9 @@ impl Forest {
 }
 
 /// Scores of `q` in every tree of `share`, in order: RCF descents run in lockstep groups.
-fn scores_of_share(
+fn scores_of_share<C: std::borrow::Borrow<Component>>(
     scoring: ScoringKind,
-    share: &[Component],
+    share: &[C],
     store: &PointStore,
     q: &[f32],
     sc: &mut Scratch,
@@ -446,11 +442,11 @@ fn scores_of_share(
 ) {
     match scoring {
         ScoringKind::Rcf => {
-            crate::score::rcf_scores(share, |c: &Component| &c.tree, store, q, sc, out);
+            crate::score::rcf_scores(share, |c: &C| &c.borrow().tree, store, q, sc, out);
         }
         ScoringKind::CoDisp => {
             for (c, o) in share.iter().zip(out.iter_mut()) {
-                *o = c.tree.codisp_expected(store, q, sc);
+                *o = c.borrow().tree.codisp_expected(store, q, sc);
             }
         }
     }
@@ -469,13 +465,6 @@ fn tree_score(
         ScoringKind::Rcf => c.tree.rcf_score(store, q, sc),
         ScoringKind::CoDisp => c.tree.codisp_expected(store, q, sc),
     }
-}
-
-/// Threads for a one-point call: the calling thread works on its share of the trees while the
-/// pool takes the rest (1.2-1.3x from Python on idle cores, `make bench`). When every core is
-/// already busy, `threads=1` is the better setting.
-fn per_point_threads(threads: Option<usize>) -> Option<usize> {
-    threads
 }
 
 /// Forest score of each row: tree scores added in tree order (as the one-row path does), then

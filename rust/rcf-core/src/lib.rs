@@ -20,6 +20,7 @@
 pub mod config;
 pub mod error;
 pub mod forest;
+pub mod helpers;
 pub mod input;
 pub mod point_store;
 pub mod pool;

@@ -1,4 +1,4 @@
-//! Worker threads for batch calls. Each forest owns its pool, built on first use and rebuilt
+//! Worker threads for batch calls (one-point calls use [`crate::helpers`]). Each forest owns its pool, built on first use and rebuilt
 //! after a `fork` (a child process inherits no threads), so forests stay usable under
 //! multiprocessing. Without the `parallel` feature every map is serial.
 use std::sync::{Arc, Mutex};
@@ -27,13 +27,7 @@ impl std::fmt::Debug for Pool {
 impl Pool {
     #[cfg(feature = "parallel")]
     fn get(&self, threads: Option<usize>) -> Option<Arc<rayon::ThreadPool>> {
-        // available_parallelism reads cgroup files on every call (tens of microseconds): once.
-        static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-        let n = threads.unwrap_or_else(|| {
-            *CORES.get_or_init(|| {
-                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-            })
-        });
+        let n = threads.unwrap_or_else(crate::helpers::cores);
         if n <= 1 {
             return None;
         }
@@ -71,40 +65,6 @@ impl Pool {
         }
         let _ = threads;
         items.iter().map(f).collect()
-    }
-
-    /// `f` over shares of `items`, one share per thread, for short calls (one point): the
-    /// calling thread works on the first share itself while the pool takes the others. `f`
-    /// returns one result per item of its share; results come back in item order.
-    pub fn map_shares_inline<T: Send, R: Send>(
-        &self,
-        threads: Option<usize>,
-        items: &mut [T],
-        f: impl Fn(&mut [T]) -> Vec<R> + Sync + Send,
-    ) -> Vec<R> {
-        #[cfg(feature = "parallel")]
-        if items.len() >= 8 {
-            if let Some(pool) = self.get(threads) {
-                let shares = pool.current_num_threads().min(items.len());
-                let per = items.len().div_ceil(shares);
-                let mut results: Vec<Vec<R>> =
-                    std::iter::repeat_with(Vec::new).take(shares).collect();
-                let f = &f;
-                let mut work = items.chunks_mut(per).zip(results.iter_mut());
-                let first = work.next();
-                pool.in_place_scope(|s| {
-                    for (share, out) in work {
-                        s.spawn(move |_| *out = f(share));
-                    }
-                    if let Some((share, out)) = first {
-                        *out = f(share);
-                    }
-                });
-                return results.into_iter().flatten().collect();
-            }
-        }
-        let _ = threads;
-        f(items)
     }
 
     /// `f` over mutable `items`, in parallel when allowed; results in order.
