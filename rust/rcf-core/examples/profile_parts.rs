@@ -22,8 +22,13 @@ fn main() {
     f.update_many(&x[..10_000]).unwrap();
     let n = 5_000;
     let rest = &x[10_000..10_000 + n];
-    // PART=score|stream runs only that part (for instruction counts under callgrind).
+    // PART=score|stream|update|batch runs only that part (instruction counts under callgrind).
     if let Ok(part) = std::env::var("PART") {
+        if part == "batch" {
+            let s: f64 = f.score_update_many(rest).unwrap().iter().sum();
+            println!("{part}: {s:.3}");
+            return;
+        }
         let mut s = 0.0;
         for v in rest {
             s += match part.as_str() {

@@ -343,20 +343,48 @@ impl Forest {
             .pool
             .map_mut(self.config.threads, &mut self.components, |c| {
                 with_scratch(|sc| -> std::result::Result<_, String> {
-                    let mut scores = Vec::with_capacity(steps.len());
+                    let mut scores = vec![0.0; steps.len()];
                     let mut added = Vec::new();
                     let mut removed = Vec::new();
-                    for s in &steps {
-                        if s.id == NO_POINT {
-                            scores.push(0.0);
-                            continue;
+                    let mut run: Vec<&[f32]> = Vec::new();
+                    let mut run_at: Vec<usize> = Vec::new();
+                    let mut run_out: Vec<f64> = Vec::new();
+                    let mut i = 0;
+                    while i < steps.len() {
+                        // Points this tree does not keep leave it unchanged: score that run of
+                        // points together, then the point that changes the tree.
+                        run.clear();
+                        run_at.clear();
+                        let mut j = i;
+                        while j < steps.len() {
+                            let s = &steps[j];
+                            if s.id != NO_POINT {
+                                if c.keeps(s.t, cap) {
+                                    break;
+                                }
+                                if s.ready {
+                                    run.push(store.point(s.id));
+                                    run_at.push(j);
+                                }
+                            }
+                            j += 1;
                         }
+                        if !run.is_empty() {
+                            run_out.clear();
+                            run_out.resize(run.len(), 0.0);
+                            scores_in_tree(scoring, c, store, &run, sc, &mut run_out);
+                            for (&at, &v) in run_at.iter().zip(&run_out) {
+                                scores[at] = v;
+                            }
+                        }
+                        if j == steps.len() {
+                            break;
+                        }
+                        let s = &steps[j];
                         let q = store.point(s.id);
-                        scores.push(if s.ready {
-                            tree_score(scoring, c, store, q, sc)
-                        } else {
-                            0.0
-                        });
+                        if s.ready {
+                            scores[j] = tree_score(scoring, c, store, q, sc);
+                        }
                         let ch = c.update(store, s.id, s.t, lambda, cap, sc)?;
                         if ch.added {
                             added.push(s.id);
@@ -364,6 +392,7 @@ impl Forest {
                         if let Some(r) = ch.removed {
                             removed.push(r);
                         }
+                        i = j + 1;
                     }
                     Ok((scores, added, removed))
                 })
@@ -447,6 +476,25 @@ fn scores_of_share<C: std::borrow::Borrow<Component>>(
         ScoringKind::CoDisp => {
             for (c, o) in share.iter().zip(out.iter_mut()) {
                 *o = c.borrow().tree.codisp_expected(store, q, sc);
+            }
+        }
+    }
+}
+
+/// One tree's scores of the points `qs` (the tree does not change in between).
+fn scores_in_tree(
+    scoring: ScoringKind,
+    c: &Component,
+    store: &PointStore,
+    qs: &[&[f32]],
+    sc: &mut Scratch,
+    out: &mut [f64],
+) {
+    match scoring {
+        ScoringKind::Rcf => crate::score::rcf_scores_of_points(&c.tree, store, qs, sc, out),
+        ScoringKind::CoDisp => {
+            for (q, o) in qs.iter().zip(out.iter_mut()) {
+                *o = c.tree.codisp_expected(store, q, sc);
             }
         }
     }

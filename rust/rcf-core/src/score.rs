@@ -313,37 +313,85 @@ fn rcf_scores_d<T, const D: usize>(
     out: &mut [f64],
 ) {
     for (items, out) in trees.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
-        let mut group = [None; GROUP];
-        for (g, item) in group.iter_mut().zip(items) {
-            *g = Some(tree_of(item));
+        let mut lanes = [(tree_of(&items[0]), q); GROUP];
+        for (lane, item) in lanes.iter_mut().zip(items) {
+            lane.0 = tree_of(item);
         }
-        let group = &group[..items.len()];
-        let mut node = [NIL; GROUP];
-        for (j, t) in group.iter().flatten().enumerate() {
-            sc.paths[j].clear();
-            node[j] = t.root();
+        lockstep_d::<D>(&lanes[..items.len()], store, sc, out);
+    }
+}
+
+/// RCF scores of each point of `qs` in `tree` (written to `out`), the same values as
+/// [`Tree::rcf_score`], walked in lockstep groups of four points (a batch between two changes
+/// of the tree).
+pub fn rcf_scores_of_points(
+    tree: &Tree,
+    store: &PointStore,
+    qs: &[&[f32]],
+    sc: &mut Scratch,
+    out: &mut [f64],
+) {
+    let Some(first) = qs.first() else { return };
+    match first.len() {
+        1 => rcf_points_d::<1>(tree, store, qs, sc, out),
+        2 => rcf_points_d::<2>(tree, store, qs, sc, out),
+        3 => rcf_points_d::<3>(tree, store, qs, sc, out),
+        4 => rcf_points_d::<4>(tree, store, qs, sc, out),
+        8 => rcf_points_d::<8>(tree, store, qs, sc, out),
+        16 => rcf_points_d::<16>(tree, store, qs, sc, out),
+        _ => rcf_points_d::<0>(tree, store, qs, sc, out),
+    }
+}
+
+fn rcf_points_d<const D: usize>(
+    tree: &Tree,
+    store: &PointStore,
+    qs: &[&[f32]],
+    sc: &mut Scratch,
+    out: &mut [f64],
+) {
+    for (points, out) in qs.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+        let mut lanes = [(tree, points[0]); GROUP];
+        for (lane, &q) in lanes.iter_mut().zip(points) {
+            lane.1 = q;
         }
-        // Lockstep descent; a finished (or empty) tree just waits for the others.
-        loop {
-            let mut moving = false;
-            for (j, t) in group.iter().flatten().enumerate() {
-                let n = node[j];
-                if n != NIL && !is_leaf(n) {
-                    sc.paths[j].push(n);
-                    node[j] = t.step(n, q);
-                    moving = true;
-                }
+        lockstep_d::<D>(&lanes[..points.len()], store, sc, out);
+    }
+}
+
+/// Scores of up to [`GROUP`] (tree, point) lanes: descents in lockstep, then one climb each.
+#[inline(always)]
+fn lockstep_d<const D: usize>(
+    lanes: &[(&Tree, &[f32])],
+    store: &PointStore,
+    sc: &mut Scratch,
+    out: &mut [f64],
+) {
+    let mut node = [NIL; GROUP];
+    for (j, (t, _)) in lanes.iter().enumerate() {
+        sc.paths[j].clear();
+        node[j] = t.root();
+    }
+    // Lockstep descent; a finished (or empty) lane just waits for the others.
+    loop {
+        let mut moving = false;
+        for (j, (t, q)) in lanes.iter().enumerate() {
+            let n = node[j];
+            if n != NIL && !is_leaf(n) {
+                sc.paths[j].push(n);
+                node[j] = t.step(n, q);
+                moving = true;
             }
-            if !moving {
-                break;
-            }
         }
-        for (j, t) in group.iter().flatten().enumerate() {
-            out[j] = if node[j] == NIL {
-                0.0
-            } else {
-                t.rcf_climb_d::<D>(store, q, node[j], &sc.paths[j], &mut sc.boxes)
-            };
+        if !moving {
+            break;
         }
+    }
+    for (j, (t, q)) in lanes.iter().enumerate() {
+        out[j] = if node[j] == NIL {
+            0.0
+        } else {
+            t.rcf_climb_d::<D>(store, q, node[j], &sc.paths[j], &mut sc.boxes)
+        };
     }
 }
