@@ -60,6 +60,14 @@ impl PointStore {
         &self.data[start..start + self.dim]
     }
 
+    /// [`PointStore::point`] for `D` values per point (0: any), so that offsets are constants.
+    #[inline(always)]
+    pub fn point_d<const D: usize>(&self, id: u32) -> &[f32] {
+        let d = crate::tree::dims::<D>(self.dim);
+        let start = id as usize * d;
+        &self.data[start..start + d]
+    }
+
     /// Adds one reference to `id`.
     pub fn inc(&mut self, id: u32) {
         self.refs[id as usize] += 1;

@@ -178,6 +178,12 @@ impl Tree {
         lo: &mut [f32],
         hi: &mut [f32],
     ) {
+        if is_leaf(r) {
+            // The common case at the bottom of a tree: a single leaf.
+            let p = store.point_d::<D>(self.leaf_point(r));
+            widen_d::<D>(lo, hi, p, p);
+            return;
+        }
         // Uncached subtrees hold fewer than BOX_MIN_MASS leaves, so a small stack suffices.
         let mut stack = [0u16; 2 * BOX_MIN_MASS as usize + 2];
         let mut top = 1;
@@ -186,7 +192,7 @@ impl Tree {
             top -= 1;
             let r = stack[top];
             if is_leaf(r) {
-                let p = store.point(self.leaf_point(r));
+                let p = store.point_d::<D>(self.leaf_point(r));
                 widen_d::<D>(lo, hi, p, p);
                 continue;
             }
@@ -197,7 +203,7 @@ impl Tree {
                 stack[top + 1] = n.right;
                 top += 2;
             } else {
-                let (blo, bhi) = self.cached_box(b);
+                let (blo, bhi) = self.cached_box_d::<D>(b);
                 widen_d::<D>(lo, hi, blo, bhi);
             }
         }
@@ -252,6 +258,22 @@ impl Tree {
         let start = slot as usize * 2 * self.dim;
         let b = &self.boxes[start..start + 2 * self.dim];
         b.split_at(self.dim)
+    }
+
+    /// [`Tree::cached_box`] for `D` dimensions (0: any).
+    #[inline(always)]
+    pub(crate) fn cached_box_d<const D: usize>(&self, slot: u16) -> (&[f32], &[f32]) {
+        let d = dims::<D>(self.dim);
+        let start = slot as usize * 2 * d;
+        let b = &self.boxes[start..start + 2 * d];
+        b.split_at(d)
+    }
+
+    /// The cached box slot of internal node `n` (`None` for small subtrees).
+    #[inline(always)]
+    pub(crate) fn box_slot(&self, n: u16) -> Option<u16> {
+        let b = self.node_box[n as usize];
+        (b != NO_BOX).then_some(b)
     }
 
     fn cached_box_mut(&mut self, slot: u16) -> (&mut [f32], &mut [f32]) {
