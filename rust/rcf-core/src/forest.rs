@@ -211,6 +211,9 @@ impl Forest {
                         .iter_mut()
                         .zip(scores)
                         .map(|(c, s)| -> std::result::Result<(f64, Change), String> {
+                            if !c.keeps(t, cap) {
+                                return Ok((s, Change::default()));
+                            }
                             Ok((s, c.update(store, id, t, lambda, cap, sc)?))
                         })
                         .collect::<Vec<_>>()
