@@ -23,6 +23,16 @@ pub fn point(obj: &Bound<'_, PyAny>, dims: usize) -> PyResult<Vec<f64>> {
     if let Ok(tuple) = obj.cast::<PyTuple>() {
         return seq_items(tuple.iter(), tuple.len(), dims);
     }
+    // A contiguous float64 row (a row of a 2-D array, the common case) is read directly.
+    if let Ok(row) = obj.cast::<PyArray1<f64>>() {
+        if let Ok(ro) = row.try_readonly() {
+            if let Ok(values) = ro.as_slice() {
+                if values.len() == dims {
+                    return Ok(values.to_vec());
+                }
+            }
+        }
+    }
     let arr = as_float_array(obj)?;
     let shape = arr.shape().to_vec();
     let ok = match shape.as_slice() {
