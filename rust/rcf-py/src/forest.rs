@@ -66,7 +66,8 @@ impl PyAttribution {
 /// seed : int or None
 ///     Seed of all trees' generators; same seed and input give bit-identical scores.
 /// threads : int or None
-///     Worker threads for batch calls; ``None`` uses all cores, 1 is serial.
+///     Threads a call may use (batch calls and one-point calls); ``None`` uses all cores, 1 is
+///     serial. Results never depend on it.
 #[pyclass(frozen, module = "rcf_fast._rcf", name = "RandomCutForest")]
 pub struct PyForest {
     inner: RwLock<Forest>,
@@ -301,7 +302,7 @@ impl PyForest {
         self.read().config().seed
     }
 
-    /// Worker threads of batch calls (None: all cores). Settable; results do not depend on it.
+    /// Threads a call may use (None: all cores). Settable; results do not depend on it.
     #[getter]
     fn get_threads(&self) -> Option<usize> {
         self.read().config().threads
