@@ -30,6 +30,7 @@ pub mod score;
 pub mod scratch;
 pub mod serialize;
 pub mod shingle;
+mod simd;
 pub mod tree;
 
 pub use config::{ForestConfig, SamplerKind, ScoringKind, MAX_SAMPLE_SIZE};

@@ -68,6 +68,13 @@ impl PointStore {
         &self.data[start..start + d]
     }
 
+    /// The values of point `id` as `N` vectors of four (points of `4·N` values).
+    #[inline(always)]
+    pub(crate) fn point_x4<const N: usize>(&self, id: u32) -> crate::simd::Lanes<N> {
+        let start = id as usize * 4 * N;
+        crate::simd::load::<N>(&self.data[start..start + 4 * N])
+    }
+
     /// Adds one reference to `id`.
     pub fn inc(&mut self, id: u32) {
         self.refs[id as usize] += 1;

@@ -2,6 +2,7 @@
 //! as the expectation over the random insertion of the query point.
 use crate::point_store::PointStore;
 use crate::scratch::{box_pair, zeroed_pair, Scratch};
+use crate::simd;
 use crate::tree::{dims, is_leaf, Tree, LEAF, NIL};
 
 /// Out-of-box distance and total span of `lo/hi ∪ q` (their ratio is the probability that a
@@ -90,6 +91,14 @@ impl Tree {
         path: &[u16],
         boxes: &mut Vec<f32>,
     ) -> f64 {
+        // Point sizes that are multiples of four take the vector kernels (every caller goes
+        // through here, so a given size always gets the same arithmetic).
+        match D {
+            4 => return self.rcf_climb_x4::<1>(store, q, leaf, path),
+            8 => return self.rcf_climb_x4::<2>(store, q, leaf, path),
+            16 => return self.rcf_climb_x4::<4>(store, q, leaf, path),
+            _ => {}
+        }
         let d = dims::<D>(q.len());
         let q = &q[..d];
         let big_m = f64::from(self.mass());
@@ -127,6 +136,53 @@ impl Tree {
                 };
                 self.extend_box_d::<D>(store, sibling, lo, hi);
                 separation_d::<D>(lo, hi, q)
+            };
+            if out == 0.0 {
+                break; // q lies in this box, hence in every box above: converged.
+            }
+            let prob = out / total;
+            score = (1.0 - prob) * score + prob / (k as f64 + 1.0);
+            child = n;
+        }
+        score * norm
+    }
+
+    /// [`Tree::rcf_climb_d`] for points of `4·N` values, with boxes held in vectors.
+    #[inline(always)]
+    fn rcf_climb_x4<const N: usize>(
+        &self,
+        store: &PointStore,
+        q: &[f32],
+        leaf: u16,
+        path: &[u16],
+    ) -> f64 {
+        let big_m = f64::from(self.mass());
+        let norm = norm_of(big_m);
+        let depth = path.len() as f64;
+        let id = self.leaf_point(leaf);
+        if store.point(id) == q {
+            let m = f64::from(self.mass_of(leaf));
+            return (1.0 - m / (2.0 * big_m)) / (depth + (m + 1.0).log2()) * norm;
+        }
+        let qv = simd::load::<N>(q);
+        let mut lo = store.point_x4::<N>(id);
+        let mut hi = lo;
+        let mut score = 1.0 / (depth + 1.0);
+        let mut child = leaf;
+        for k in (0..path.len()).rev() {
+            let n = path[k];
+            let (out, total) = if let Some(b) = self.box_slot(n) {
+                let (blo, bhi) = self.cached_box_x4::<N>(b);
+                simd::separation(&blo, &bhi, &qv)
+            } else {
+                let node = self.node(n);
+                let sibling = if node.left == child {
+                    node.right
+                } else {
+                    node.left
+                };
+                self.extend_box_x4::<N>(store, sibling, &mut lo, &mut hi);
+                simd::separation(&lo, &hi, &qv)
             };
             if out == 0.0 {
                 break; // q lies in this box, hence in every box above: converged.

@@ -209,6 +209,58 @@ impl Tree {
         }
     }
 
+    /// The cached box in slot `slot` for points of `4·N` values, as vectors.
+    #[inline(always)]
+    pub(crate) fn cached_box_x4<const N: usize>(
+        &self,
+        slot: u16,
+    ) -> (crate::simd::Lanes<N>, crate::simd::Lanes<N>) {
+        let start = slot as usize * 8 * N;
+        let b = &self.boxes[start..start + 8 * N];
+        (
+            crate::simd::load::<N>(b),
+            crate::simd::load::<N>(&b[4 * N..]),
+        )
+    }
+
+    /// [`Tree::extend_box`] for points of `4·N` values, on vectors.
+    #[inline(always)]
+    pub(crate) fn extend_box_x4<const N: usize>(
+        &self,
+        store: &PointStore,
+        r: u16,
+        lo: &mut crate::simd::Lanes<N>,
+        hi: &mut crate::simd::Lanes<N>,
+    ) {
+        if is_leaf(r) {
+            let p = store.point_x4::<N>(self.leaf_point(r));
+            crate::simd::widen(lo, hi, &p, &p);
+            return;
+        }
+        let mut stack = [0u16; 2 * BOX_MIN_MASS as usize + 2];
+        let mut top = 1;
+        stack[0] = r;
+        while top > 0 {
+            top -= 1;
+            let r = stack[top];
+            if is_leaf(r) {
+                let p = store.point_x4::<N>(self.leaf_point(r));
+                crate::simd::widen(lo, hi, &p, &p);
+                continue;
+            }
+            let b = self.node_box[r as usize];
+            if b == NO_BOX {
+                let n = &self.nodes[r as usize];
+                stack[top] = n.left;
+                stack[top + 1] = n.right;
+                top += 2;
+            } else {
+                let (blo, bhi) = self.cached_box_x4::<N>(b);
+                crate::simd::widen(lo, hi, &blo, &bhi);
+            }
+        }
+    }
+
     /// Sets `lo`/`hi` to the tight box of subtree `r`.
     pub(crate) fn box_of(&self, store: &PointStore, r: u16, lo: &mut [f32], hi: &mut [f32]) {
         self.box_of_d::<0>(store, r, lo, hi);
