@@ -46,6 +46,14 @@ pub struct Forest {
     pub(crate) pool: Pool,
 }
 
+/// What one tree did with a point of a one-point call.
+#[derive(Clone, Default)]
+struct Outcome {
+    score: f64,
+    change: Change,
+    error: Option<String>,
+}
+
 /// What the serial prelude of a batch decided for one row.
 struct Step {
     id: u32,
@@ -141,11 +149,14 @@ impl Forest {
         let scoring = self.config.scoring;
         let store = &self.store;
         let mut trees: Vec<&Component> = self.components.iter().collect();
-        let per_tree = crate::helpers::map_shares(self.config.threads, &mut trees, |share| {
-            let mut scores = vec![0.0; share.len()];
-            with_scratch(|sc| scores_of_share(scoring, share, store, q, sc, &mut scores));
-            scores
-        });
+        let per_tree = crate::helpers::map_blocks(
+            self.config.threads,
+            &mut trees,
+            2 * crate::score::GROUP,
+            |share, scores: &mut [f64]| {
+                with_scratch(|sc| scores_of_share(scoring, share, store, q, sc, scores));
+            },
+        );
         let mut total = 0.0;
         for s in per_tree {
             total += s;
@@ -198,42 +209,42 @@ impl Forest {
             ..
         } = self;
         let store: &PointStore = store;
-        // A tree that keeps the point also deletes and inserts: about three scores' work.
-        let weight = |c: &Component| 1 + 3 * u32::from(c.keeps(t, cap));
-        let per_tree =
-            crate::helpers::map_shares_weighted(config.threads, components, weight, |share| {
+        let per_tree = crate::helpers::map_blocks(
+            config.threads,
+            components,
+            2 * crate::score::GROUP,
+            |share, outcomes: &mut [Outcome]| {
                 with_scratch(|sc| {
-                    let mut scores = vec![0.0; share.len()];
+                    let mut scores = [0.0; 2 * crate::score::GROUP];
+                    let scores = &mut scores[..share.len()];
                     if ready {
-                        scores_of_share(scoring, share, store, &q, sc, &mut scores);
+                        scores_of_share(scoring, share, store, &q, sc, scores);
                     }
-                    share
-                        .iter_mut()
-                        .zip(scores)
-                        .map(|(c, s)| -> std::result::Result<(f64, Change), String> {
-                            if !c.keeps(t, cap) {
-                                return Ok((s, Change::default()));
+                    for ((c, s), o) in share.iter_mut().zip(scores).zip(outcomes) {
+                        o.score = *s;
+                        if c.keeps(t, cap) {
+                            match c.update(store, id, t, lambda, cap, sc) {
+                                Ok(change) => o.change = change,
+                                Err(e) => o.error = Some(e),
                             }
-                            Ok((s, c.update(store, id, t, lambda, cap, sc)?))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            });
+                        }
+                    }
+                });
+            },
+        );
         let mut total = 0.0;
         let mut error = None;
-        for r in &per_tree {
-            match r {
-                Ok((s, change)) => {
-                    total += s;
-                    if change.added {
-                        self.store.inc(id);
-                    }
-                }
-                Err(e) => error = Some(e.clone()),
+        for o in &per_tree {
+            total += o.score;
+            if o.change.added {
+                self.store.inc(id);
+            }
+            if o.error.is_some() {
+                error.clone_from(&o.error);
             }
         }
-        for (_, change) in per_tree.iter().flatten() {
-            if let Some(r) = change.removed {
+        for o in &per_tree {
+            if let Some(r) = o.change.removed {
                 self.store.dec(r);
             }
         }

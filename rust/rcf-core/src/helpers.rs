@@ -139,6 +139,9 @@ struct Helpers {
 /// A helper's share of the items and its results.
 type Cell<'a, T, R> = Mutex<(Option<&'a mut [T]>, Vec<R>)>;
 
+/// A block of items and of their results, taken by whichever thread gets there first.
+type Block<'a, T, R> = Mutex<Option<(&'a mut [T], &'a mut [R])>>;
+
 static HELPERS: Mutex<Option<Arc<Helpers>>> = Mutex::new(None);
 
 /// Cores of this machine, read once (the call reads cgroup files).
@@ -191,7 +194,7 @@ pub fn map_shares<T: Send, R: Send>(
 
 /// [`map_shares`] with shares of about equal total `weight` (the work an item costs) rather
 /// than equal length.
-pub fn map_shares_weighted<T: Send, R: Send>(
+fn map_shares_weighted<T: Send, R: Send>(
     threads: Option<usize>,
     items: &mut [T],
     weight: impl Fn(&T) -> u32,
@@ -293,6 +296,108 @@ pub fn map_shares_weighted<T: Send, R: Send>(
     out
 }
 
+/// `f` over blocks of `block` items, each writing the results of its items into the matching
+/// block of the output. The calling thread takes blocks from the front while one helper takes
+/// them from the back, until they meet: the work balances itself (however long each item takes
+/// and however late the helper starts), and an item is nearly always handled by the same thread
+/// as on the previous call, which keeps its data in that core's cache. With more than one
+/// helper this is [`map_shares`] with equal shares; with none free, a serial loop. `f` always
+/// gets at most `block` items.
+pub fn map_blocks<T: Send, R: Send + Clone + Default>(
+    threads: Option<usize>,
+    items: &mut [T],
+    block: usize,
+    f: impl Fn(&mut [T], &mut [R]) + Sync,
+) -> Vec<R> {
+    let mut out = vec![R::default(); items.len()];
+    #[cfg(not(feature = "parallel"))]
+    let threads = Some(threads.map_or(1, |_| 1));
+    let want = threads.unwrap_or_else(cores).min(MAX_HELPERS + 1);
+    let block = block.max(1);
+    let serial = |items: &mut [T], out: &mut [R]| {
+        for (a, r) in items.chunks_mut(block).zip(out.chunks_mut(block)) {
+            f(a, r);
+        }
+    };
+    if want <= 1 || items.len() < 2 * block {
+        serial(items, &mut out);
+        return out;
+    }
+    if want > 2 {
+        let serial = &serial;
+        return map_shares(threads, items, |share| {
+            let mut o = vec![R::default(); share.len()];
+            serial(share, &mut o);
+            o
+        });
+    }
+    let h = helpers();
+    let Some(slot) = h.slots.iter().find(|s| {
+        s.claimed
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }) else {
+        serial(items, &mut out);
+        return out;
+    };
+    let mut claim = Claim {
+        slot,
+        waiting_for: None,
+    };
+    let blocks: Vec<Block<'_, T, R>> = items
+        .chunks_mut(block)
+        .zip(out.chunks_mut(block))
+        .map(|b| Mutex::new(Some(b)))
+        .collect();
+    // Runs block i unless the other thread already took it.
+    let take = |i: usize| -> bool {
+        let taken = blocks[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match taken {
+            Some((a, r)) => {
+                f(a, r);
+                true
+            }
+            None => false,
+        }
+    };
+    let from_back = || {
+        for i in (0..blocks.len()).rev() {
+            if !take(i) {
+                break;
+            }
+        }
+    };
+    let job = Job {
+        run: &from_back,
+        panic: Mutex::new(None),
+    };
+    claim.post(&job);
+    let mine = catch_unwind(AssertUnwindSafe(|| {
+        for i in 0..blocks.len() {
+            if !take(i) {
+                break;
+            }
+        }
+    }));
+    drop(claim); // waits for the helper
+    if let Err(e) = mine {
+        resume_unwind(e);
+    }
+    if let Some(e) = job
+        .panic
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    {
+        resume_unwind(e);
+    }
+    drop(blocks);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +411,29 @@ mod tests {
             });
             assert_eq!(out, (0..100).map(|x| x * 2).collect::<Vec<u64>>());
         }
+    }
+
+    #[test]
+    fn blocks_fill_every_result_whichever_thread_runs_them() {
+        let mut items: Vec<u32> = (0..103).collect();
+        for threads in [None, Some(1), Some(2), Some(4)] {
+            for block in [1, 4, 8, 200] {
+                let out: Vec<u64> = map_blocks(threads, &mut items, block, |a, r| {
+                    for (x, o) in a.iter_mut().zip(r.iter_mut()) {
+                        *x += 1;
+                        *o = u64::from(*x);
+                    }
+                });
+                assert_eq!(out.len(), 103);
+                assert!(
+                    out.windows(2).all(|w| w[1] == w[0] + 1),
+                    "{threads:?} {block}"
+                );
+            }
+        }
+        // Every item was visited exactly once per call (16 calls).
+        assert_eq!(items[0], 16);
+        assert_eq!(items[102], 102 + 16);
     }
 
     #[test]

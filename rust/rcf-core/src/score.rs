@@ -360,7 +360,7 @@ fn norm_of(mass: f64) -> f64 {
 }
 
 /// Trees descended in lockstep: their chains of dependent loads overlap.
-const GROUP: usize = 4;
+pub(crate) const GROUP: usize = 4;
 
 /// RCF scores of `q` in each tree of `trees` (written to `out`), the same values as
 /// [`Tree::rcf_score`]. Descents run in lockstep groups of four, which hides most of the load
