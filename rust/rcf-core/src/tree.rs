@@ -488,6 +488,12 @@ impl Tree {
         levels.clear();
         levels.extend_from_slice(p);
         levels.extend_from_slice(p);
+        // seps[2i], seps[2i+1]: out-of-box distance of q and total span of level i's box ∪ q.
+        let seps = &mut sc.work;
+        seps.clear();
+        let (o, t) = crate::score::separation_any::<D>(p, p, q);
+        seps.push(o);
+        seps.push(t);
         let mut top = len;
         let mut child = leaf;
         for k in (0..len).rev() {
@@ -506,27 +512,29 @@ impl Tree {
                 levels.extend_from_slice(&bhi[..d]);
             }
             let (lo, hi) = levels[start..].split_at(d);
-            if !outside_d::<D>(lo, hi, q) {
+            let (o, t) = crate::score::separation_any::<D>(lo, hi, q);
+            if o == 0.0 {
                 levels.truncate(start);
                 break;
             }
+            seps.push(o);
+            seps.push(t);
             top = k;
             child = n;
         }
         for j in top..=len {
-            let off = (len - j) * 2 * d;
-            let (lo, hi) = levels[off..off + 2 * d].split_at(d);
-            let mut total = 0.0f64;
-            for i in 0..d {
-                total += f64::from(fmax(hi[i], q[i])) - f64::from(fmin(lo[i], q[i]));
-            }
-            let (cut_dim, cut) = choose_cut::<D>(lo, hi, q, rng.next_f64() * total);
-            let separates = cut < lo[cut_dim] || cut >= hi[cut_dim];
-            if !separates && j < len {
+            let level = len - j;
+            let (out, total) = (seps[2 * level], seps[2 * level + 1]);
+            // The cut is uniform over the box ∪ q's spans; the part of measure `out` lying
+            // between the box and q separates q (always at the leaf: its box is one point).
+            let r = rng.next_f64() * total;
+            if r >= out && j < len {
                 continue;
             }
-            // The new branch takes the place of the subtree at depth j (at the leaf a cut
-            // always separates: the leaf's box is one point other than q).
+            let off = level * 2 * d;
+            let (lo, hi) = levels[off..off + 2 * d].split_at(d);
+            let (cut_dim, cut) = separating_cut::<D>(lo, hi, q, r);
+            // The new branch takes the place of the subtree at depth j.
             let q_left = q[cut_dim] <= cut;
             let mut lo_q = [0f32; 16];
             let mut hi_q = [0f32; 16];
@@ -925,42 +933,31 @@ pub(crate) fn widen_d<const D: usize>(lo: &mut [f32], hi: &mut [f32], blo: &[f32
     }
 }
 
-/// True when `q` lies outside the box `lo/hi` in some dimension.
-#[inline(always)]
-#[allow(clippy::needless_bitwise_bool)] // branch-free on purpose
-fn outside_d<const D: usize>(lo: &[f32], hi: &[f32], q: &[f32]) -> bool {
+/// The cut at offset `r` in `[0, out)` along the stretches between the box `lo/hi` and `q`
+/// (dimension by dimension), which all separate `q` from the box. The value stays inside its
+/// stretch `[a, b)`, so f32 rounding can never put it on the wrong side.
+fn separating_cut<const D: usize>(lo: &[f32], hi: &[f32], q: &[f32], mut r: f64) -> (usize, f32) {
     let n = dims::<D>(q.len());
     let (lo, hi, q) = (&lo[..n], &hi[..n], &q[..n]);
-    let mut out = false;
+    let mut last = None;
     for i in 0..n {
-        out |= (q[i] < lo[i]) | (q[i] > hi[i]);
-    }
-    out
-}
-
-/// Picks the cut dimension and value for random offset `r` in `[0, total span)` of the box
-/// `lo/hi` extended by `q`. The value is kept inside `[min, max)` of the chosen dimension, so
-/// f32 rounding can never put the cut on the wrong side of the new point.
-fn choose_cut<const D: usize>(lo: &[f32], hi: &[f32], q: &[f32], mut r: f64) -> (usize, f32) {
-    let n = dims::<D>(q.len());
-    let (lo, hi, q) = (&lo[..n], &hi[..n], &q[..n]);
-    let mut last = 0;
-    for i in 0..n {
-        let a = fmin(lo[i], q[i]);
-        let b = fmax(hi[i], q[i]);
-        let span = f64::from(b) - f64::from(a);
-        if span > 0.0 {
-            last = i;
-            if r < span {
-                return (i, cut_in(a, b, r));
-            }
-            r -= span;
+        let (a, b) = if q[i] < lo[i] {
+            (q[i], lo[i])
+        } else if q[i] > hi[i] {
+            (hi[i], q[i])
+        } else {
+            continue;
+        };
+        let gap = f64::from(b) - f64::from(a);
+        last = Some((i, a, b));
+        if r < gap {
+            return (i, cut_in(a, b, r));
         }
+        r -= gap;
     }
-    // Rounding ran past the last positive span: cut at the top of that dimension.
-    let a = fmin(lo[last], q[last]);
-    let b = fmax(hi[last], q[last]);
-    (last, cut_in(a, b, f64::from(b) - f64::from(a)))
+    // Rounding ran past the last stretch: cut at its top.
+    let (i, a, b) = last.expect("q lies outside the box");
+    (i, cut_in(a, b, f64::from(b) - f64::from(a)))
 }
 
 #[inline]
@@ -1024,5 +1021,61 @@ impl Tree {
             }
         }
         (if count > 0.0 { sum / count } else { 0.0 }, max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inserting q = (3, 2) into the tree of {(0, 0), (1, 0)}: Guha et al. cut the root's box
+    /// widened by q, [0, 3] × [0, 2] (spans 3 + 2), uniformly. The cut separates q at the root
+    /// with probability (2 + 2)/5, then in dimension 0 or 1 with equal odds, uniformly in
+    /// [1, 3) or [0, 2); otherwise q goes on down.
+    #[test]
+    fn insertion_cuts_with_the_papers_distribution() {
+        let mut store = PointStore::new(2);
+        let a = store.add(&[0.0, 0.0]);
+        let b = store.add(&[1.0, 0.0]);
+        let q = store.add(&[3.0, 2.0]);
+        let mut sc = Scratch::default();
+        let n = 20_000;
+        let (mut at_root, mut dim0, mut sum0, mut sum1) = (0u32, 0u32, 0.0f64, 0.0f64);
+        for seed in 0..n {
+            let mut rng = Rng::from_seed(seed);
+            let mut t = Tree::new(2, 4);
+            t.insert(&store, a, &mut rng, &mut sc);
+            t.insert(&store, b, &mut rng, &mut sc);
+            let (slot, added) = t.insert(&store, q, &mut rng, &mut sc);
+            assert!(added);
+            t.check(&store, &mut [0, 0, 0]).unwrap();
+            let root = *t.node(t.root());
+            if root.left == LEAF | slot || root.right == LEAF | slot {
+                at_root += 1;
+                if root.dim == 0 {
+                    dim0 += 1;
+                    sum0 += f64::from(root.cut);
+                } else {
+                    sum1 += f64::from(root.cut);
+                }
+            }
+        }
+        let p_root = f64::from(at_root) / f64::from(n as u32);
+        assert!(
+            (p_root - 0.8).abs() < 0.015,
+            "separated at the root in {p_root}"
+        );
+        let p_dim0 = f64::from(dim0) / f64::from(at_root);
+        assert!((p_dim0 - 0.5).abs() < 0.02, "dimension 0 in {p_dim0}");
+        let mean0 = sum0 / f64::from(dim0);
+        let mean1 = sum1 / f64::from(at_root - dim0);
+        assert!(
+            (mean0 - 2.0).abs() < 0.03,
+            "mean cut in dimension 0: {mean0}"
+        );
+        assert!(
+            (mean1 - 1.0).abs() < 0.03,
+            "mean cut in dimension 1: {mean1}"
+        );
     }
 }
