@@ -47,11 +47,10 @@ pub struct Forest {
 }
 
 /// What one tree did with a point of a one-point call.
-#[derive(Clone, Default)]
+#[derive(Clone, Copy, Default)]
 struct Outcome {
     score: f64,
     change: Change,
-    error: Option<String>,
 }
 
 /// What the serial prelude of a batch decided for one row.
@@ -209,6 +208,7 @@ impl Forest {
             ..
         } = self;
         let store: &PointStore = store;
+        let failure = std::sync::Mutex::new(None);
         let per_tree = crate::helpers::map_blocks(
             config.threads,
             components,
@@ -225,7 +225,12 @@ impl Forest {
                         if c.keeps(t, cap) {
                             match c.update(store, id, t, lambda, cap, sc) {
                                 Ok(change) => o.change = change,
-                                Err(e) => o.error = Some(e),
+                                Err(e) => {
+                                    *failure
+                                        .lock()
+                                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                                        Some(e);
+                                }
                             }
                         }
                     }
@@ -233,21 +238,19 @@ impl Forest {
             },
         );
         let mut total = 0.0;
-        let mut error = None;
         for o in &per_tree {
             total += o.score;
+            // The new point gains references, old ones lose them: never the same point.
             if o.change.added {
                 self.store.inc(id);
             }
-            if o.error.is_some() {
-                error.clone_from(&o.error);
-            }
-        }
-        for o in &per_tree {
             if let Some(r) = o.change.removed {
                 self.store.dec(r);
             }
         }
+        let error = failure
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let result = match error {
             Some(e) => Err(e),
             None => Ok(total),
