@@ -5,6 +5,7 @@ from typing import Literal, SupportsFloat, final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from typing_extensions import TypeAlias
 
 __version__: str
 
@@ -22,7 +23,7 @@ class Attribution:
     @property
     def total(self) -> float: ...
 
-_Point = SupportsFloat | Sequence[SupportsFloat] | NDArray[np.generic]
+_Point: TypeAlias = SupportsFloat | Sequence[SupportsFloat] | NDArray[np.generic]
 
 @final
 class RandomCutForest:
