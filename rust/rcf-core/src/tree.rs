@@ -261,12 +261,7 @@ impl Tree {
         }
     }
 
-    /// Sets `lo`/`hi` to the tight box of subtree `r`.
-    pub(crate) fn box_of(&self, store: &PointStore, r: u16, lo: &mut [f32], hi: &mut [f32]) {
-        self.box_of_d::<0>(store, r, lo, hi);
-    }
-
-    /// [`Tree::box_of`] for `D` dimensions (0: any).
+    /// Sets `lo`/`hi` to the tight box of subtree `r`, for `D` dimensions (0: any).
     #[inline]
     pub(crate) fn box_of_d<const D: usize>(
         &self,
@@ -630,6 +625,23 @@ impl Tree {
         slot: u16,
         sc: &mut Scratch,
     ) -> Result<Option<u32>, String> {
+        match self.dim {
+            1 => self.delete_d::<1>(store, slot, sc),
+            2 => self.delete_d::<2>(store, slot, sc),
+            3 => self.delete_d::<3>(store, slot, sc),
+            4 => self.delete_d::<4>(store, slot, sc),
+            8 => self.delete_d::<8>(store, slot, sc),
+            16 => self.delete_d::<16>(store, slot, sc),
+            _ => self.delete_d::<0>(store, slot, sc),
+        }
+    }
+
+    fn delete_d<const D: usize>(
+        &mut self,
+        store: &PointStore,
+        slot: u16,
+        sc: &mut Scratch,
+    ) -> Result<Option<u32>, String> {
         let target = LEAF | slot;
         if slot as usize >= self.leaf.len() {
             return Err(format!("leaf slot {slot} out of range"));
@@ -691,8 +703,8 @@ impl Tree {
                 // unchanged box nothing changes either.
                 shrink = (0..d).any(|i| q[i] == blo[i] || q[i] == bhi[i]);
                 if shrink {
-                    self.box_of(store, left, lo, hi);
-                    self.extend_box(store, right, lo, hi);
+                    self.box_of_d::<D>(store, left, lo, hi);
+                    self.extend_box_d::<D>(store, right, lo, hi);
                     let (blo, bhi) = self.cached_box_mut(b);
                     blo.copy_from_slice(lo);
                     bhi.copy_from_slice(hi);
