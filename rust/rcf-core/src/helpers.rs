@@ -151,12 +151,19 @@ pub fn cores() -> usize {
         .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
 }
 
-fn helpers() -> Arc<Helpers> {
+/// The helpers of this process, or `None` when another thread is looking them up right now (the
+/// caller then works alone; `try_lock` also means that a child forked while another thread held
+/// the lock never hangs on it).
+fn helpers() -> Option<Arc<Helpers>> {
     let pid = std::process::id();
-    let mut g = HELPERS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut g = match HELPERS.try_lock() {
+        Ok(g) => g,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return None,
+    };
     if let Some(h) = g.as_ref() {
         if h.pid == pid {
-            return Arc::clone(h);
+            return Some(Arc::clone(h));
         }
         // A forked child: the parent's helpers do not exist here. Leak them (their threads
         // cannot be joined) and start new ones.
@@ -177,7 +184,7 @@ fn helpers() -> Arc<Helpers> {
     }
     let h = Arc::new(Helpers { pid, slots });
     *g = Some(Arc::clone(&h));
-    h
+    Some(h)
 }
 
 /// `f` over shares of `items` (at most `threads` shares, `None`: one per core): the calling
@@ -206,7 +213,9 @@ fn map_shares_weighted<T: Send, R: Send>(
     if want <= 1 || items.len() < 8 {
         return f(items);
     }
-    let h = helpers();
+    let Some(h) = helpers() else {
+        return f(items);
+    };
     let mut claims: Vec<Claim<'_>> = h
         .slots
         .iter()
@@ -331,7 +340,10 @@ pub fn map_blocks<T: Send, R: Send + Clone + Default>(
             o
         });
     }
-    let h = helpers();
+    let Some(h) = helpers() else {
+        serial(items, &mut out);
+        return out;
+    };
     let Some(slot) = h.slots.iter().find(|s| {
         s.claimed
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
