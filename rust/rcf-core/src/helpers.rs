@@ -196,17 +196,6 @@ pub fn map_shares<T: Send, R: Send>(
     items: &mut [T],
     f: impl Fn(&mut [T]) -> Vec<R> + Sync,
 ) -> Vec<R> {
-    map_shares_weighted(threads, items, |_| 1, f)
-}
-
-/// [`map_shares`] with shares of about equal total `weight` (the work an item costs) rather
-/// than equal length.
-fn map_shares_weighted<T: Send, R: Send>(
-    threads: Option<usize>,
-    items: &mut [T],
-    weight: impl Fn(&T) -> u32,
-    f: impl Fn(&mut [T]) -> Vec<R> + Sync,
-) -> Vec<R> {
     #[cfg(not(feature = "parallel"))]
     let threads = Some(threads.map_or(1, |_| 1));
     let want = threads.unwrap_or_else(cores).min(MAX_HELPERS + 1);
@@ -234,28 +223,11 @@ fn map_shares_weighted<T: Send, R: Send>(
         return f(items);
     }
     let shares = claims.len() + 1;
-    let mut lens = Vec::with_capacity(shares);
-    {
-        let total: u64 = items.iter().map(|x| u64::from(weight(x))).sum();
-        let (mut acc, mut start) = (0u64, 0usize);
-        for (i, x) in items.iter().enumerate() {
-            acc += u64::from(weight(x));
-            // Cut after item i once this share reached its part of the total.
-            if lens.len() + 1 < shares && acc * shares as u64 >= total * (lens.len() as u64 + 1) {
-                lens.push(i + 1 - start);
-                start = i + 1;
-            }
-        }
-        lens.push(items.len() - start);
-    }
-    let (first, mut rest) = items.split_at_mut(lens[0]);
+    let per = items.len().div_ceil(shares);
+    let mut chunks = items.chunks_mut(per);
+    let first = chunks.next().expect("at least one item");
     // Each helper's share and result, behind a lock the helper takes once.
-    let mut cells: Vec<Cell<'_, T, R>> = Vec::with_capacity(shares - 1);
-    for &len in &lens[1..] {
-        let (share, tail) = std::mem::take(&mut rest).split_at_mut(len);
-        cells.push(Mutex::new((Some(share), Vec::new())));
-        rest = tail;
-    }
+    let cells: Vec<Cell<'_, T, R>> = chunks.map(|c| Mutex::new((Some(c), Vec::new()))).collect();
     let f = &f;
     let runs: Vec<_> = cells
         .iter()
