@@ -404,11 +404,58 @@ fn rcf_scores_d<T, const D: usize>(
     out: &mut [f64],
 ) {
     for (items, out) in trees.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+        if let (Ok(items), Ok(out)) = (
+            <&[T; GROUP]>::try_from(items),
+            <&mut [f64; GROUP]>::try_from(&mut *out),
+        ) {
+            let group: [&Tree; GROUP] = std::array::from_fn(|j| tree_of(&items[j]));
+            descend_group_d::<D>(&group, q, store, sc, out);
+            continue;
+        }
         let mut lanes = [(tree_of(&items[0]), q); GROUP];
         for (lane, item) in lanes.iter_mut().zip(items) {
             lane.0 = tree_of(item);
         }
         lockstep_d::<D>(&lanes[..items.len()], store, sc, out);
+    }
+}
+
+/// [`lockstep_d`] for a full group of trees and one point: fixed lane count, node arrays taken
+/// out of the trees once, the point shared.
+#[inline(always)]
+fn descend_group_d<const D: usize>(
+    group: &[&Tree; GROUP],
+    q: &[f32],
+    store: &PointStore,
+    sc: &mut Scratch,
+    out: &mut [f64; GROUP],
+) {
+    let nodes: [&[crate::tree::Node]; GROUP] = std::array::from_fn(|j| group[j].nodes());
+    let mut node: [u16; GROUP] = std::array::from_fn(|j| group[j].root());
+    for p in &mut sc.paths {
+        p.clear();
+    }
+    loop {
+        let mut moving = false;
+        for j in 0..GROUP {
+            let n = node[j];
+            if n & LEAF == 0 {
+                sc.paths[j].push(n);
+                let nd = &nodes[j][n as usize];
+                node[j] = [nd.left, nd.right][usize::from(q[nd.dim as usize] > nd.cut)];
+                moving = true;
+            }
+        }
+        if !moving {
+            break;
+        }
+    }
+    for j in 0..GROUP {
+        out[j] = if node[j] == NIL {
+            0.0
+        } else {
+            group[j].rcf_climb_d::<D>(store, q, node[j], &sc.paths[j], &mut sc.boxes)
+        };
     }
 }
 
@@ -441,7 +488,42 @@ fn rcf_points_d<const D: usize>(
     sc: &mut Scratch,
     out: &mut [f64],
 ) {
+    let nodes = tree.nodes();
     for (points, out) in qs.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+        if let (Ok(points), Ok(out)) = (
+            <&[&[f32]; GROUP]>::try_from(points),
+            <&mut [f64; GROUP]>::try_from(&mut *out),
+        ) {
+            // A full group: one tree's nodes, four points.
+            let mut node = [tree.root(); GROUP];
+            for p in &mut sc.paths {
+                p.clear();
+            }
+            loop {
+                let mut moving = false;
+                for j in 0..GROUP {
+                    let n = node[j];
+                    if n & LEAF == 0 {
+                        sc.paths[j].push(n);
+                        let nd = &nodes[n as usize];
+                        let q = points[j];
+                        node[j] = [nd.left, nd.right][usize::from(q[nd.dim as usize] > nd.cut)];
+                        moving = true;
+                    }
+                }
+                if !moving {
+                    break;
+                }
+            }
+            for j in 0..GROUP {
+                out[j] = if node[j] == NIL {
+                    0.0
+                } else {
+                    tree.rcf_climb_d::<D>(store, points[j], node[j], &sc.paths[j], &mut sc.boxes)
+                };
+            }
+            continue;
+        }
         let mut lanes = [(tree, points[0]); GROUP];
         for (lane, &q) in lanes.iter_mut().zip(points) {
             lane.1 = q;

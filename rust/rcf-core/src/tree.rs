@@ -146,6 +146,12 @@ impl Tree {
         }
     }
 
+    /// The internal nodes (by id; free slots included).
+    #[inline(always)]
+    pub(crate) fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
     /// The child of internal node `n` on `q`'s side of its cut.
     #[inline]
     pub(crate) fn step(&self, n: u16, q: &[f32]) -> u16 {
