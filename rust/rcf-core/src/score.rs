@@ -432,15 +432,21 @@ fn descend_group_d<const D: usize>(
 ) {
     let nodes: [&[crate::tree::Node]; GROUP] = std::array::from_fn(|j| group[j].nodes());
     let mut node: [u16; GROUP] = std::array::from_fn(|j| group[j].root());
+    // A path has fewer internal nodes than the tree has nodes: size the buffers once.
+    let bound = nodes.iter().map(|n| n.len()).max().unwrap_or(0) + 1;
     for p in &mut sc.paths {
-        p.clear();
+        if p.len() < bound {
+            p.resize(bound, NIL);
+        }
     }
+    let mut depth = [0usize; GROUP];
     loop {
         let mut moving = false;
         for j in 0..GROUP {
             let n = node[j];
             if n & LEAF == 0 {
-                sc.paths[j].push(n);
+                sc.paths[j][depth[j]] = n;
+                depth[j] += 1;
                 let nd = &nodes[j][n as usize];
                 node[j] = [nd.left, nd.right][usize::from(q[nd.dim as usize] > nd.cut)];
                 moving = true;
@@ -454,7 +460,8 @@ fn descend_group_d<const D: usize>(
         out[j] = if node[j] == NIL {
             0.0
         } else {
-            group[j].rcf_climb_d::<D>(store, q, node[j], &sc.paths[j], &mut sc.boxes)
+            let path = &sc.paths[j][..depth[j]];
+            group[j].rcf_climb_d::<D>(store, q, node[j], path, &mut sc.boxes)
         };
     }
 }
