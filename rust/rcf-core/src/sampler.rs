@@ -142,6 +142,30 @@ impl Component {
         Ok(change)
     }
 
+    /// The decay sampler of a state saved in format 1 (absolute weights, no planned next keep):
+    /// plans the next keep after the `seen` points offered so far, with this tree's generator.
+    pub(crate) fn resume_decay(
+        weights: Vec<f32>,
+        leaves: Vec<u16>,
+        rng: &mut Rng,
+        capacity: usize,
+        lambda: f64,
+        seen: u64,
+    ) -> Sampler {
+        let next = match (weights.first(), seen.checked_sub(1)) {
+            (Some(&wmax), Some(last)) if weights.len() >= capacity => {
+                last.saturating_add(jump(wmax, last, lambda, rng))
+            }
+            _ => 0,
+        };
+        Sampler::Decay {
+            weights,
+            leaves,
+            next,
+            epoch: 0,
+        }
+    }
+
     /// True when offering the `t`-th point changes this tree (the sampler keeps it).
     #[inline]
     pub fn keeps(&self, t: u64, capacity: usize) -> bool {

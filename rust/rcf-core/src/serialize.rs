@@ -1,7 +1,8 @@
 //! Saved state: `MAGIC`, format version, payload length, CRC-32, then the forest encoded with
 //! bincode. Point ids are renumbered canonically before saving, so equal forests give equal
 //! bytes whatever order their points were allocated in. Restoring checks every invariant; bad
-//! bytes give `RcfError::Corrupt`, never a panic.
+//! bytes give `RcfError::Corrupt`, never a panic. Format 1 (before the sampler planned its next
+//! keep) is still read and upgraded.
 use bincode::Options;
 
 use crate::error::{RcfError, Result};
@@ -45,9 +46,9 @@ impl Forest {
             ));
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != 1 {
             return Err(RcfError::Corrupt(format!(
-                "saved format version {version} is not supported (this build reads version {FORMAT_VERSION})"
+                "saved format version {version} is not supported (this build reads versions 1 to {FORMAT_VERSION})"
             )));
         }
         let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
@@ -64,10 +65,21 @@ impl Forest {
                 "checksum mismatch: the bytes are damaged".into(),
             ));
         }
-        let mut forest: Forest = codec()
-            .with_limit(len.saturating_mul(2).max(1024))
-            .deserialize(payload)
-            .map_err(|e| RcfError::Corrupt(format!("undecodable payload: {e}")))?;
+        let limit = len.saturating_mul(2).max(1024);
+        let undecodable =
+            |e: bincode::Error| RcfError::Corrupt(format!("undecodable payload: {e}"));
+        let mut forest: Forest = if version == 1 {
+            let old: v1::Forest = codec()
+                .with_limit(limit)
+                .deserialize(payload)
+                .map_err(undecodable)?;
+            old.upgrade()
+        } else {
+            codec()
+                .with_limit(limit)
+                .deserialize(payload)
+                .map_err(undecodable)?
+        };
         forest.pool = Pool::default();
         forest.check().map_err(RcfError::Corrupt)?;
         Ok(forest)
@@ -131,5 +143,81 @@ impl Forest {
             comp.tree.remap_points(&map);
         }
         self.store = store;
+    }
+}
+
+/// Format 1 (before the decay sampler planned its next keep): the same forest but for the
+/// sampler's fields. Read and upgraded so that saved forests survive the update.
+mod v1 {
+    use std::collections::VecDeque;
+
+    use serde::Deserialize;
+
+    use crate::config::ForestConfig;
+    use crate::point_store::PointStore;
+    use crate::pool::Pool;
+    use crate::rng::Rng;
+    use crate::sampler::{Component as NewComponent, Sampler as NewSampler};
+    use crate::shingle::Shingle;
+    use crate::tree::Tree;
+
+    #[derive(Deserialize)]
+    pub(super) struct Forest {
+        config: ForestConfig,
+        store: PointStore,
+        components: Vec<Component>,
+        shingle: Shingle,
+        entries_seen: u64,
+        points_seen: u64,
+    }
+
+    #[derive(Deserialize)]
+    struct Component {
+        tree: Tree,
+        sampler: Sampler,
+        rng: Rng,
+    }
+
+    #[derive(Deserialize)]
+    enum Sampler {
+        Decay { weights: Vec<f32>, leaves: Vec<u16> },
+        Window { fifo: VecDeque<u16> },
+    }
+
+    impl Forest {
+        /// The forest in the current form; each full decay sampler plans its next keep with its
+        /// tree's generator (so the stream goes on with the same law, not the same draws).
+        pub(super) fn upgrade(self) -> crate::forest::Forest {
+            let lambda = self.config.effective_time_decay();
+            let capacity = self.config.sample_size;
+            let seen = self.points_seen;
+            let components = self
+                .components
+                .into_iter()
+                .map(|c| {
+                    let mut rng = c.rng;
+                    let sampler = match c.sampler {
+                        Sampler::Decay { weights, leaves } => NewComponent::resume_decay(
+                            weights, leaves, &mut rng, capacity, lambda, seen,
+                        ),
+                        Sampler::Window { fifo } => NewSampler::Window { fifo },
+                    };
+                    NewComponent {
+                        tree: c.tree,
+                        sampler,
+                        rng,
+                    }
+                })
+                .collect();
+            crate::forest::Forest {
+                config: self.config,
+                store: self.store,
+                components,
+                shingle: self.shingle,
+                entries_seen: self.entries_seen,
+                points_seen: self.points_seen,
+                pool: Pool::default(),
+            }
+        }
     }
 }

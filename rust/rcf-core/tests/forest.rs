@@ -189,3 +189,45 @@ fn duplicates_merge_and_flatline_is_not_anomalous() {
     // AWS formula for a leaf holding every point at depth 0: (1 - m/2M) = 0.5.
     assert!(normal <= 0.5 && odd > 4.0, "{normal} {odd}");
 }
+
+/// A forest saved by the build before the sampler planned its next keep (format 1: five trees of
+/// 16 points over a sine, shingle 2, seed 7) still loads: the same trees give the same scores the
+/// old build printed, and the stream goes on.
+#[test]
+fn a_forest_saved_in_format_1_loads_and_goes_on() {
+    let bytes = include_bytes!("data/forest_v1.bin");
+    assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
+    let mut f = Forest::from_bytes(bytes).unwrap();
+    assert_eq!(f.score(&[3.5]).unwrap(), 0.907_263_775_249_241_4);
+    assert_eq!(f.score(&[-25.0]).unwrap(), 2.315_763_273_362_916_3);
+    assert!(f.is_ready());
+    for i in 200..700 {
+        let s = f
+            .score_update(&[(f64::from(i) * 0.3).sin() * 10.0])
+            .unwrap();
+        assert!(s > 0.0 && s.is_finite());
+    }
+    f.check().unwrap();
+    let again = f.to_bytes();
+    assert_eq!(
+        &again[8..12],
+        &rcf_core::serialize::FORMAT_VERSION.to_le_bytes()
+    );
+    assert_eq!(Forest::from_bytes(&again).unwrap().to_bytes(), again);
+}
+
+/// Damaged format-1 payloads (checksum recomputed, so decoding and the checks see them) give an
+/// error or a valid forest, never a panic.
+#[test]
+fn damaged_format_1_payloads_never_panic() {
+    let bytes = include_bytes!("data/forest_v1.bin");
+    for pos in 24..bytes.len() {
+        let mut b = bytes.to_vec();
+        b[pos] ^= 0x5a;
+        let crc = crc32fast::hash(&b[24..]);
+        b[20..24].copy_from_slice(&crc.to_le_bytes());
+        if let Ok(f) = Forest::from_bytes(&b) {
+            f.check().unwrap();
+        }
+    }
+}
