@@ -175,19 +175,20 @@ impl Tree {
         self.extend_box_d::<0>(store, r, lo, hi);
     }
 
-    /// [`Tree::extend_box`] for `D` dimensions (0: any).
+    /// Visits the parts that together cover subtree `r`, each once: `leaf` gets the point id of
+    /// every leaf, `cached` the box slot of every cached box, both with `acc`. The walk behind
+    /// every box computed from leaves.
     #[inline(always)]
-    pub(crate) fn extend_box_d<const D: usize>(
+    fn for_box_parts<A>(
         &self,
-        store: &PointStore,
         r: u16,
-        lo: &mut [f32],
-        hi: &mut [f32],
+        acc: &mut A,
+        leaf: impl Fn(&mut A, u32),
+        cached: impl Fn(&mut A, u16),
     ) {
         if is_leaf(r) {
             // The common case at the bottom of a tree: a single leaf.
-            let p = store.point_d::<D>(self.leaf_point(r));
-            widen_d::<D>(lo, hi, p, p);
+            leaf(acc, self.leaf_point(r));
             return;
         }
         // Uncached subtrees hold fewer than BOX_MIN_MASS leaves, so a small stack suffices.
@@ -198,8 +199,7 @@ impl Tree {
             top -= 1;
             let r = stack[top];
             if is_leaf(r) {
-                let p = store.point_d::<D>(self.leaf_point(r));
-                widen_d::<D>(lo, hi, p, p);
+                leaf(acc, self.leaf_point(r));
                 continue;
             }
             let b = self.node_box[r as usize];
@@ -209,10 +209,32 @@ impl Tree {
                 stack[top + 1] = n.right;
                 top += 2;
             } else {
-                let (blo, bhi) = self.cached_box_d::<D>(b);
-                widen_d::<D>(lo, hi, blo, bhi);
+                cached(acc, b);
             }
         }
+    }
+
+    /// [`Tree::extend_box`] for `D` dimensions (0: any).
+    #[inline(always)]
+    pub(crate) fn extend_box_d<const D: usize>(
+        &self,
+        store: &PointStore,
+        r: u16,
+        lo: &mut [f32],
+        hi: &mut [f32],
+    ) {
+        self.for_box_parts(
+            r,
+            &mut (lo, hi),
+            |(lo, hi), id| {
+                let p = store.point_d::<D>(id);
+                widen_d::<D>(lo, hi, p, p);
+            },
+            |(lo, hi), slot| {
+                let (blo, bhi) = self.cached_box_d::<D>(slot);
+                widen_d::<D>(lo, hi, blo, bhi);
+            },
+        );
     }
 
     /// The cached box in slot `slot` for points of `4·N` values, as vectors.
@@ -238,33 +260,18 @@ impl Tree {
         lo: &mut crate::simd::Lanes<N>,
         hi: &mut crate::simd::Lanes<N>,
     ) {
-        if is_leaf(r) {
-            let p = store.point_x4::<N>(self.leaf_point(r));
-            crate::simd::widen(lo, hi, &p, &p);
-            return;
-        }
-        let mut stack = [0u16; 2 * BOX_MIN_MASS as usize + 2];
-        let mut top = 1;
-        stack[0] = r;
-        while top > 0 {
-            top -= 1;
-            let r = stack[top];
-            if is_leaf(r) {
-                let p = store.point_x4::<N>(self.leaf_point(r));
+        self.for_box_parts(
+            r,
+            &mut (lo, hi),
+            |(lo, hi), id| {
+                let p = store.point_x4::<N>(id);
                 crate::simd::widen(lo, hi, &p, &p);
-                continue;
-            }
-            let b = self.node_box[r as usize];
-            if b == NO_BOX {
-                let n = &self.nodes[r as usize];
-                stack[top] = n.left;
-                stack[top + 1] = n.right;
-                top += 2;
-            } else {
-                let (blo, bhi) = self.cached_box_x4::<N>(b);
+            },
+            |(lo, hi), slot| {
+                let (blo, bhi) = self.cached_box_x4::<N>(slot);
                 crate::simd::widen(lo, hi, &blo, &bhi);
-            }
-        }
+            },
+        );
     }
 
     /// Sets `lo`/`hi` to the tight box of subtree `r`, for `D` dimensions (0: any).
