@@ -447,8 +447,7 @@ fn descend_group_d<const D: usize>(
             if n & LEAF == 0 {
                 sc.paths[j][depth[j]] = n;
                 depth[j] += 1;
-                let nd = &nodes[j][n as usize];
-                node[j] = [nd.left, nd.right][usize::from(q[nd.dim as usize] > nd.cut)];
+                node[j] = nodes[j][n as usize].child(q);
                 moving = true;
             }
         }
@@ -512,9 +511,7 @@ fn rcf_points_d<const D: usize>(
                     let n = node[j];
                     if n & LEAF == 0 {
                         sc.paths[j].push(n);
-                        let nd = &nodes[n as usize];
-                        let q = points[j];
-                        node[j] = [nd.left, nd.right][usize::from(q[nd.dim as usize] > nd.cut)];
+                        node[j] = nodes[n as usize].child(points[j]);
                         moving = true;
                     }
                 }

@@ -45,6 +45,15 @@ pub struct Node {
     pub mass: u16,
 }
 
+impl Node {
+    /// The child on `q`'s side of the cut.
+    #[inline(always)]
+    pub(crate) fn child(&self, q: &[f32]) -> u16 {
+        // Branch-free: the side is a coin flip to the branch predictor.
+        [self.left, self.right][usize::from(q[self.dim as usize] > self.cut)]
+    }
+}
+
 /// A random cut tree over points of a shared [`PointStore`].
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Tree {
@@ -155,9 +164,7 @@ impl Tree {
     /// The child of internal node `n` on `q`'s side of its cut.
     #[inline]
     pub(crate) fn step(&self, n: u16, q: &[f32]) -> u16 {
-        let node = &self.nodes[n as usize];
-        // Branch-free: the side is a coin flip to the branch predictor.
-        [node.left, node.right][usize::from(q[node.dim as usize] > node.cut)]
+        self.nodes[n as usize].child(q)
     }
 
     /// Heap bytes held by this tree.
