@@ -17,6 +17,43 @@
 //! ```
 #![warn(missing_docs)]
 
+/// Runs `$body` with the const `$D` set to `$n` for the point sizes that have kernels of their
+/// own (1, 2, 3, 4, 8, 16) and to 0 ("any size") otherwise: one place lists the sizes.
+macro_rules! by_point_size {
+    ($n:expr, $D:ident => $body:expr) => {
+        match $n {
+            1 => {
+                const $D: usize = 1;
+                $body
+            }
+            2 => {
+                const $D: usize = 2;
+                $body
+            }
+            3 => {
+                const $D: usize = 3;
+                $body
+            }
+            4 => {
+                const $D: usize = 4;
+                $body
+            }
+            8 => {
+                const $D: usize = 8;
+                $body
+            }
+            16 => {
+                const $D: usize = 16;
+                $body
+            }
+            _ => {
+                const $D: usize = 0;
+                $body
+            }
+        }
+    };
+}
+
 pub mod config;
 pub mod error;
 pub mod forest;

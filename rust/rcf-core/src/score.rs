@@ -73,15 +73,7 @@ impl Tree {
     /// AWS RCF anomaly score of `q` (normal points below about 1). 0 for an empty tree.
     pub fn rcf_score(&self, store: &PointStore, q: &[f32], sc: &mut Scratch) -> f64 {
         // Common point sizes get kernels with fixed loop lengths.
-        match q.len() {
-            1 => self.rcf_score_d::<1>(store, q, sc),
-            2 => self.rcf_score_d::<2>(store, q, sc),
-            3 => self.rcf_score_d::<3>(store, q, sc),
-            4 => self.rcf_score_d::<4>(store, q, sc),
-            8 => self.rcf_score_d::<8>(store, q, sc),
-            16 => self.rcf_score_d::<16>(store, q, sc),
-            _ => self.rcf_score_d::<0>(store, q, sc),
-        }
+        by_point_size!(q.len(), D => self.rcf_score_d::<D>(store, q, sc))
     }
 
     fn rcf_score_d<const D: usize>(&self, store: &PointStore, q: &[f32], sc: &mut Scratch) -> f64 {
@@ -384,15 +376,7 @@ pub fn rcf_scores<T>(
     sc: &mut Scratch,
     out: &mut [f64],
 ) {
-    match q.len() {
-        1 => rcf_scores_d::<T, 1>(trees, tree_of, store, q, sc, out),
-        2 => rcf_scores_d::<T, 2>(trees, tree_of, store, q, sc, out),
-        3 => rcf_scores_d::<T, 3>(trees, tree_of, store, q, sc, out),
-        4 => rcf_scores_d::<T, 4>(trees, tree_of, store, q, sc, out),
-        8 => rcf_scores_d::<T, 8>(trees, tree_of, store, q, sc, out),
-        16 => rcf_scores_d::<T, 16>(trees, tree_of, store, q, sc, out),
-        _ => rcf_scores_d::<T, 0>(trees, tree_of, store, q, sc, out),
-    }
+    by_point_size!(q.len(), D => rcf_scores_d::<T, D>(trees, tree_of, store, q, sc, out));
 }
 
 fn rcf_scores_d<T, const D: usize>(
@@ -476,15 +460,7 @@ pub fn rcf_scores_of_points(
     out: &mut [f64],
 ) {
     let Some(first) = qs.first() else { return };
-    match first.len() {
-        1 => rcf_points_d::<1>(tree, store, qs, sc, out),
-        2 => rcf_points_d::<2>(tree, store, qs, sc, out),
-        3 => rcf_points_d::<3>(tree, store, qs, sc, out),
-        4 => rcf_points_d::<4>(tree, store, qs, sc, out),
-        8 => rcf_points_d::<8>(tree, store, qs, sc, out),
-        16 => rcf_points_d::<16>(tree, store, qs, sc, out),
-        _ => rcf_points_d::<0>(tree, store, qs, sc, out),
-    }
+    by_point_size!(first.len(), D => rcf_points_d::<D>(tree, store, qs, sc, out));
 }
 
 fn rcf_points_d<const D: usize>(

@@ -448,15 +448,7 @@ impl Tree {
         rng: &mut Rng,
         sc: &mut Scratch,
     ) -> (u16, bool) {
-        match self.dim {
-            1 => self.insert_d::<1>(store, id, rng, sc),
-            2 => self.insert_d::<2>(store, id, rng, sc),
-            3 => self.insert_d::<3>(store, id, rng, sc),
-            4 => self.insert_d::<4>(store, id, rng, sc),
-            8 => self.insert_d::<8>(store, id, rng, sc),
-            16 => self.insert_d::<16>(store, id, rng, sc),
-            _ => self.insert_d::<0>(store, id, rng, sc),
-        }
+        by_point_size!(self.dim, D => self.insert_d::<D>(store, id, rng, sc))
     }
 
     /// Insertion as a walk down and back up: descend to the leaf `q` reaches, climb while
@@ -645,15 +637,7 @@ impl Tree {
         slot: u16,
         sc: &mut Scratch,
     ) -> Result<Option<u32>, String> {
-        match self.dim {
-            1 => self.delete_d::<1>(store, slot, sc),
-            2 => self.delete_d::<2>(store, slot, sc),
-            3 => self.delete_d::<3>(store, slot, sc),
-            4 => self.delete_d::<4>(store, slot, sc),
-            8 => self.delete_d::<8>(store, slot, sc),
-            16 => self.delete_d::<16>(store, slot, sc),
-            _ => self.delete_d::<0>(store, slot, sc),
-        }
+        by_point_size!(self.dim, D => self.delete_d::<D>(store, slot, sc))
     }
 
     fn delete_d<const D: usize>(
