@@ -205,7 +205,7 @@ pub fn map_shares<T: Send, R: Send>(
     let Some(h) = helpers() else {
         return f(items);
     };
-    let mut claims: Vec<Claim<'_>> = h
+    let claims: Vec<Claim<'_>> = h
         .slots
         .iter()
         .filter(|s| {
@@ -240,36 +240,8 @@ pub fn map_shares<T: Send, R: Send>(
             }
         })
         .collect();
-    let jobs: Vec<Job<'_>> = runs
-        .iter()
-        .map(|r| Job {
-            run: r,
-            panic: Mutex::new(None),
-        })
-        .collect();
-    for (claim, job) in claims.iter_mut().zip(&jobs) {
-        claim.post(job);
-    }
-    let mine = catch_unwind(AssertUnwindSafe(|| f(first)));
-    for c in &mut claims {
-        c.wait();
-    }
-    drop(claims);
-    let mut out = match mine {
-        Ok(r) => r,
-        Err(e) => resume_unwind(e),
-    };
-    for job in &jobs {
-        if let Some(e) = job
-            .panic
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            resume_unwind(e);
-        }
-    }
-    drop(jobs);
+    let runs: Vec<&(dyn Fn() + Sync)> = runs.iter().map(|r| r as _).collect();
+    let mut out = run_posted(claims, &runs, || f(first));
     drop(runs);
     for cell in cells {
         out.extend(cell.into_inner().unwrap_or_else(PoisonError::into_inner).1);
@@ -324,7 +296,7 @@ pub fn map_blocks<T: Send, R: Send + Clone + Default>(
         serial(items, &mut out);
         return out;
     };
-    let mut claim = Claim {
+    let claim = Claim {
         slot,
         waiting_for: None,
     };
@@ -354,31 +326,51 @@ pub fn map_blocks<T: Send, R: Send + Clone + Default>(
             }
         }
     };
-    let job = Job {
-        run: &from_back,
-        panic: Mutex::new(None),
-    };
-    claim.post(&job);
-    let mine = catch_unwind(AssertUnwindSafe(|| {
+    run_posted(vec![claim], &[&from_back], || {
         for i in 0..blocks.len() {
             if !take(i) {
                 break;
             }
         }
-    }));
-    drop(claim); // waits for the helper
-    if let Err(e) = mine {
-        resume_unwind(e);
-    }
-    if let Some(e) = job
-        .panic
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take()
-    {
-        resume_unwind(e);
-    }
+    });
     drop(blocks);
+    out
+}
+
+/// Posts `runs[i]` to `claims[i]`, runs `mine` on the calling thread, waits for every posted
+/// job (also when `mine` panics), then returns `mine`'s result or passes on the first panic.
+fn run_posted<R>(
+    claims: Vec<Claim<'_>>,
+    runs: &[&(dyn Fn() + Sync)],
+    mine: impl FnOnce() -> R,
+) -> R {
+    let mut claims = claims;
+    let jobs: Vec<Job<'_>> = runs
+        .iter()
+        .map(|&run| Job {
+            run,
+            panic: Mutex::new(None),
+        })
+        .collect();
+    for (claim, job) in claims.iter_mut().zip(&jobs) {
+        claim.post(job);
+    }
+    let mine = catch_unwind(AssertUnwindSafe(mine));
+    drop(claims); // waits for the helpers
+    let out = match mine {
+        Ok(r) => r,
+        Err(e) => resume_unwind(e),
+    };
+    for job in &jobs {
+        if let Some(e) = job
+            .panic
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            resume_unwind(e);
+        }
+    }
     out
 }
 
