@@ -151,7 +151,7 @@ impl Forest {
         let per_tree = crate::helpers::map_blocks(
             self.config.threads,
             &mut trees,
-            2 * crate::score::GROUP,
+            crate::score::GROUP,
             |share, scores: &mut [f64]| {
                 with_scratch(|sc| scores_of_share(scoring, share, store, q, sc, scores));
             },
@@ -212,10 +212,10 @@ impl Forest {
         let per_tree = crate::helpers::map_blocks(
             config.threads,
             components,
-            2 * crate::score::GROUP,
+            crate::score::GROUP,
             |share, outcomes: &mut [Outcome]| {
                 with_scratch(|sc| {
-                    let mut scores = [0.0; 2 * crate::score::GROUP];
+                    let mut scores = [0.0; crate::score::GROUP];
                     let scores = &mut scores[..share.len()];
                     if ready {
                         scores_of_share(scoring, share, store, &q, sc, scores);

@@ -132,11 +132,7 @@ impl Tree {
                 separation_d::<D>(blo, bhi, q)
             } else {
                 let node = self.node(n);
-                let sibling = if node.left == child {
-                    node.right
-                } else {
-                    node.left
-                };
+                let sibling = node.other(child);
                 self.extend_box_d::<D>(store, sibling, lo, hi);
                 separation_d::<D>(lo, hi, q)
             };
@@ -179,11 +175,7 @@ impl Tree {
                 simd::separation(&blo, &bhi, &qv)
             } else {
                 let node = self.node(n);
-                let sibling = if node.left == child {
-                    node.right
-                } else {
-                    node.left
-                };
+                let sibling = node.other(child);
                 self.extend_box_x4::<N>(store, sibling, &mut lo, &mut hi);
                 simd::separation(&lo, &hi, &qv)
             };
@@ -249,11 +241,7 @@ impl Tree {
                 b
             } else {
                 let node = self.node(n);
-                let sibling = if node.left == child {
-                    node.right
-                } else {
-                    node.left
-                };
+                let sibling = node.other(child);
                 self.extend_box(store, sibling, lo, hi);
                 (&*lo, &*hi)
             };
@@ -307,11 +295,7 @@ impl Tree {
                 separation(blo, bhi, q)
             } else {
                 let node = self.node(n);
-                let sibling = if node.left == child {
-                    node.right
-                } else {
-                    node.left
-                };
+                let sibling = node.other(child);
                 self.extend_box(store, sibling, lo, hi);
                 separation(lo, hi, q)
             };
@@ -363,10 +347,10 @@ fn norm_of(mass: f64) -> f64 {
 }
 
 /// Trees descended in lockstep: their chains of dependent loads overlap.
-pub(crate) const GROUP: usize = 4;
+pub(crate) const GROUP: usize = 8;
 
 /// RCF scores of `q` in each tree of `trees` (written to `out`), the same values as
-/// [`Tree::rcf_score`]. Descents run in lockstep groups of four, which hides most of the load
+/// [`Tree::rcf_score`]. Descents run in lockstep groups of eight, which hides most of the load
 /// latency of walking one tree at a time; then each tree climbs on its own.
 pub fn rcf_scores<T>(
     trees: &[T],
@@ -450,7 +434,7 @@ fn descend_group_d<const D: usize>(
 }
 
 /// RCF scores of each point of `qs` in `tree` (written to `out`), the same values as
-/// [`Tree::rcf_score`], walked in lockstep groups of four points (a batch between two changes
+/// [`Tree::rcf_score`], walked in lockstep groups of [`GROUP`] points (a batch between two changes
 /// of the tree).
 pub fn rcf_scores_of_points(
     tree: &Tree,
@@ -476,7 +460,7 @@ fn rcf_points_d<const D: usize>(
             <&[&[f32]; GROUP]>::try_from(points),
             <&mut [f64; GROUP]>::try_from(&mut *out),
         ) {
-            // A full group: one tree's nodes, four points.
+            // A full group: one tree's nodes, GROUP points.
             let mut node = [tree.root(); GROUP];
             for p in &mut sc.paths {
                 p.clear();

@@ -7,7 +7,7 @@ pub struct Scratch {
     /// Node path of the current walk.
     pub path: Vec<u16>,
     /// Node paths of trees walked together (see `score::rcf_scores`).
-    pub paths: [Vec<u16>; 4],
+    pub paths: [Vec<u16>; crate::score::GROUP],
     /// Two boxes' worth of f32 (lo, hi).
     pub boxes: Vec<f32>,
     /// Boxes of the levels of one path (insertion).

@@ -52,6 +52,12 @@ impl Node {
         // Branch-free: the side is a coin flip to the branch predictor.
         [self.left, self.right][usize::from(q[self.dim as usize] > self.cut)]
     }
+
+    /// The child that is not `child` (which must be one of the two): branch-free.
+    #[inline(always)]
+    pub(crate) fn other(&self, child: u16) -> u16 {
+        self.left ^ self.right ^ child
+    }
 }
 
 /// A random cut tree over points of a shared [`PointStore`].
@@ -510,7 +516,7 @@ impl Tree {
             if b == NO_BOX {
                 levels.extend_from_within(start - 2 * d..start);
                 let nd = &self.nodes[n as usize];
-                let sibling = if nd.left == child { nd.right } else { nd.left };
+                let sibling = nd.other(child);
                 let (lo, hi) = levels[start..].split_at_mut(d);
                 self.extend_box_d::<D>(store, sibling, lo, hi);
             } else {
