@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{RcfError, Result};
 
-/// Largest `sample_size`: tree indices are 16-bit (one bit marks a leaf), which keeps a standard
-/// forest under 1 MB.
-pub const MAX_SAMPLE_SIZE: usize = 32_767;
+/// Largest `sample_size`: tree indices are 16-bit (one bit marks a leaf, `u16::MAX` means
+/// none), which keeps a standard forest under 1 MB; an update holds one leaf more for a moment.
+pub const MAX_SAMPLE_SIZE: usize = 32_766;
 /// Largest `num_trees * sample_size`: point ids are 24-bit and a batch chunk needs room too.
 pub const MAX_POINTS_HELD: usize = (1 << 24) - 3 * 2048;
 /// Largest number of values in a (shingled) point: cut dimensions are stored in 16 bits.

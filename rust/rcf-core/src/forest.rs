@@ -217,13 +217,31 @@ impl Forest {
                 with_scratch(|sc| {
                     let mut scores = [0.0; crate::score::GROUP];
                     let scores = &mut scores[..share.len()];
-                    if ready {
+                    let mut keeps = [false; crate::score::GROUP];
+                    for (k, c) in keeps.iter_mut().zip(share.iter()) {
+                        *k = c.keeps(t, cap);
+                    }
+                    // With the RCF score, a tree that keeps q scores it while inserting it.
+                    let by_insert = ready && scoring == ScoringKind::Rcf;
+                    if by_insert {
+                        crate::score::rcf_scores_except(
+                            share,
+                            |c: &Component| &c.tree,
+                            |i| keeps[i],
+                            store,
+                            &q,
+                            sc,
+                            scores,
+                        );
+                    } else if ready {
                         scores_of_share(scoring, share, store, &q, sc, scores);
                     }
-                    for ((c, s), o) in share.iter_mut().zip(scores).zip(outcomes) {
-                        o.score = *s;
-                        if c.keeps(t, cap) {
-                            match c.update(store, id, t, lambda, cap, sc) {
+                    for (((c, s), o), &keep) in
+                        share.iter_mut().zip(scores).zip(outcomes).zip(&keeps)
+                    {
+                        if keep {
+                            let own = by_insert.then_some(&mut *s);
+                            match c.update(store, id, t, lambda, cap, sc, own) {
                                 Ok(change) => o.change = change,
                                 Err(e) => {
                                     *failure
@@ -233,6 +251,7 @@ impl Forest {
                                 }
                             }
                         }
+                        o.score = *s;
                     }
                 });
             },
@@ -399,10 +418,13 @@ impl Forest {
                         }
                         let s = &steps[j];
                         let q = store.point(s.id);
-                        if s.ready {
+                        // As in `learn`: the RCF score of a kept point comes from its insertion.
+                        let by_insert = s.ready && scoring == ScoringKind::Rcf;
+                        if s.ready && !by_insert {
                             scores[j] = tree_score(scoring, c, store, q, sc);
                         }
-                        let ch = c.update(store, s.id, s.t, lambda, cap, sc)?;
+                        let own = by_insert.then_some(&mut scores[j]);
+                        let ch = c.update(store, s.id, s.t, lambda, cap, sc, own)?;
                         if ch.added {
                             added.push(s.id);
                         }

@@ -83,7 +83,14 @@ impl Component {
         }
     }
 
-    /// Offers point `id`, the `t`-th point of the stream, to this tree.
+    /// Offers point `id`, the `t`-th point of the stream, to this tree. When the tree keeps
+    /// it and `score` is given, `score` gets the point's RCF score in the tree as it was before
+    /// (the insertion computes it on its way; see [`Tree::insert_scored`]).
+    ///
+    /// The new point goes in before the point it replaces leaves, so that the insertion walks
+    /// the tree that was scored. Either order gives trees of the same distribution (a random
+    /// cut tree of the kept points, Guha et al. 2016).
+    #[allow(clippy::too_many_arguments)]
     pub fn update(
         &mut self,
         store: &PointStore,
@@ -92,16 +99,20 @@ impl Component {
         lambda: f64,
         capacity: usize,
         sc: &mut Scratch,
+        score: Option<&mut f64>,
     ) -> Result<Change, String> {
         let mut change = Change::default();
         match &mut self.sampler {
             Sampler::Window { fifo } => {
+                let (slot, added, s) = self.tree.insert_scored(store, id, &mut self.rng, sc);
+                change.added = added;
+                if let Some(out) = score {
+                    *out = s;
+                }
                 if fifo.len() >= capacity {
                     let old = fifo.pop_front().expect("non-empty window");
                     change.removed = self.tree.delete(store, old, sc)?;
                 }
-                let (slot, added) = self.tree.insert(store, id, &mut self.rng, sc);
-                change.added = added;
                 fifo.push_back(slot);
             }
             Sampler::Decay {
@@ -118,8 +129,11 @@ impl Component {
                 if weights.len() < capacity {
                     let u = self.rng.next_open01();
                     let w = ((-u.ln()).ln() - age as f64 * lambda) as f32;
-                    let (slot, added) = self.tree.insert(store, id, &mut self.rng, sc);
+                    let (slot, added, s) = self.tree.insert_scored(store, id, &mut self.rng, sc);
                     change.added = added;
+                    if let Some(out) = score {
+                        *out = s;
+                    }
                     weights.push(w);
                     leaves.push(slot);
                     let last = weights.len() - 1;
@@ -129,9 +143,12 @@ impl Component {
                     }
                 } else if t >= *next {
                     let w = kept_weight(weights[0], age, lambda, &mut self.rng);
-                    change.removed = self.tree.delete(store, leaves[0], sc)?;
-                    let (slot, added) = self.tree.insert(store, id, &mut self.rng, sc);
+                    let (slot, added, s) = self.tree.insert_scored(store, id, &mut self.rng, sc);
                     change.added = added;
+                    if let Some(out) = score {
+                        *out = s;
+                    }
+                    change.removed = self.tree.delete(store, leaves[0], sc)?;
                     weights[0] = w;
                     leaves[0] = slot;
                     sift_down(weights, leaves, 0);
@@ -403,7 +420,7 @@ mod tests {
             let id = store.add(&[i as f32]);
             let kept_now = c.keeps(start + i, cap);
             let ch = c
-                .update(&store, id, start + i, lambda, cap, &mut sc)
+                .update(&store, id, start + i, lambda, cap, &mut sc, None)
                 .unwrap();
             assert_eq!(kept_now, ch.added || ch.removed.is_some());
             if i >= n / 2 && kept_now {

@@ -337,7 +337,7 @@ impl Tree {
 /// `log2(mass + 1)`, the scale of a tree's RCF score, from a table for trees of up to 1024
 /// points (a logarithm per tree and point was 4% of a score's instructions).
 #[inline(always)]
-fn norm_of(mass: f64) -> f64 {
+pub(crate) fn norm_of(mass: f64) -> f64 {
     static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| (0..=1024).map(|m| (f64::from(m) + 1.0).log2()).collect());
     table
@@ -360,31 +360,56 @@ pub fn rcf_scores<T>(
     sc: &mut Scratch,
     out: &mut [f64],
 ) {
-    by_point_size!(q.len(), D => rcf_scores_d::<T, D>(trees, tree_of, store, q, sc, out));
+    rcf_scores_except(trees, tree_of, |_| false, store, q, sc, out);
 }
 
-fn rcf_scores_d<T, const D: usize>(
+/// [`rcf_scores`] for the trees that `skip` (by index in `trees`) does not name; the others'
+/// entries of `out` are left alone (a tree about to keep `q` gets its score from the
+/// insertion, [`Tree::insert_scored`]).
+pub fn rcf_scores_except<T>(
     trees: &[T],
     tree_of: impl Fn(&T) -> &Tree + Copy,
+    skip: impl Fn(usize) -> bool + Copy,
     store: &PointStore,
     q: &[f32],
     sc: &mut Scratch,
     out: &mut [f64],
 ) {
-    for (items, out) in trees.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+    by_point_size!(q.len(), D => rcf_scores_d::<T, D>(trees, tree_of, skip, store, q, sc, out));
+}
+
+fn rcf_scores_d<T, const D: usize>(
+    trees: &[T],
+    tree_of: impl Fn(&T) -> &Tree + Copy,
+    skip: impl Fn(usize) -> bool + Copy,
+    store: &PointStore,
+    q: &[f32],
+    sc: &mut Scratch,
+    out: &mut [f64],
+) {
+    for (g, (items, out)) in trees.chunks(GROUP).zip(out.chunks_mut(GROUP)).enumerate() {
+        let mut skipped = 0u32;
+        for j in 0..items.len() {
+            if skip(g * GROUP + j) {
+                skipped |= 1 << j;
+            }
+        }
+        if skipped == (1 << items.len()) - 1 {
+            continue;
+        }
         if let (Ok(items), Ok(out)) = (
             <&[T; GROUP]>::try_from(items),
             <&mut [f64; GROUP]>::try_from(&mut *out),
         ) {
             let group: [&Tree; GROUP] = std::array::from_fn(|j| tree_of(&items[j]));
-            descend_group_d::<D>(&group, q, store, sc, out);
+            descend_group_d::<D>(&group, skipped, q, store, sc, out);
             continue;
         }
         let mut lanes = [(tree_of(&items[0]), q); GROUP];
         for (lane, item) in lanes.iter_mut().zip(items) {
             lane.0 = tree_of(item);
         }
-        lockstep_d::<D>(&lanes[..items.len()], store, sc, out);
+        lockstep_d::<D>(&lanes[..items.len()], skipped, store, sc, out);
     }
 }
 
@@ -393,13 +418,21 @@ fn rcf_scores_d<T, const D: usize>(
 #[inline(always)]
 fn descend_group_d<const D: usize>(
     group: &[&Tree; GROUP],
+    skipped: u32,
     q: &[f32],
     store: &PointStore,
     sc: &mut Scratch,
     out: &mut [f64; GROUP],
 ) {
     let nodes: [&[crate::tree::Node]; GROUP] = std::array::from_fn(|j| group[j].nodes());
-    let mut node: [u16; GROUP] = std::array::from_fn(|j| group[j].root());
+    // A skipped lane starts where an empty tree would (NIL has the leaf bit: it never moves).
+    let mut node: [u16; GROUP] = std::array::from_fn(|j| {
+        if skipped & (1 << j) != 0 {
+            NIL
+        } else {
+            group[j].root()
+        }
+    });
     // A path has fewer internal nodes than the tree has nodes: size the buffers once.
     let bound = nodes.iter().map(|n| n.len()).max().unwrap_or(0) + 1;
     for p in &mut sc.paths {
@@ -424,6 +457,9 @@ fn descend_group_d<const D: usize>(
         }
     }
     for j in 0..GROUP {
+        if skipped & (1 << j) != 0 {
+            continue;
+        }
         out[j] = if node[j] == NIL {
             0.0
         } else {
@@ -492,7 +528,7 @@ fn rcf_points_d<const D: usize>(
         for (lane, &q) in lanes.iter_mut().zip(points) {
             lane.1 = q;
         }
-        lockstep_d::<D>(&lanes[..points.len()], store, sc, out);
+        lockstep_d::<D>(&lanes[..points.len()], 0, store, sc, out);
     }
 }
 
@@ -500,6 +536,7 @@ fn rcf_points_d<const D: usize>(
 #[inline(always)]
 fn lockstep_d<const D: usize>(
     lanes: &[(&Tree, &[f32])],
+    skipped: u32,
     store: &PointStore,
     sc: &mut Scratch,
     out: &mut [f64],
@@ -507,7 +544,9 @@ fn lockstep_d<const D: usize>(
     let mut node = [NIL; GROUP];
     for (j, (t, _)) in lanes.iter().enumerate() {
         sc.paths[j].clear();
-        node[j] = t.root();
+        if skipped & (1 << j) == 0 {
+            node[j] = t.root();
+        }
     }
     // Lockstep descent; a lane at a leaf (or an empty tree: NIL has the leaf bit) waits.
     loop {
@@ -525,6 +564,9 @@ fn lockstep_d<const D: usize>(
         }
     }
     for (j, (t, q)) in lanes.iter().enumerate() {
+        if skipped & (1 << j) != 0 {
+            continue;
+        }
         out[j] = if node[j] == NIL {
             0.0
         } else {

@@ -82,6 +82,10 @@ impl Forest {
         };
         forest.pool = Pool::default();
         forest.check().map_err(RcfError::Corrupt)?;
+        let capacity = forest.config.sample_size;
+        for c in &mut forest.components {
+            c.tree.reserve_for(capacity);
+        }
         Ok(forest)
     }
 

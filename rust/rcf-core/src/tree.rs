@@ -83,20 +83,31 @@ pub(crate) fn is_leaf(r: u16) -> bool {
 }
 
 impl Tree {
-    /// An empty tree for points of `dim` values holding at most `capacity` leaves.
+    /// An empty tree for points of `dim` values holding at most `capacity` leaves (and, for a
+    /// moment during an update, one more: the new point goes in before the old one leaves).
     pub fn new(dim: usize, capacity: usize) -> Self {
         Tree {
             dim,
             root: NIL,
-            nodes: Vec::with_capacity(capacity.saturating_sub(1)),
-            node_box: Vec::with_capacity(capacity.saturating_sub(1)),
+            nodes: Vec::with_capacity(capacity),
+            node_box: Vec::with_capacity(capacity),
             free_node: NIL,
-            leaf: Vec::with_capacity(capacity),
+            leaf: Vec::with_capacity(capacity + 1),
             big_mass: std::collections::BTreeMap::new(),
             free_leaf: NIL,
             boxes: Vec::new(),
             free_box: Vec::new(),
         }
+    }
+
+    /// Makes room for `capacity + 1` leaves and their nodes up front, so that a full tree never
+    /// grows its arrays (a restored tree has arrays of exactly its size).
+    pub fn reserve_for(&mut self, capacity: usize) {
+        let more = |len: usize, want: usize| want.saturating_sub(len);
+        self.nodes.reserve_exact(more(self.nodes.len(), capacity));
+        self.node_box
+            .reserve_exact(more(self.node_box.len(), capacity));
+        self.leaf.reserve_exact(more(self.leaf.len(), capacity + 1));
     }
 
     /// Root reference (`NIL` when empty).
@@ -454,6 +465,21 @@ impl Tree {
         rng: &mut Rng,
         sc: &mut Scratch,
     ) -> (u16, bool) {
+        let (slot, added, _) = self.insert_scored(store, id, rng, sc);
+        (slot, added)
+    }
+
+    /// [`Tree::insert`], also returning the RCF score the point had in the tree before it went
+    /// in: the insertion walks the same path and boxes as [`Tree::rcf_score`], so the score
+    /// costs a few operations per level instead of a walk of its own. The score is bit for bit
+    /// the one [`Tree::rcf_score`] gives (same boxes, same operations in the same order).
+    pub fn insert_scored(
+        &mut self,
+        store: &PointStore,
+        id: u32,
+        rng: &mut Rng,
+        sc: &mut Scratch,
+    ) -> (u16, bool, f64) {
         by_point_size!(self.dim, D => self.insert_d::<D>(store, id, rng, sc))
     }
 
@@ -469,12 +495,14 @@ impl Tree {
         id: u32,
         rng: &mut Rng,
         sc: &mut Scratch,
-    ) -> (u16, bool) {
+    ) -> (u16, bool, f64) {
         if self.root == NIL {
             let slot = self.alloc_leaf(id);
             self.root = LEAF | slot;
-            return (slot, true);
+            return (slot, true, 0.0);
         }
+        let big_m = f64::from(self.mass());
+        let norm = crate::score::norm_of(big_m);
         let d = dims::<D>(self.dim);
         let q = &store.point(id)[..d];
         let path = &mut sc.path;
@@ -486,16 +514,21 @@ impl Tree {
         }
         let leaf = node;
         let len = path.len();
+        let depth = len as f64;
         let p = &store.point(self.leaf_point(leaf))[..d];
         if p == q {
+            let slot = leaf & !LEAF;
+            let m = self.slot_mass(slot);
+            let mf = f64::from(m);
+            let score = (1.0 - mf / (2.0 * big_m)) / (depth + (mf + 1.0).log2()) * norm;
             for &n in path.iter() {
                 self.add_mass_d::<D>(store, n, q, None);
             }
-            let slot = leaf & !LEAF;
-            let m = self.slot_mass(slot);
             self.set_slot_mass(slot, m + 1);
-            return (slot, false);
+            return (slot, false, score);
         }
+        // The RCF score, level by level as in `rcf_climb_d`.
+        let mut score = 1.0 / (depth + 1.0);
         // levels[i]: box (lo then hi) of the node at depth `len - i` (i = 0: the leaf's point).
         let levels = &mut sc.levels;
         levels.clear();
@@ -530,11 +563,14 @@ impl Tree {
                 levels.truncate(start);
                 break;
             }
+            let prob = o / t;
+            score = (1.0 - prob) * score + prob / (k as f64 + 1.0);
             seps.push(o);
             seps.push(t);
             top = k;
             child = n;
         }
+        let score = score * norm;
         for j in top..=len {
             let level = len - j;
             let (out, total) = (seps[2 * level], seps[2 * level + 1]);
@@ -593,7 +629,7 @@ impl Tree {
                 bbox,
             );
             self.set_child(parent, at, branch);
-            return (slot, true);
+            return (slot, true, score);
         }
         unreachable!("a cut at the leaf always separates two different points")
     }
@@ -601,7 +637,9 @@ impl Tree {
     /// One more point (`q`) below internal node `n`: its mass grows and its cached box widens;
     /// a node reaching [`BOX_MIN_MASS`] gets a box. `known` is `n`'s box without `q`, when the
     /// caller has it (else a node whose box may need widening has it cached or computes it).
-    #[inline]
+    /// Runs for every node above a new leaf: the common case (a count and at most a widening)
+    /// is inline, the first box of a node is not.
+    #[inline(always)]
     fn add_mass_d<const D: usize>(
         &mut self,
         store: &PointStore,
@@ -615,24 +653,39 @@ impl Tree {
         let b = self.node_box[n as usize];
         if b != NO_BOX {
             if known.is_some() {
-                let (blo, bhi) = self.cached_box_mut(b);
+                let d = dims::<D>(self.dim);
+                let start = b as usize * 2 * d;
+                let (blo, bhi) = self.boxes[start..start + 2 * d].split_at_mut(d);
                 widen_d::<D>(blo, bhi, q, q);
             }
         } else if mass >= BOX_MIN_MASS {
-            let d = q.len();
-            let mut lo = vec![0f32; d];
-            let mut hi = vec![0f32; d];
-            match known {
-                Some((klo, khi)) => {
-                    lo.copy_from_slice(klo);
-                    hi.copy_from_slice(khi);
-                }
-                None => self.box_of_d::<D>(store, n, &mut lo, &mut hi),
-            }
-            widen_d::<D>(&mut lo, &mut hi, q, q);
-            let slot = self.alloc_box(&lo, &hi);
-            self.node_box[n as usize] = slot;
+            self.first_box_d::<D>(store, n, q, known);
         }
+    }
+
+    /// Gives node `n` (which just reached [`BOX_MIN_MASS`] with `q`) its cached box.
+    #[cold]
+    #[inline(never)]
+    fn first_box_d<const D: usize>(
+        &mut self,
+        store: &PointStore,
+        n: u16,
+        q: &[f32],
+        known: Option<(&[f32], &[f32])>,
+    ) {
+        let d = q.len();
+        let mut lo = vec![0f32; d];
+        let mut hi = vec![0f32; d];
+        match known {
+            Some((klo, khi)) => {
+                lo.copy_from_slice(klo);
+                hi.copy_from_slice(khi);
+            }
+            None => self.box_of_d::<D>(store, n, &mut lo, &mut hi),
+        }
+        widen_d::<D>(&mut lo, &mut hi, q, q);
+        let slot = self.alloc_box(&lo, &hi);
+        self.node_box[n as usize] = slot;
     }
 
     /// Removes one copy of the point in leaf `slot`. Returns the point id when the leaf itself

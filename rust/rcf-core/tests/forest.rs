@@ -231,3 +231,37 @@ fn damaged_format_1_payloads_never_panic() {
         }
     }
 }
+
+/// A tree that keeps the new point scores it during the insertion (which walks the same path
+/// and boxes); that score must be bit for bit the one a read-only `score` gives, for every point
+/// size with a kernel of its own, both samplers, duplicates included.
+#[test]
+fn streaming_scores_equal_read_only_scores() {
+    for dims in [1usize, 2, 3, 4, 5, 8, 16] {
+        for window in [false, true] {
+            let mut c = ForestConfig::new(dims);
+            c.seed = Some(dims as u64);
+            c.num_trees = 20;
+            c.sample_size = 32;
+            if window {
+                c.sampler = SamplerKind::Window;
+            }
+            let mut f = Forest::new(c).unwrap();
+            let mut kept = 0;
+            for i in 0..400 {
+                // Integer-valued points repeat, so merges into equal leaves happen too.
+                let x: Vec<f64> = (0..dims)
+                    .map(|k| {
+                        ((i * (k + 3)) % 7) as f64 + if i % 5 == 0 { 0.0 } else { sine(i + k) }
+                    })
+                    .collect();
+                let read_only = f.score(&x).unwrap();
+                let streamed = f.score_update(&x).unwrap();
+                assert_eq!(read_only, streamed, "dims {dims} window {window} point {i}");
+                kept += usize::from(streamed > 0.0);
+            }
+            assert!(kept > 300, "scores were mostly 0 ({kept})");
+            f.check().unwrap();
+        }
+    }
+}

@@ -54,7 +54,7 @@ impl PyAttribution {
 /// num_trees : int
 ///     Number of trees.
 /// sample_size : int
-///     Points kept per tree (2 to 32767).
+///     Points kept per tree (2 to 32766).
 /// time_decay : float or None
 ///     λ of the time-decayed sampler; ``None`` means ``0.1 / sample_size``, 0 a uniform sample.
 /// sampler : {"decay", "window"}
