@@ -94,24 +94,45 @@ impl Tree {
         path: &[u16],
         boxes: &mut Vec<f32>,
     ) -> f64 {
+        let big_m = f64::from(self.mass());
+        let norm = norm_of(big_m);
+        let id = self.leaf_point(leaf);
+        if store.point(id) == q {
+            let depth = path.len() as f64;
+            let m = f64::from(self.mass_of(leaf));
+            return (1.0 - m / (2.0 * big_m)) / (depth + (m + 1.0).log2()) * norm;
+        }
+        self.climb_levels::<D, false>(store, q, leaf, path, boxes, &mut Vec::new()) * norm
+    }
+
+    /// The climb of the RCF score from `leaf` (whose point is not `q`) with the
+    /// internal nodes `path` above it (root first): the score before its scale `log2(M + 1)`.
+    /// Each level's box is the child's box widened by the sibling (or the node's cached box);
+    /// the climb stops at the first box holding `q`. With `RECORD`, each level climbed past
+    /// (out-of-box distance, total span) goes to `seps`, bottom level first: the insertion
+    /// draws its cut from these, which makes its score and the read-only one the same.
+    #[inline(always)]
+    pub(crate) fn climb_levels<const D: usize, const RECORD: bool>(
+        &self,
+        store: &PointStore,
+        q: &[f32],
+        leaf: u16,
+        path: &[u16],
+        boxes: &mut Vec<f32>,
+        seps: &mut Vec<f64>,
+    ) -> f64 {
+        let id = self.leaf_point(leaf);
         // Point sizes that are multiples of four take the vector kernels (every caller goes
         // through here, so a given size always gets the same arithmetic).
         match D {
-            4 => return self.rcf_climb_x4::<1>(store, q, leaf, path),
-            8 => return self.rcf_climb_x4::<2>(store, q, leaf, path),
-            16 => return self.rcf_climb_x4::<4>(store, q, leaf, path),
+            4 => return self.climb_x4::<1, RECORD>(store, q, leaf, path, seps),
+            8 => return self.climb_x4::<2, RECORD>(store, q, leaf, path, seps),
+            16 => return self.climb_x4::<4, RECORD>(store, q, leaf, path, seps),
             _ => {}
         }
         let d = dims::<D>(q.len());
         let q = &q[..d];
-        let big_m = f64::from(self.mass());
-        let norm = norm_of(big_m);
-        let depth = path.len() as f64;
-        let p = store.point_d::<D>(self.leaf_point(leaf));
-        if p == q {
-            let m = f64::from(self.mass_of(leaf));
-            return (1.0 - m / (2.0 * big_m)) / (depth + (m + 1.0).log2()) * norm;
-        }
+        let p = store.point_d::<D>(id);
         // The running box of the subtree climbed so far: on the stack for up to 16 values.
         let mut lo_a = [0f32; 16];
         let mut hi_a = [0f32; 16];
@@ -122,7 +143,7 @@ impl Tree {
         };
         lo.copy_from_slice(p);
         hi.copy_from_slice(p);
-        let mut score = 1.0 / (depth + 1.0);
+        let mut score = 1.0 / (path.len() as f64 + 1.0);
         let mut child = leaf;
         for k in (0..path.len()).rev() {
             let n = path[k];
@@ -139,34 +160,31 @@ impl Tree {
             if out == 0.0 {
                 break; // q lies in this box, hence in every box above: converged.
             }
+            if RECORD {
+                seps.push(out);
+                seps.push(total);
+            }
             let prob = out / total;
             score = (1.0 - prob) * score + prob / (k as f64 + 1.0);
             child = n;
         }
-        score * norm
+        score
     }
 
-    /// [`Tree::rcf_climb_d`] for points of `4·N` values, with boxes held in vectors.
+    /// [`Tree::climb_levels`] for points of `4·N` values, with boxes held in vectors.
     #[inline(always)]
-    fn rcf_climb_x4<const N: usize>(
+    fn climb_x4<const N: usize, const RECORD: bool>(
         &self,
         store: &PointStore,
         q: &[f32],
         leaf: u16,
         path: &[u16],
+        seps: &mut Vec<f64>,
     ) -> f64 {
-        let big_m = f64::from(self.mass());
-        let norm = norm_of(big_m);
-        let depth = path.len() as f64;
-        let id = self.leaf_point(leaf);
-        if store.point(id) == q {
-            let m = f64::from(self.mass_of(leaf));
-            return (1.0 - m / (2.0 * big_m)) / (depth + (m + 1.0).log2()) * norm;
-        }
         let qv = simd::load::<N>(q);
-        let mut lo = store.point_x4::<N>(id);
+        let mut lo = store.point_x4::<N>(self.leaf_point(leaf));
         let mut hi = lo;
-        let mut score = 1.0 / (depth + 1.0);
+        let mut score = 1.0 / (path.len() as f64 + 1.0);
         let mut child = leaf;
         for k in (0..path.len()).rev() {
             let n = path[k];
@@ -182,11 +200,15 @@ impl Tree {
             if out == 0.0 {
                 break; // q lies in this box, hence in every box above: converged.
             }
+            if RECORD {
+                seps.push(out);
+                seps.push(total);
+            }
             let prob = out / total;
             score = (1.0 - prob) * score + prob / (k as f64 + 1.0);
             child = n;
         }
-        score * norm
+        score
     }
 
     /// Adds this tree's attribution of the RCF score of `q` to `high`/`low` (per point

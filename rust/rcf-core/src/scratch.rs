@@ -10,9 +10,7 @@ pub struct Scratch {
     pub paths: [Vec<u16>; crate::score::GROUP],
     /// Two boxes' worth of f32 (lo, hi).
     pub boxes: Vec<f32>,
-    /// Boxes of the levels of one path (insertion).
-    pub levels: Vec<f32>,
-    /// Per-level or per-dimension f64 work space.
+    /// Per-level or per-dimension f64 work space (an insertion's level separations).
     pub work: Vec<f64>,
     /// Second f64 work space.
     pub work2: Vec<f64>,

@@ -522,55 +522,44 @@ impl Tree {
             let mf = f64::from(m);
             let score = (1.0 - mf / (2.0 * big_m)) / (depth + (mf + 1.0).log2()) * norm;
             for &n in path.iter() {
-                self.add_mass_d::<D>(store, n, q, None);
+                self.add_mass_d::<D>(store, n, q, false);
             }
             self.set_slot_mass(slot, m + 1);
             return (slot, false, score);
         }
-        // The RCF score, level by level as in `rcf_climb_d`.
-        let mut score = 1.0 / (depth + 1.0);
-        // levels[i]: box (lo then hi) of the node at depth `len - i` (i = 0: the leaf's point).
-        let levels = &mut sc.levels;
-        levels.clear();
-        levels.extend_from_slice(p);
-        levels.extend_from_slice(p);
-        // seps[2i], seps[2i+1]: out-of-box distance of q and total span of level i's box ∪ q.
-        let seps = &mut sc.work;
+        // seps[2i], seps[2i+1]: out-of-box distance of q and total span of the box of level i
+        // widened by q (level 0: the leaf's point; level i: the node at depth `len - i`), for
+        // the levels whose box does not hold q. The score's climb computes them.
+        let mut seps = std::mem::take(&mut sc.work);
         seps.clear();
         let (o, t) = crate::score::separation_any::<D>(p, p, q);
         seps.push(o);
         seps.push(t);
-        let mut top = len;
-        let mut child = leaf;
-        for k in (0..len).rev() {
-            let n = path[k];
-            let start = levels.len();
-            let b = self.node_box[n as usize];
-            if b == NO_BOX {
-                levels.extend_from_within(start - 2 * d..start);
-                let nd = &self.nodes[n as usize];
-                let sibling = nd.other(child);
-                let (lo, hi) = levels[start..].split_at_mut(d);
-                self.extend_box_d::<D>(store, sibling, lo, hi);
-            } else {
-                let (blo, bhi) = self.cached_box(b);
-                levels.extend_from_slice(&blo[..d]);
-                levels.extend_from_slice(&bhi[..d]);
-            }
-            let (lo, hi) = levels[start..].split_at(d);
-            let (o, t) = crate::score::separation_any::<D>(lo, hi, q);
-            if o == 0.0 {
-                levels.truncate(start);
-                break;
-            }
-            let prob = o / t;
-            score = (1.0 - prob) * score + prob / (k as f64 + 1.0);
-            seps.push(o);
-            seps.push(t);
-            top = k;
-            child = n;
-        }
-        let score = score * norm;
+        let climbed = self.climb_levels::<D, true>(store, q, leaf, path, &mut sc.boxes, &mut seps);
+        let score = climbed * norm;
+        let top = len + 1 - seps.len() / 2;
+        let result = self.place_d::<D>(store, id, q, leaf, top, &seps, rng, sc);
+        sc.work = seps;
+        (result.0, result.1, score)
+    }
+
+    /// The second half of an insertion: one draw per level from the highest one whose box does
+    /// not hold `q` (path index `top`) down to the leaf, against the measure of the cuts that
+    /// separate `q` there; the first hit gets the new branch.
+    #[allow(clippy::too_many_arguments)]
+    fn place_d<const D: usize>(
+        &mut self,
+        store: &PointStore,
+        id: u32,
+        q: &[f32],
+        leaf: u16,
+        top: usize,
+        seps: &[f64],
+        rng: &mut Rng,
+        sc: &mut Scratch,
+    ) -> (u16, bool) {
+        let d = q.len();
+        let len = sc.path.len();
         for j in top..=len {
             let level = len - j;
             let (out, total) = (seps[2 * level], seps[2 * level + 1]);
@@ -580,11 +569,8 @@ impl Tree {
             if r >= out && j < len {
                 continue;
             }
-            let off = level * 2 * d;
-            let (lo, hi) = levels[off..off + 2 * d].split_at(d);
-            let (cut_dim, cut) = separating_cut::<D>(lo, hi, q, r);
-            // The new branch takes the place of the subtree at depth j.
-            let q_left = q[cut_dim] <= cut;
+            let at = if j == len { leaf } else { sc.path[j] };
+            // The box of the subtree the new branch goes above, then widened by q.
             let mut lo_q = [0f32; 16];
             let mut hi_q = [0f32; 16];
             let mut big = Vec::new();
@@ -594,16 +580,14 @@ impl Tree {
                 big.resize(2 * d, 0.0);
                 big.split_at_mut(d)
             };
-            blo.copy_from_slice(lo);
-            bhi.copy_from_slice(hi);
+            self.box_of_d::<D>(store, at, blo, bhi);
+            let (cut_dim, cut) = separating_cut::<D>(blo, bhi, q, r);
+            let q_left = q[cut_dim] <= cut;
             widen_d::<D>(blo, bhi, q, q);
-            let at = if j == len { leaf } else { path[j] };
-            let parent = if j == 0 { NIL } else { path[j - 1] };
-            for (k, &n) in path[..j].iter().enumerate() {
-                // Levels from `top` down have their box collected; q may lie outside it.
-                let known = (k >= top).then(|| (len - k) * 2 * d);
-                let known = known.map(|o| levels[o..o + 2 * d].split_at(d));
-                self.add_mass_d::<D>(store, n, q, known);
+            let parent = if j == 0 { NIL } else { sc.path[j - 1] };
+            for k in 0..j {
+                // Levels from `top` down do not hold q: their cached boxes widen.
+                self.add_mass_d::<D>(store, sc.path[k], q, k >= top);
             }
             let slot = self.alloc_leaf(id);
             let new_leaf = LEAF | slot;
@@ -629,60 +613,42 @@ impl Tree {
                 bbox,
             );
             self.set_child(parent, at, branch);
-            return (slot, true, score);
+            return (slot, true);
         }
         unreachable!("a cut at the leaf always separates two different points")
     }
 
-    /// One more point (`q`) below internal node `n`: its mass grows and its cached box widens;
-    /// a node reaching [`BOX_MIN_MASS`] gets a box. `known` is `n`'s box without `q`, when the
-    /// caller has it (else a node whose box may need widening has it cached or computes it).
+    /// One more point (`q`) below internal node `n`: its mass grows and, when `q` lies outside
+    /// its box (`outside`), its cached box widens; a node reaching [`BOX_MIN_MASS`] gets a box.
     /// Runs for every node above a new leaf: the common case (a count and at most a widening)
     /// is inline, the first box of a node is not.
     #[inline(always)]
-    fn add_mass_d<const D: usize>(
-        &mut self,
-        store: &PointStore,
-        n: u16,
-        q: &[f32],
-        known: Option<(&[f32], &[f32])>,
-    ) {
+    fn add_mass_d<const D: usize>(&mut self, store: &PointStore, n: u16, q: &[f32], outside: bool) {
         let nd = &mut self.nodes[n as usize];
         nd.mass += 1;
         let mass = nd.mass;
         let b = self.node_box[n as usize];
         if b != NO_BOX {
-            if known.is_some() {
+            if outside {
                 let d = dims::<D>(self.dim);
                 let start = b as usize * 2 * d;
                 let (blo, bhi) = self.boxes[start..start + 2 * d].split_at_mut(d);
                 widen_d::<D>(blo, bhi, q, q);
             }
         } else if mass >= BOX_MIN_MASS {
-            self.first_box_d::<D>(store, n, q, known);
+            self.first_box_d::<D>(store, n, q);
         }
     }
 
-    /// Gives node `n` (which just reached [`BOX_MIN_MASS`] with `q`) its cached box.
+    /// Gives node `n` (which just reached [`BOX_MIN_MASS`] with `q`, not yet linked below it)
+    /// its cached box.
     #[cold]
     #[inline(never)]
-    fn first_box_d<const D: usize>(
-        &mut self,
-        store: &PointStore,
-        n: u16,
-        q: &[f32],
-        known: Option<(&[f32], &[f32])>,
-    ) {
+    fn first_box_d<const D: usize>(&mut self, store: &PointStore, n: u16, q: &[f32]) {
         let d = q.len();
         let mut lo = vec![0f32; d];
         let mut hi = vec![0f32; d];
-        match known {
-            Some((klo, khi)) => {
-                lo.copy_from_slice(klo);
-                hi.copy_from_slice(khi);
-            }
-            None => self.box_of_d::<D>(store, n, &mut lo, &mut hi),
-        }
+        self.box_of_d::<D>(store, n, &mut lo, &mut hi);
         widen_d::<D>(&mut lo, &mut hi, q, q);
         let slot = self.alloc_box(&lo, &hi);
         self.node_box[n as usize] = slot;
