@@ -646,11 +646,18 @@ impl Tree {
     #[inline(never)]
     fn first_box_d<const D: usize>(&mut self, store: &PointStore, n: u16, q: &[f32]) {
         let d = q.len();
-        let mut lo = vec![0f32; d];
-        let mut hi = vec![0f32; d];
-        self.box_of_d::<D>(store, n, &mut lo, &mut hi);
-        widen_d::<D>(&mut lo, &mut hi, q, q);
-        let slot = self.alloc_box(&lo, &hi);
+        let mut lo_a = [0f32; 16];
+        let mut hi_a = [0f32; 16];
+        let mut big = Vec::new();
+        let (lo, hi): (&mut [f32], &mut [f32]) = if d <= 16 {
+            (&mut lo_a[..d], &mut hi_a[..d])
+        } else {
+            big.resize(2 * d, 0.0);
+            big.split_at_mut(d)
+        };
+        self.box_of_d::<D>(store, n, lo, hi);
+        widen_d::<D>(lo, hi, q, q);
+        let slot = self.alloc_box(lo, hi);
         self.node_box[n as usize] = slot;
     }
 
