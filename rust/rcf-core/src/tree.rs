@@ -61,7 +61,7 @@ impl Node {
 }
 
 /// A random cut tree over points of a shared [`PointStore`].
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct Tree {
     dim: usize,
     root: u16,
@@ -75,6 +75,30 @@ pub struct Tree {
     free_leaf: u16,
     boxes: Vec<f32>,
     free_box: Vec<u16>,
+}
+
+/// A copy keeps the arrays' room (a derived clone would size them exactly, and the next
+/// update of a full tree, which holds one leaf more for a moment, would double them).
+impl Clone for Tree {
+    fn clone(&self) -> Self {
+        fn with_room<T: Clone>(v: &Vec<T>) -> Vec<T> {
+            let mut c = Vec::with_capacity(v.capacity());
+            c.extend_from_slice(v);
+            c
+        }
+        Tree {
+            dim: self.dim,
+            root: self.root,
+            nodes: with_room(&self.nodes),
+            node_box: with_room(&self.node_box),
+            free_node: self.free_node,
+            leaf: with_room(&self.leaf),
+            big_mass: self.big_mass.clone(),
+            free_leaf: self.free_leaf,
+            boxes: self.boxes.clone(),
+            free_box: self.free_box.clone(),
+        }
+    }
 }
 
 #[inline]

@@ -265,3 +265,31 @@ fn streaming_scores_equal_read_only_scores() {
         }
     }
 }
+
+/// A full tree holds one leaf more for a moment during an update; copies and restored forests
+/// keep room for it, so their first updates do not grow (double) the trees' arrays.
+#[test]
+fn copies_and_restored_forests_do_not_grow_on_update() {
+    let mut c = config(9);
+    c.sample_size = 64;
+    let mut f = Forest::new(c).unwrap();
+    // Exactly full: every tree holds 64 points and has had no deletion yet.
+    for i in 0..67 {
+        f.update(&[sine(i)]).unwrap();
+    }
+    let before = f.heap_bytes();
+    let mut copy = f.clone();
+    let mut restored = Forest::from_bytes(&f.to_bytes()).unwrap();
+    for g in [&mut f, &mut copy, &mut restored] {
+        for i in 67..200 {
+            g.score_update(&[sine(i) + 0.5]).unwrap();
+        }
+    }
+    for (name, g) in [("original", &f), ("copy", &copy), ("restored", &restored)] {
+        let after = g.heap_bytes();
+        assert!(
+            after < before + before / 10,
+            "{name}: {before} -> {after} heap bytes"
+        );
+    }
+}
