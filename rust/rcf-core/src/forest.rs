@@ -236,12 +236,26 @@ impl Forest {
                     } else if ready {
                         scores_of_share(scoring, share, store, &q, sc, scores);
                     }
-                    for (((c, s), o), &keep) in
-                        share.iter_mut().zip(scores).zip(outcomes).zip(&keeps)
+                    for (j, (((c, s), o), &keep)) in share
+                        .iter_mut()
+                        .zip(scores)
+                        .zip(outcomes)
+                        .zip(&keeps)
+                        .enumerate()
                     {
                         if keep {
                             let own = by_insert.then_some(&mut *s);
-                            match c.update(store, id, t, lambda, cap, sc, own) {
+                            // The lockstep walk descended this tree too (one group: a share
+                            // has at most GROUP trees): its insertion starts from that leaf.
+                            let leaf = sc.lane_leaf[j];
+                            let walked = (by_insert && leaf != crate::tree::NIL).then(|| {
+                                let depth = sc.lane_depth[j];
+                                let Scratch { path, paths, .. } = &mut *sc;
+                                path.clear();
+                                path.extend_from_slice(&paths[j][..depth]);
+                                leaf
+                            });
+                            match c.update(store, id, t, lambda, cap, sc, own, walked) {
                                 Ok(change) => o.change = change,
                                 Err(e) => {
                                     *failure
@@ -424,7 +438,7 @@ impl Forest {
                             scores[j] = tree_score(scoring, c, store, q, sc);
                         }
                         let own = by_insert.then_some(&mut scores[j]);
-                        let ch = c.update(store, s.id, s.t, lambda, cap, sc, own)?;
+                        let ch = c.update(store, s.id, s.t, lambda, cap, sc, own, None)?;
                         if ch.added {
                             added.push(s.id);
                         }

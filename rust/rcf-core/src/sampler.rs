@@ -85,7 +85,9 @@ impl Component {
 
     /// Offers point `id`, the `t`-th point of the stream, to this tree. When the tree keeps
     /// it and `score` is given, `score` gets the point's RCF score in the tree as it was before
-    /// (the insertion computes it on its way; see [`Tree::insert_scored`]).
+    /// (the insertion computes it on its way; see [`Tree::insert_scored`]). `walked` is the
+    /// leaf the point reaches when the caller descended the tree with it and left the path in
+    /// `sc.path`.
     ///
     /// The new point goes in before the point it replaces leaves, so that the insertion walks
     /// the tree that was scored. Either order gives trees of the same distribution (a random
@@ -100,11 +102,14 @@ impl Component {
         capacity: usize,
         sc: &mut Scratch,
         score: Option<&mut f64>,
+        walked: Option<u16>,
     ) -> Result<Change, String> {
         let mut change = Change::default();
         match &mut self.sampler {
             Sampler::Window { fifo } => {
-                let (slot, added, s) = self.tree.insert_scored(store, id, &mut self.rng, sc);
+                let (slot, added, s) =
+                    self.tree
+                        .insert_scored(store, id, &mut self.rng, sc, walked);
                 change.added = added;
                 if let Some(out) = score {
                     *out = s;
@@ -129,7 +134,9 @@ impl Component {
                 if weights.len() < capacity {
                     let u = self.rng.next_open01();
                     let w = ((-u.ln()).ln() - age as f64 * lambda) as f32;
-                    let (slot, added, s) = self.tree.insert_scored(store, id, &mut self.rng, sc);
+                    let (slot, added, s) =
+                        self.tree
+                            .insert_scored(store, id, &mut self.rng, sc, walked);
                     change.added = added;
                     if let Some(out) = score {
                         *out = s;
@@ -143,7 +150,9 @@ impl Component {
                     }
                 } else if t >= *next {
                     let w = kept_weight(weights[0], age, lambda, &mut self.rng);
-                    let (slot, added, s) = self.tree.insert_scored(store, id, &mut self.rng, sc);
+                    let (slot, added, s) =
+                        self.tree
+                            .insert_scored(store, id, &mut self.rng, sc, walked);
                     change.added = added;
                     if let Some(out) = score {
                         *out = s;
@@ -420,7 +429,7 @@ mod tests {
             let id = store.add(&[i as f32]);
             let kept_now = c.keeps(start + i, cap);
             let ch = c
-                .update(&store, id, start + i, lambda, cap, &mut sc, None)
+                .update(&store, id, start + i, lambda, cap, &mut sc, None, None)
                 .unwrap();
             assert_eq!(kept_now, ch.added || ch.removed.is_some());
             if i >= n / 2 && kept_now {

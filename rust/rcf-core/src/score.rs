@@ -387,7 +387,9 @@ pub fn rcf_scores<T>(
 
 /// [`rcf_scores`] for the trees that `skip` (by index in `trees`) does not name; the others'
 /// entries of `out` are left alone (a tree about to keep `q` gets its score from the
-/// insertion, [`Tree::insert_scored`]).
+/// insertion, [`Tree::insert_scored`]). Skipped trees are still descended with the others
+/// (their loads overlap): for the last group of [`GROUP`] trees, lane `j` leaves its leaf in
+/// `sc.lane_leaf[j]` and its path in `sc.paths[j][..sc.lane_depth[j]]`, for the insertion.
 pub fn rcf_scores_except<T>(
     trees: &[T],
     tree_of: impl Fn(&T) -> &Tree + Copy,
@@ -415,9 +417,6 @@ fn rcf_scores_d<T, const D: usize>(
             if skip(g * GROUP + j) {
                 skipped |= 1 << j;
             }
-        }
-        if skipped == (1 << items.len()) - 1 {
-            continue;
         }
         if let (Ok(items), Ok(out)) = (
             <&[T; GROUP]>::try_from(items),
@@ -447,14 +446,7 @@ fn descend_group_d<const D: usize>(
     out: &mut [f64; GROUP],
 ) {
     let nodes: [&[crate::tree::Node]; GROUP] = std::array::from_fn(|j| group[j].nodes());
-    // A skipped lane starts where an empty tree would (NIL has the leaf bit: it never moves).
-    let mut node: [u16; GROUP] = std::array::from_fn(|j| {
-        if skipped & (1 << j) != 0 {
-            NIL
-        } else {
-            group[j].root()
-        }
-    });
+    let mut node: [u16; GROUP] = std::array::from_fn(|j| group[j].root());
     // A path has fewer internal nodes than the tree has nodes: size the buffers once.
     let bound = nodes.iter().map(|n| n.len()).max().unwrap_or(0) + 1;
     for p in &mut sc.paths {
@@ -478,6 +470,8 @@ fn descend_group_d<const D: usize>(
             break;
         }
     }
+    sc.lane_leaf = node;
+    sc.lane_depth = depth;
     for j in 0..GROUP {
         if skipped & (1 << j) != 0 {
             continue;
@@ -566,9 +560,7 @@ fn lockstep_d<const D: usize>(
     let mut node = [NIL; GROUP];
     for (j, (t, _)) in lanes.iter().enumerate() {
         sc.paths[j].clear();
-        if skipped & (1 << j) == 0 {
-            node[j] = t.root();
-        }
+        node[j] = t.root();
     }
     // Lockstep descent; a lane at a leaf (or an empty tree: NIL has the leaf bit) waits.
     loop {
@@ -584,6 +576,10 @@ fn lockstep_d<const D: usize>(
         if !moving {
             break;
         }
+    }
+    sc.lane_leaf = node;
+    for (j, p) in sc.paths.iter().enumerate() {
+        sc.lane_depth[j] = p.len();
     }
     for (j, (t, q)) in lanes.iter().enumerate() {
         if skipped & (1 << j) != 0 {

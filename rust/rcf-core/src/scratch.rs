@@ -8,6 +8,10 @@ pub struct Scratch {
     pub path: Vec<u16>,
     /// Node paths of trees walked together (see `score::rcf_scores`).
     pub paths: [Vec<u16>; crate::score::GROUP],
+    /// The leaf each of those walks reached (`tree::NIL`: an empty tree or an unused lane).
+    pub lane_leaf: [u16; crate::score::GROUP],
+    /// The length of each of those paths.
+    pub lane_depth: [usize; crate::score::GROUP],
     /// Two boxes' worth of f32 (lo, hi).
     pub boxes: Vec<f32>,
     /// Per-level or per-dimension f64 work space (an insertion's level separations).

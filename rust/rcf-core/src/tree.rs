@@ -489,7 +489,7 @@ impl Tree {
         rng: &mut Rng,
         sc: &mut Scratch,
     ) -> (u16, bool) {
-        let (slot, added, _) = self.insert_scored(store, id, rng, sc);
+        let (slot, added, _) = self.insert_scored(store, id, rng, sc, None);
         (slot, added)
     }
 
@@ -497,14 +497,17 @@ impl Tree {
     /// in: the insertion walks the same path and boxes as [`Tree::rcf_score`], so the score
     /// costs a few operations per level instead of a walk of its own. The score is bit for bit
     /// the one [`Tree::rcf_score`] gives (same boxes, same operations in the same order).
+    /// `walked`: the leaf the point reaches when the caller already descended this tree with
+    /// it and left the path (root first) in `sc.path`.
     pub fn insert_scored(
         &mut self,
         store: &PointStore,
         id: u32,
         rng: &mut Rng,
         sc: &mut Scratch,
+        walked: Option<u16>,
     ) -> (u16, bool, f64) {
-        by_point_size!(self.dim, D => self.insert_d::<D>(store, id, rng, sc))
+        by_point_size!(self.dim, D => self.insert_d::<D>(store, id, rng, sc, walked))
     }
 
     /// Insertion as a walk down and back up: descend to the leaf `q` reaches, climb while
@@ -519,6 +522,7 @@ impl Tree {
         id: u32,
         rng: &mut Rng,
         sc: &mut Scratch,
+        walked: Option<u16>,
     ) -> (u16, bool, f64) {
         if self.root == NIL {
             let slot = self.alloc_leaf(id);
@@ -530,13 +534,19 @@ impl Tree {
         let d = dims::<D>(self.dim);
         let q = &store.point(id)[..d];
         let path = &mut sc.path;
-        path.clear();
-        let mut node = self.root;
-        while !is_leaf(node) {
-            path.push(node);
-            node = self.step(node, q);
-        }
-        let leaf = node;
+        let leaf = match walked {
+            Some(leaf) => leaf,
+            None => {
+                path.clear();
+                let mut node = self.root;
+                while !is_leaf(node) {
+                    path.push(node);
+                    node = self.step(node, q);
+                }
+                node
+            }
+        };
+        debug_assert_eq!(path.first().copied().unwrap_or(leaf), self.root);
         let len = path.len();
         let depth = len as f64;
         let p = &store.point(self.leaf_point(leaf))[..d];
