@@ -534,17 +534,16 @@ impl Tree {
         let d = dims::<D>(self.dim);
         let q = &store.point(id)[..d];
         let path = &mut sc.path;
-        let leaf = match walked {
-            Some(leaf) => leaf,
-            None => {
-                path.clear();
-                let mut node = self.root;
-                while !is_leaf(node) {
-                    path.push(node);
-                    node = self.step(node, q);
-                }
-                node
+        let leaf = if let Some(leaf) = walked {
+            leaf
+        } else {
+            path.clear();
+            let mut node = self.root;
+            while !is_leaf(node) {
+                path.push(node);
+                node = self.step(node, q);
             }
+            node
         };
         debug_assert_eq!(path.first().copied().unwrap_or(leaf), self.root);
         let len = path.len();
