@@ -36,6 +36,36 @@ pub fn box_pair(buf: &mut Vec<f32>, d: usize) -> (&mut [f32], &mut [f32]) {
     (lo, &mut rest[..d])
 }
 
+/// Room for one box of `d` values (lo, hi): on the stack for up to 16 values, else on the
+/// heap (for the few walks that must not borrow a thread's scratch).
+pub struct BoxRoom {
+    lo: [f32; 16],
+    hi: [f32; 16],
+    big: Vec<f32>,
+    d: usize,
+}
+
+impl BoxRoom {
+    /// Room for a box of `d` values.
+    pub fn new(d: usize) -> Self {
+        BoxRoom {
+            lo: [0.0; 16],
+            hi: [0.0; 16],
+            big: if d > 16 { vec![0.0; 2 * d] } else { Vec::new() },
+            d,
+        }
+    }
+
+    /// The box's two corners.
+    pub fn pair(&mut self) -> (&mut [f32], &mut [f32]) {
+        if self.d <= 16 {
+            (&mut self.lo[..self.d], &mut self.hi[..self.d])
+        } else {
+            self.big.split_at_mut(self.d)
+        }
+    }
+}
+
 /// Two zeroed f64 vectors of length `d` (per-dimension high and low parts).
 pub fn zeroed_pair<'a>(
     a: &'a mut Vec<f64>,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::point_store::PointStore;
 use crate::rng::Rng;
-use crate::scratch::Scratch;
+use crate::scratch::{BoxRoom, Scratch};
 
 /// Flag bit of a leaf reference.
 pub const LEAF: u16 = 0x8000;
@@ -604,15 +604,8 @@ impl Tree {
             }
             let at = if j == len { leaf } else { sc.path[j] };
             // The box of the subtree the new branch goes above, then widened by q.
-            let mut lo_q = [0f32; 16];
-            let mut hi_q = [0f32; 16];
-            let mut big = Vec::new();
-            let (blo, bhi): (&mut [f32], &mut [f32]) = if d <= 16 {
-                (&mut lo_q[..d], &mut hi_q[..d])
-            } else {
-                big.resize(2 * d, 0.0);
-                big.split_at_mut(d)
-            };
+            let mut room = BoxRoom::new(d);
+            let (blo, bhi) = room.pair();
             self.box_of_d::<D>(store, at, blo, bhi);
             let (cut_dim, cut) = separating_cut::<D>(blo, bhi, q, r);
             let q_left = q[cut_dim] <= cut;
@@ -678,16 +671,8 @@ impl Tree {
     #[cold]
     #[inline(never)]
     fn first_box_d<const D: usize>(&mut self, store: &PointStore, n: u16, q: &[f32]) {
-        let d = q.len();
-        let mut lo_a = [0f32; 16];
-        let mut hi_a = [0f32; 16];
-        let mut big = Vec::new();
-        let (lo, hi): (&mut [f32], &mut [f32]) = if d <= 16 {
-            (&mut lo_a[..d], &mut hi_a[..d])
-        } else {
-            big.resize(2 * d, 0.0);
-            big.split_at_mut(d)
-        };
+        let mut room = BoxRoom::new(q.len());
+        let (lo, hi) = room.pair();
         self.box_of_d::<D>(store, n, lo, hi);
         widen_d::<D>(lo, hi, q, q);
         let slot = self.alloc_box(lo, hi);
