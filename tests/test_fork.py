@@ -31,3 +31,28 @@ def test_forked_child_uses_its_own_pool():
     assert same_state
     assert scores == expected
     assert FOREST.to_bytes() == before  # the parent's forest is untouched by the child
+
+
+def child_points(queue) -> None:
+    # One-point calls hand trees to the helper threads; the parent's do not exist here.
+    queue.put([POINTS.score_update(v) for v in DATA[1000:1100]])
+
+
+POINTS = RandomCutForest(shingle_size=4, seed=2, threads=2)
+
+
+def test_forked_child_one_point_calls_start_their_own_helpers():
+    for v in DATA[:1000]:
+        POINTS.score_update(v)  # starts the helpers in the parent
+    expected = RandomCutForest.from_bytes(POINTS.to_bytes())
+    want = [expected.score_update(v) for v in DATA[1000:1100]]
+    ctx = mp.get_context("fork")
+    for _ in range(2):  # a second child: the handler stays registered
+        queue = ctx.Queue()
+        proc = ctx.Process(target=child_points, args=(queue,))
+        proc.start()
+        scores = queue.get(timeout=60)
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+        assert scores == want
+    assert [POINTS.score_update(v) for v in DATA[1000:1100]] == want  # the parent still works

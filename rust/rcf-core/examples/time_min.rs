@@ -1,6 +1,6 @@
 //! Best-of-60 timing of one kind of call on a warmed standard forest, for A/B comparisons on a
 //! noisy machine (the minimum over short passes is stable where means are not).
-//! Usage: MODE=score|update|stream|batch [DIMS=1|16] [THREADS=n] [V=1]
+//! Usage: MODE=score|update|stream|batch [DIMS=1|16] [THREADS=n] [TREES=n] [V=1]
 //!        cargo run --profile profiling -p rcf-core --example time_min
 use rcf_core::{Forest, ForestConfig};
 use std::time::Instant;
@@ -11,6 +11,7 @@ fn main() {
     let mut c = ForestConfig::new(dims);
     c.shingle_size = if dims == 1 { 4 } else { 1 };
     c.seed = Some(1);
+    c.num_trees = env("TREES").unwrap_or(100);
     c.threads = Some(env("THREADS").unwrap_or(1));
     // CSV=path: the `value` column of a NAB file (1-d), warmed on 2,000 points and each pass
     // streaming the next 2,000 through a fresh copy (the Python benchmark's setting).
