@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TAXI = ROOT / "data" / "nyc_taxi.csv"
+# rrcf's README programs live with the tests (tests/rrcf_readme.py); the benchmarks run them too.
+sys.path.insert(0, str(ROOT / "tests"))
 
 
 def pytest_configure(config):

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import rcf_fast.rrcf as fast
+import rrcf_readme
 
 oracle = pytest.importorskip("rrcf")
 
@@ -20,38 +21,8 @@ pytestmark = pytest.mark.benchmark
 
 
 def readme_streaming(rrcf):
-    # rrcf README "Streaming anomaly detection", verbatim.
-    n = 730
-    A = 50
-    center = 100
-    phi = 30
-    T = 2 * np.pi / 100
-    t = np.arange(n)
-    sin = A * np.sin(T * t - phi * T) + center
-    sin[235:255] = 80
-
-    num_trees = 40
-    shingle_size = 4
-    tree_size = 256
-
-    forest = []
-    for _ in range(num_trees):
-        tree = rrcf.RCTree()
-        forest.append(tree)
-
-    points = rrcf.shingle(sin, size=shingle_size)
-
-    avg_codisp = {}
-
-    for index, point in enumerate(points):
-        for tree in forest:
-            if len(tree.leaves) > tree_size:
-                tree.forget_point(index - tree_size)
-            tree.insert_point(point, index=index)
-            if not index in avg_codisp:
-                avg_codisp[index] = 0
-            avg_codisp[index] += tree.codisp(index) / num_trees
-    return avg_codisp
+    """rrcf's README streaming loop (tests/rrcf_readme.py): the mean CoDisp per index."""
+    return rrcf_readme.streaming(rrcf)[1]
 
 
 BATCH_X = np.random.RandomState(0).randn(256, 3)  # one tree of the README batch example
@@ -59,16 +30,6 @@ BATCH_X = np.random.RandomState(0).randn(256, 3)  # one tree of the README batch
 
 def batch_build(rrcf):
     return rrcf.RCTree(BATCH_X)
-
-
-class Compat044:
-    """rcf_fast.rrcf with RCTree defaulting to compat="0.4.4"."""
-
-    shingle = staticmethod(fast.shingle)
-
-    class RCTree(fast.RCTree):
-        def __new__(cls, *args, compat="0.4.4", **kwargs):
-            return super().__new__(cls, *args, compat=compat, **kwargs)
 
 
 def best_time(fn, arg, rounds):
@@ -103,7 +64,7 @@ def test_speedup_streaming():
     expected = readme_streaming(oracle)
     slow = time.perf_counter() - start
     np.random.seed(0)
-    assert readme_streaming(Compat044) == expected  # same scores, bit for bit
+    assert readme_streaming(rrcf_readme.compat_module()) == expected  # same scores, bit for bit
     quick = best_time(readme_streaming, fast, rounds=5)
     ratio = slow / quick
     print(f"\nREADME streaming: rrcf 0.4.4 {slow:.3f} s, rcf_fast.rrcf {quick:.4f} s, {ratio:.0f}x")
@@ -114,7 +75,7 @@ def test_speedup_batch():
     np.random.seed(1)
     a = batch_build(oracle)
     np.random.seed(1)
-    assert Compat044.RCTree(BATCH_X).to_dict() == a.to_dict()
+    assert rrcf_readme.compat_module().RCTree(BATCH_X).to_dict() == a.to_dict()
     slow = best_time(batch_build, oracle, rounds=5)
     quick = best_time(batch_build, fast, rounds=50)
     ratio = slow / quick

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import rrcf_readme
 from rcf_fast import RandomCutForest
 from scipy.stats import spearmanr
 
@@ -53,22 +54,10 @@ def test_rcf_rank_correlation_matches_krcf_seed_to_seed(taxi_scores):
 
 
 def rrcf_readme_stream(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """rrcf's README streaming example (40 trees, shingle 4, tree size 256)."""
-    n, amp, center, phi = 730, 50, 100, 30
-    period = 2 * np.pi / 100
-    t = np.arange(n)
-    sin = amp * np.sin(period * t - phi * period) + center
-    sin[235:255] = 80
+    """rrcf's README streaming example (40 trees, shingle 4, tree size 256): series, scores."""
     np.random.seed(seed)
-    forest = [rrcf.RCTree() for _ in range(40)]
-    avg = {}
-    for index, point in enumerate(rrcf.shingle(sin, size=4)):
-        for tree in forest:
-            if len(tree.leaves) > 256:
-                tree.forget_point(index - 256)
-            tree.insert_point(point, index=index)
-            avg[index] = avg.get(index, 0) + tree.codisp(index) / 40
-    return sin, np.array([avg[i] for i in range(len(avg))])
+    _, avg = rrcf_readme.streaming(rrcf)
+    return rrcf_readme.sine_with_dip(), np.array([avg[i] for i in range(len(avg))])
 
 
 def test_codisp_agrees_with_rrcf_in_distribution():

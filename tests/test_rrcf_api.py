@@ -7,6 +7,7 @@ import collections.abc
 import numpy as np
 import pytest
 import rcf_fast.rrcf as rrcf  # noqa: PLR0402 (the drop-in import, as users write it)
+import rrcf_readme
 
 
 def test_readme_creating_inserting_deleting():
@@ -45,59 +46,15 @@ def test_readme_anomaly_score():
 
 
 def test_readme_streaming_flags_the_anomaly():
-    n = 730
-    A = 50
-    center = 100
-    phi = 30
-    T = 2 * np.pi / 100
-    t = np.arange(n)
-    sin = A * np.sin(T * t - phi * T) + center
-    sin[235:255] = 80
-    num_trees = 40
-    shingle_size = 4
-    tree_size = 256
-    forest = []
-    for _ in range(num_trees):
-        tree = rrcf.RCTree()
-        forest.append(tree)
-    points = rrcf.shingle(sin, size=shingle_size)
-    avg_codisp = {}
-    for index, point in enumerate(points):
-        for tree in forest:
-            if len(tree.leaves) > tree_size:
-                tree.forget_point(index - tree_size)
-            tree.insert_point(point, index=index)
-            if not index in avg_codisp:
-                avg_codisp[index] = 0
-            avg_codisp[index] += tree.codisp(index) / num_trees
+    forest, avg_codisp = rrcf_readme.streaming(rrcf)
     top = max(avg_codisp, key=avg_codisp.get)
     assert 230 <= top <= 258
-    assert all(len(tree.leaves) == tree_size + 1 for tree in forest)
+    assert all(len(tree.leaves) == 256 + 1 for tree in forest)
 
 
 def test_readme_batch_with_pandas():
-    pd = pytest.importorskip("pandas")
-    np.random.seed(0)
-    n = 2010
-    d = 3
-    num_trees = 100
-    tree_size = 256
-    X = np.zeros((n, d))
-    X[:1000, 0] = 5
-    X[1000:2000, 0] = -5
-    X += 0.01 * np.random.randn(*X.shape)
-    forest = []
-    while len(forest) < num_trees:
-        ixs = np.random.choice(n, size=(n // tree_size, tree_size), replace=False)
-        trees = [rrcf.RCTree(X[ix], index_labels=ix) for ix in ixs]
-        forest.extend(trees)
-    avg_codisp = pd.Series(0.0, index=np.arange(n))
-    index = np.zeros(n)
-    for tree in forest:
-        codisp = pd.Series({leaf: tree.codisp(leaf) for leaf in tree.leaves})
-        avg_codisp[codisp.index] += codisp
-        np.add.at(index, codisp.index.values, 1)
-    avg_codisp /= index
+    pytest.importorskip("pandas")
+    avg_codisp = rrcf_readme.batch_pandas(rrcf)
     assert avg_codisp[2000:].mean() > 3 * avg_codisp[:2000].mean()
 
 

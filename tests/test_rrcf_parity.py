@@ -15,23 +15,11 @@ import pytest
 import rcf_fast.rrcf as fast
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rrcf_readme import batch, batch_pandas, compat_module, streaming
 
 oracle = pytest.importorskip("rrcf")
 
 MAX_EXAMPLES = int(os.environ.get("RCF_HYPOTHESIS_EXAMPLES", "60"))
-
-
-def compat_module():
-    """`rcf_fast.rrcf` with RCTree defaulting to compat="0.4.4" (so rrcf code runs unchanged)."""
-
-    class Module:
-        shingle = staticmethod(fast.shingle)
-
-        class RCTree(fast.RCTree):
-            def __new__(cls, *args, compat="0.4.4", **kwargs):
-                return super().__new__(cls, *args, compat=compat, **kwargs)
-
-    return Module
 
 
 def unsigned_zeros(obj):
@@ -68,66 +56,13 @@ def assert_same_tree(ours, theirs):
     assert np.array_equal(ours.get_bbox(), theirs.get_bbox())
 
 
-def readme_streaming(rrcf, num_trees=40, shingle_size=4, tree_size=256, n=730):
-    # rrcf README "Streaming anomaly detection", verbatim except for the parameters above.
-    A = 50
-    center = 100
-    phi = 30
-    T = 2 * np.pi / 100
-    t = np.arange(n)
-    sin = A * np.sin(T * t - phi * T) + center
-    sin[235:255] = 80
-    forest = []
-    for _ in range(num_trees):
-        tree = rrcf.RCTree()
-        forest.append(tree)
-    points = rrcf.shingle(sin, size=shingle_size)
-    avg_codisp = {}
-    for index, point in enumerate(points):
-        for tree in forest:
-            if len(tree.leaves) > tree_size:
-                tree.forget_point(index - tree_size)
-            tree.insert_point(point, index=index)
-            if not index in avg_codisp:
-                avg_codisp[index] = 0
-            avg_codisp[index] += tree.codisp(index) / num_trees
-    return forest, avg_codisp
-
-
-def readme_batch(rrcf):
-    # rrcf README "Batch anomaly detection", with the pandas Series replaced by numpy arrays.
-    np.random.seed(0)
-    n = 2010
-    d = 3
-    num_trees = 100
-    tree_size = 256
-    X = np.zeros((n, d))
-    X[:1000, 0] = 5
-    X[1000:2000, 0] = -5
-    X += 0.01 * np.random.randn(*X.shape)
-    forest = []
-    while len(forest) < num_trees:
-        ixs = np.random.choice(n, size=(n // tree_size, tree_size), replace=False)
-        trees = [rrcf.RCTree(X[ix], index_labels=ix) for ix in ixs]
-        forest.extend(trees)
-    avg_codisp = np.zeros(n)
-    index = np.zeros(n)
-    for tree in forest:
-        keys = np.array(list(tree.leaves))
-        codisp = np.array([tree.codisp(leaf) for leaf in tree.leaves])
-        np.add.at(avg_codisp, keys, codisp)
-        np.add.at(index, keys, 1)
-    avg_codisp /= index
-    return forest, avg_codisp
-
-
 @pytest.mark.slow
 def test_readme_streaming_global_rng_parity():
     np.random.seed(42)
-    theirs, scores_theirs = readme_streaming(oracle)
+    theirs, scores_theirs = streaming(oracle)
     after_theirs = np.random.random_sample()
     np.random.seed(42)
-    ours, scores_ours = readme_streaming(compat_module())
+    ours, scores_ours = streaming(compat_module())
     after_ours = np.random.random_sample()
     assert scores_ours == scores_theirs
     assert after_ours == after_theirs  # both advanced numpy's global generator identically
@@ -163,9 +98,9 @@ def test_readme_streaming_seeded_trees_parity():
 
 @pytest.mark.slow
 def test_readme_batch_parity():
-    theirs, avg_theirs = readme_batch(oracle)
+    theirs, avg_theirs = batch(oracle)
     after_theirs = np.random.random_sample()
-    ours, avg_ours = readme_batch(compat_module())
+    ours, avg_ours = batch(compat_module())
     after_ours = np.random.random_sample()
     assert np.array_equal(avg_ours, avg_theirs, equal_nan=True)
     assert after_ours == after_theirs  # same number of draws from the global generator
@@ -347,37 +282,9 @@ def test_pickled_trees_keep_sharing_their_random_state():
         assert a.to_dict() == b.to_dict()
 
 
-def readme_batch_pandas(rrcf):
-    # rrcf README "Batch anomaly detection", verbatim (needs pandas).
-    import pandas as pd
-
-    np.random.seed(0)
-    n = 2010
-    d = 3
-    num_trees = 100
-    tree_size = 256
-    X = np.zeros((n, d))
-    X[:1000, 0] = 5
-    X[1000:2000, 0] = -5
-    X += 0.01 * np.random.randn(*X.shape)
-    forest = []
-    while len(forest) < num_trees:
-        ixs = np.random.choice(n, size=(n // tree_size, tree_size), replace=False)
-        trees = [rrcf.RCTree(X[ix], index_labels=ix) for ix in ixs]
-        forest.extend(trees)
-    avg_codisp = pd.Series(0.0, index=np.arange(n))
-    index = np.zeros(n)
-    for tree in forest:
-        codisp = pd.Series({leaf: tree.codisp(leaf) for leaf in tree.leaves})
-        avg_codisp[codisp.index] += codisp
-        np.add.at(index, codisp.index.values, 1)
-    avg_codisp /= index
-    return avg_codisp
-
-
 @pytest.mark.slow
 def test_readme_batch_pandas_parity():
     pytest.importorskip("pandas")
-    theirs = readme_batch_pandas(oracle)
-    ours = readme_batch_pandas(compat_module())
+    theirs = batch_pandas(oracle)
+    ours = batch_pandas(compat_module())
     assert ours.equals(theirs)
