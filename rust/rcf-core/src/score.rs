@@ -94,13 +94,9 @@ impl Tree {
         path: &[u16],
         boxes: &mut Vec<f32>,
     ) -> f64 {
-        let big_m = f64::from(self.mass());
-        let norm = norm_of(big_m);
-        let id = self.leaf_point(leaf);
-        if store.point(id) == q {
-            let depth = path.len() as f64;
-            let m = f64::from(self.mass_of(leaf));
-            return (1.0 - m / (2.0 * big_m)) / (depth + (m + 1.0).log2()) * norm;
+        let norm = norm_of(f64::from(self.mass()));
+        if store.point(self.leaf_point(leaf)) == q {
+            return duplicate_score(path.len(), self.mass_of(leaf), self.mass());
         }
         self.climb_levels::<D, false>(store, q, leaf, path, boxes, &mut Vec::new()) * norm
     }
@@ -232,8 +228,7 @@ impl Tree {
         let p = store.point(self.leaf_point(leaf));
         if p == q {
             // A duplicate has no direction; spread its (small) score evenly.
-            let m = f64::from(self.mass_of(leaf));
-            let s = (1.0 - m / (2.0 * big_m)) / (depth + (m + 1.0).log2()) * norm;
+            let s = duplicate_score(sc.path.len(), self.mass_of(leaf), self.mass());
             for i in 0..d {
                 high[i] += s / (2 * d) as f64;
                 low[i] += s / (2 * d) as f64;
@@ -366,6 +361,14 @@ pub(crate) fn norm_of(mass: f64) -> f64 {
         .get(mass as usize)
         .copied()
         .unwrap_or_else(|| (mass + 1.0).log2())
+}
+
+/// The RCF score in a tree of mass `tree_mass` of a point equal to the leaf of mass `mass` at
+/// `depth`: the one formula for the read-only score, the insertion's and the attribution.
+#[inline]
+pub(crate) fn duplicate_score(depth: usize, mass: u32, tree_mass: u32) -> f64 {
+    let (m, big_m) = (f64::from(mass), f64::from(tree_mass));
+    (1.0 - m / (2.0 * big_m)) / (depth as f64 + (m + 1.0).log2()) * norm_of(big_m)
 }
 
 /// Trees descended in lockstep: their chains of dependent loads overlap.

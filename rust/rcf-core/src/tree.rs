@@ -363,9 +363,7 @@ impl Tree {
 
     #[inline]
     fn cached_box(&self, slot: u16) -> (&[f32], &[f32]) {
-        let start = slot as usize * 2 * self.dim;
-        let b = &self.boxes[start..start + 2 * self.dim];
-        b.split_at(self.dim)
+        self.cached_box_d::<0>(slot)
     }
 
     /// [`Tree::cached_box`] for `D` dimensions (0: any).
@@ -385,9 +383,15 @@ impl Tree {
     }
 
     fn cached_box_mut(&mut self, slot: u16) -> (&mut [f32], &mut [f32]) {
-        let start = slot as usize * 2 * self.dim;
-        let b = &mut self.boxes[start..start + 2 * self.dim];
-        b.split_at_mut(self.dim)
+        self.cached_box_mut_d::<0>(slot)
+    }
+
+    /// [`Tree::cached_box_mut`] for `D` dimensions (0: any).
+    #[inline(always)]
+    fn cached_box_mut_d<const D: usize>(&mut self, slot: u16) -> (&mut [f32], &mut [f32]) {
+        let d = dims::<D>(self.dim);
+        let start = slot as usize * 2 * d;
+        self.boxes[start..start + 2 * d].split_at_mut(d)
     }
 
     fn alloc_box(&mut self, lo: &[f32], hi: &[f32]) -> u16 {
@@ -529,8 +533,6 @@ impl Tree {
             self.root = LEAF | slot;
             return (slot, true, 0.0);
         }
-        let big_m = f64::from(self.mass());
-        let norm = crate::score::norm_of(big_m);
         let d = dims::<D>(self.dim);
         let q = &store.point(id)[..d];
         let path = &mut sc.path;
@@ -547,13 +549,11 @@ impl Tree {
         };
         debug_assert_eq!(path.first().copied().unwrap_or(leaf), self.root);
         let len = path.len();
-        let depth = len as f64;
         let p = &store.point(self.leaf_point(leaf))[..d];
         if p == q {
             let slot = leaf & !LEAF;
             let m = self.slot_mass(slot);
-            let mf = f64::from(m);
-            let score = (1.0 - mf / (2.0 * big_m)) / (depth + (mf + 1.0).log2()) * norm;
+            let score = crate::score::duplicate_score(len, m, self.mass());
             for &n in path.iter() {
                 self.add_mass_d::<D>(store, n, q, false);
             }
@@ -569,7 +569,7 @@ impl Tree {
         seps.push(o);
         seps.push(t);
         let climbed = self.climb_levels::<D, true>(store, q, leaf, path, &mut sc.boxes, &mut seps);
-        let score = climbed * norm;
+        let score = climbed * crate::score::norm_of(f64::from(self.mass()));
         let top = len + 1 - seps.len() / 2;
         let result = self.place_d::<D>(store, id, q, leaf, top, &seps, rng, sc);
         sc.work = seps;
@@ -656,9 +656,7 @@ impl Tree {
         let b = self.node_box[n as usize];
         if b != NO_BOX {
             if outside {
-                let d = dims::<D>(self.dim);
-                let start = b as usize * 2 * d;
-                let (blo, bhi) = self.boxes[start..start + 2 * d].split_at_mut(d);
+                let (blo, bhi) = self.cached_box_mut_d::<D>(b);
                 widen_d::<D>(blo, bhi, q, q);
             }
         } else if mass >= BOX_MIN_MASS {
