@@ -3,6 +3,8 @@
 //! the state format updates the constants (and says so in its commit).
 //!
 //! The constants were recorded on commit 8e526df (before the tree split of issue 12).
+use std::fmt::Write;
+
 use rcf_core::{Forest, ForestConfig, SamplerKind, ScoringKind};
 
 /// FNV-1a over bytes.
@@ -134,28 +136,28 @@ fn cases() -> Vec<Case> {
 
 /// Recorded on commit 8e526df: (scores, state) per case of [`cases`], in order.
 const PINNED: [(u64, u64); 13] = [
-    (0x0bf7b279828c9e65, 0x03c3ccfb014846d6),
-    (0x8a024de4282ac929, 0xe1466f0854548d95),
-    (0x32be9a1966ab366b, 0x918e17dfdb1cfbed),
-    (0xc92947144f1bd60d, 0xc17e35c645d682cc),
-    (0x1c13b115f8b418e4, 0x611247fc4d2bfd9c),
-    (0xedda86ebe630df58, 0xa6bffa5806673b6e),
-    (0xd3558e1f2ed21fd6, 0x7b5b550ac6d32038),
-    (0x364e2da4925d9df7, 0x81bbb64cffdc00d1),
-    (0xda336df6308eca61, 0xedaad8649ee421fa),
-    (0x073ecbbf982556b5, 0x9533b75fcccc5b57),
-    (0xc3d89f233b844457, 0x6be7ad81b10cc9ac),
-    (0x900609b5765e003a, 0x380183e37aae5836),
-    (0xd082dd096370609e, 0x26ce17df1ae8b4db),
+    (0x0bf7_b279_828c_9e65, 0x03c3_ccfb_0148_46d6),
+    (0x8a02_4de4_282a_c929, 0xe146_6f08_5454_8d95),
+    (0x32be_9a19_66ab_366b, 0x918e_17df_db1c_fbed),
+    (0xc929_4714_4f1b_d60d, 0xc17e_35c6_45d6_82cc),
+    (0x1c13_b115_f8b4_18e4, 0x6112_47fc_4d2b_fd9c),
+    (0xedda_86eb_e630_df58, 0xa6bf_fa58_0667_3b6e),
+    (0xd355_8e1f_2ed2_1fd6, 0x7b5b_550a_c6d3_2038),
+    (0x364e_2da4_925d_9df7, 0x81bb_b64c_ffdc_00d1),
+    (0xda33_6df6_308e_ca61, 0xedaa_d864_9ee4_21fa),
+    (0x073e_cbbf_9825_56b5, 0x9533_b75f_cccc_5b57),
+    (0xc3d8_9f23_3b84_4457, 0x6be7_ad81_b10c_c9ac),
+    (0x9006_09b5_765e_003a, 0x3801_83e3_7aae_5836),
+    (0xd082_dd09_6370_609e, 0x26ce_17df_1ae8_b4db),
 ];
 
 #[test]
 fn scores_and_state_bytes_are_pinned() {
     let got: Vec<(u64, u64)> = cases().iter().map(run).collect();
-    let listing: String = got
-        .iter()
-        .map(|(a, b)| format!("    (0x{a:016x}, 0x{b:016x}),\n"))
-        .collect();
+    let mut listing = String::new();
+    for (a, b) in &got {
+        writeln!(listing, "    (0x{a:016x}, 0x{b:016x}),").unwrap();
+    }
     for (i, (g, want)) in got.iter().zip(PINNED.iter()).enumerate() {
         assert_eq!(g, want, "case {i} changed; all cases now:\n{listing}");
     }
