@@ -127,13 +127,11 @@ impl Tree {
         }
         // Free lists must cover exactly the unused slots.
         let mut f = self.free_node;
-        let mut free_nodes = 0;
         while f != NIL {
             let i = f as usize;
             if i >= n_nodes || std::mem::replace(&mut node_seen[i], true) {
                 return Err("node free list is inconsistent".into());
             }
-            free_nodes += 1;
             f = self.nodes[i].left;
         }
         let mut f = self.free_leaf;
@@ -155,7 +153,6 @@ impl Tree {
                 return Err("leaf free list is inconsistent".into());
             }
         }
-        let _ = free_nodes;
         if node_seen.iter().any(|s| !s) || leaf_seen.iter().any(|s| !s) {
             return Err("tree has unreachable slots".into());
         }
