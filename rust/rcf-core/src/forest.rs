@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ForestConfig, SamplerKind, ScoringKind};
 use crate::error::{RcfError, Result};
 use crate::input::{matrix_to_f32, row_to_f32};
+use crate::lanes::GROUP;
 use crate::point_store::PointStore;
 use crate::pool::Pool;
 use crate::rng::{splitmix64, Rng};
@@ -151,7 +152,7 @@ impl Forest {
         let per_tree = crate::helpers::map_blocks(
             self.config.threads,
             &mut trees,
-            crate::score::GROUP,
+            GROUP,
             |share, scores: &mut [f64]| {
                 with_scratch(|sc| scores_of_share(scoring, share, store, q, sc, scores));
             },
@@ -212,19 +213,19 @@ impl Forest {
         let per_tree = crate::helpers::map_blocks(
             config.threads,
             components,
-            crate::score::GROUP,
+            GROUP,
             |share, outcomes: &mut [Outcome]| {
                 with_scratch(|sc| {
-                    let mut scores = [0.0; crate::score::GROUP];
+                    let mut scores = [0.0; GROUP];
                     let scores = &mut scores[..share.len()];
-                    let mut keeps = [false; crate::score::GROUP];
+                    let mut keeps = [false; GROUP];
                     for (k, c) in keeps.iter_mut().zip(share.iter()) {
                         *k = c.keeps(t, cap);
                     }
                     // With the RCF score, a tree that keeps q scores it while inserting it.
                     let by_insert = ready && scoring == ScoringKind::Rcf;
                     if by_insert {
-                        crate::score::rcf_scores_except(
+                        crate::lockstep::rcf_scores_except(
                             share,
                             |c: &Component| &c.tree,
                             |i| keeps[i],
@@ -247,14 +248,11 @@ impl Forest {
                             let own = by_insert.then_some(&mut *s);
                             // The lockstep walk descended this tree too (one group: a share
                             // has at most GROUP trees): its insertion starts from that leaf.
-                            let leaf = sc.lane_leaf[j];
-                            let walked = (by_insert && leaf != crate::tree::NIL).then(|| {
-                                let depth = sc.lane_depth[j];
-                                let Scratch { path, paths, .. } = &mut *sc;
-                                path.clear();
-                                path.extend_from_slice(&paths[j][..depth]);
-                                leaf
-                            });
+                            let walked = if by_insert {
+                                crate::lockstep::walked(sc, j)
+                            } else {
+                                None
+                            };
                             match c.update(store, id, t, lambda, cap, sc, own, walked) {
                                 Ok(change) => o.change = change,
                                 Err(e) => {
@@ -524,7 +522,7 @@ fn scores_of_share<C: std::borrow::Borrow<Component>>(
 ) {
     match scoring {
         ScoringKind::Rcf => {
-            crate::score::rcf_scores(share, |c: &C| &c.borrow().tree, store, q, sc, out);
+            crate::lockstep::rcf_scores(share, |c: &C| &c.borrow().tree, store, q, sc, out);
         }
         ScoringKind::CoDisp => {
             for (c, o) in share.iter().zip(out.iter_mut()) {
@@ -544,7 +542,7 @@ fn scores_in_tree(
     out: &mut [f64],
 ) {
     match scoring {
-        ScoringKind::Rcf => crate::score::rcf_scores_of_points(&c.tree, store, qs, sc, out),
+        ScoringKind::Rcf => crate::lockstep::rcf_scores_of_points(&c.tree, store, qs, sc, out),
         ScoringKind::CoDisp => {
             for (q, o) in qs.iter().zip(out.iter_mut()) {
                 *o = c.tree.codisp_expected(store, q, sc);
