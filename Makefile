@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.deps-stamp
 
-.PHONY: help venv develop release demo test test-rust test-python bench profile format lint all clean
+.PHONY: help venv develop release demo test test-rust test-python bench bench-kinesis profile format lint all clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -42,6 +42,10 @@ test: test-rust test-python  ## all Rust and Python tests
 bench: develop  ## pytest-benchmark side by side with krcf, rcf3, rrcf
 	$(PY) -m pytest benches --benchmark-enable --benchmark-only -q \
 		--benchmark-columns=min,median,mean,ops,rounds --benchmark-sort=name
+
+bench-kinesis: develop  ## Kinesis layer: peak RSS and error bytes per hostile record class, good records/s with 1% hostile
+	$(PY) -m pytest benches/test_bench_kinesis.py --benchmark-enable -q -s \
+		--benchmark-columns=min,median,mean,rounds --benchmark-sort=name
 
 profile:  ## dev tools (rust/rcf-tools): time_min best-of-REPS and score checksums, 1-d and 16-d
 	cargo build --profile profiling -p rcf-tools
