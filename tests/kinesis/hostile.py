@@ -39,7 +39,7 @@ def overflow_int_json(digits: int = 400) -> bytes:
 
 def _gzip_stream(parts: Sequence[bytes], repeat: int = 1, level: int = 9) -> bytes:
     comp = zlib.compressobj(level, zlib.DEFLATED, 31)
-    out = []
+    out: list[bytes] = []
     for _ in range(repeat):
         out.extend(comp.compress(p) for p in parts)
     out.append(comp.flush())

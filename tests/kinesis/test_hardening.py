@@ -546,7 +546,9 @@ def test_a_throttled_checkpoint_write_is_retried_not_fatal(
     status = consumer.run(max_rounds=2)
     assert calls[0] > 4 and status.transient_faults >= 2 and len(slept) >= 2
     (shard,) = [s.shard_id for s in source.list_shards()]
-    assert store.get(shard).sequence_number == source.written[-1].sequence_number
+    checkpoint = store.get(shard)
+    assert checkpoint is not None
+    assert checkpoint.sequence_number == source.written[-1].sequence_number
 
 
 def test_transient_fault_classification() -> None:

@@ -32,7 +32,7 @@ import hashlib
 from rcf_fast.kinesis.decoders.base import Decoded, LineDecoder, line_event, text_of
 from rcf_fast.kinesis.errors import DecodeError
 from rcf_fast.kinesis.limits import DEFAULT_LIMITS, Limits
-from rcf_fast.kinesis.records import Event, EventFailure
+from rcf_fast.kinesis.records import Event, EventFailure, EventSkip
 
 MAGIC = b"\xf3\x89\x9a\xc2"
 DIGEST_SIZE = 16
@@ -129,7 +129,7 @@ class KplDecoder:
         span: tuple[int, int],
         keys: list[str],
         hash_keys: list[str],
-    ) -> Event | EventFailure:
+    ) -> Event | EventFailure | EventSkip:
         pk_index = ehk_index = None
         data: tuple[int, int] | None = None
         try:
