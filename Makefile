@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.deps-stamp
 
-.PHONY: help venv develop release demo test test-rust test-python bench format lint all clean
+.PHONY: help venv develop release demo test test-rust test-python bench format lint all clean nab
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -42,6 +42,11 @@ test: test-rust test-python  ## all Rust and Python tests
 bench: develop  ## pytest-benchmark side by side with krcf, rcf3, rrcf
 	$(PY) -m pytest benches --benchmark-enable --benchmark-only -q \
 		--benchmark-columns=min,median,mean,ops,rounds --benchmark-sort=name
+
+NAB_DIR ?= ../shared/data/nab
+nab: develop  ## NAB's score (3 profiles, ROC-AUC, window hit rate) of the forest and the detector on $(NAB_DIR)
+	@test -f $(NAB_DIR)/labels/combined_windows.json || { echo "make nab: no NAB data at $(NAB_DIR) (expected data/**.csv and labels/combined_windows.json; set NAB_DIR=...)"; exit 2; }
+	$(VENV)/bin/rcf-fast nab $(NAB_DIR) --detectors forest,detector,krcf
 
 format:  ## cargo fmt + ruff format
 	cargo fmt --all
