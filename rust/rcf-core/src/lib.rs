@@ -55,6 +55,7 @@ macro_rules! by_point_size {
 }
 
 pub mod config;
+pub mod detector;
 pub mod error;
 pub mod forest;
 pub mod helpers;
