@@ -138,6 +138,8 @@ struct State {
     recent_len: usize,
     recent_at: usize,
     last_timestamp: Option<f64>,
+    // the last `shingle_size` transformed inputs, oldest first (the forest's last point)
+    shingled: Vec<f64>,
 }
 
 /// A forest plus an online thresholder.
@@ -181,6 +183,7 @@ impl AnomalyDetector {
                 recent_len: 0,
                 recent_at: 0,
                 last_timestamp: None,
+                shingled: Vec::new(),
             },
         })
     }
@@ -347,16 +350,45 @@ impl AnomalyDetector {
         y: &mut Vec<f64>,
     ) -> Result<DetectorResult> {
         self.transformed(x, y);
-        let score = self.forest.score(y)?;
+        let score = self.forest.score_update(y)?;
+        let d = x.len();
+        let size = self.forest.config().shingle_size;
+        if self.state.shingled.len() == size * d {
+            self.state.shingled.drain(..d);
+        }
+        self.state.shingled.extend_from_slice(y);
         let decision = self.state.thresholder.decide(score);
-        let (attribution, expected) = if decision.grade > 0.0 {
-            let a = self.forest.attribution(y)?;
-            let e = self.expected(x, &a)?;
-            (Some(a), Some(e))
-        } else {
-            (None, None)
-        };
-        self.forest.update(y)?;
+        let mut relative_index = decision.relative_index;
+        let (attribution, expected) =
+            if decision.grade > 0.0 && self.state.shingled.len() == size * d {
+                // Explained with the forest that has just learned the point: its last point is the
+                // shingle of the last `shingle_size` transformed inputs.
+                let q = self.state.shingled.clone();
+                let per_value = self.forest.attribution_shingled(&q)?;
+                let mut a = DiVector {
+                    high: vec![0.0; d],
+                    low: vec![0.0; d],
+                };
+                let mut by_position = vec![0.0; size];
+                for (i, (h, l)) in per_value.high.iter().zip(&per_value.low).enumerate() {
+                    a.high[i % d] += h;
+                    a.low[i % d] += l;
+                    by_position[i / d] += h + l;
+                }
+                if size > 1 {
+                    let mut top = size - 1;
+                    for (p, v) in by_position.iter().enumerate() {
+                        if *v > by_position[top] {
+                            top = p;
+                        }
+                    }
+                    relative_index = relative_index.min(top as i64 - (size as i64 - 1));
+                }
+                let e = self.expected(x, &a, &q)?;
+                (Some(a), Some(e))
+            } else {
+                (None, None)
+            };
         self.learn_input(x);
         if timestamp.is_some() {
             self.state.last_timestamp = timestamp;
@@ -367,7 +399,7 @@ impl AnomalyDetector {
             threshold: decision.threshold,
             confidence: decision.confidence,
             in_episode: decision.in_episode,
-            relative_index: decision.relative_index,
+            relative_index,
             attribution,
             expected,
         })
@@ -375,7 +407,7 @@ impl AnomalyDetector {
 
     /// For the dimensions carrying at least half of the largest attribution: the candidate value
     /// (recent values of the dimension, their mean) that the forest scores lowest at this point.
-    fn expected(&self, x: &[f64], a: &DiVector) -> Result<Vec<f64>> {
+    fn expected(&self, x: &[f64], a: &DiVector, q: &[f64]) -> Result<Vec<f64>> {
         let d = x.len();
         let per_dim: Vec<f64> = a.high.iter().zip(&a.low).map(|(h, l)| h + l).collect();
         let top = per_dim.iter().copied().fold(0.0, f64::max);
@@ -384,7 +416,9 @@ impl AnomalyDetector {
         if top <= 0.0 || n == 0 {
             return Ok(out);
         }
-        let mut probe = x.to_vec();
+        let last = q.len() - d;
+        let mut probe_x = x.to_vec();
+        let mut probe_q = q.to_vec();
         let mut y = Vec::with_capacity(d);
         for j in 0..d {
             if per_dim[j] < 0.5 * top {
@@ -397,14 +431,16 @@ impl AnomalyDetector {
             candidates.push(mean);
             let mut best = (f64::INFINITY, x[j]);
             for v in candidates {
-                probe[j] = v;
-                self.transformed(&probe, &mut y);
-                let s = self.forest.score(&y)?;
+                probe_x[j] = v;
+                self.transformed(&probe_x, &mut y);
+                probe_q[last + j] = y[j];
+                let s = self.forest.score_shingled(&probe_q)?;
                 if s < best.0 {
                     best = (s, v);
                 }
             }
-            probe[j] = x[j];
+            probe_x[j] = x[j];
+            probe_q[last + j] = q[last + j];
             out[j] = best.1;
         }
         Ok(out)
@@ -513,6 +549,9 @@ impl AnomalyDetector {
             || state.recent_len > CANDIDATES
             || state.recent_at >= CANDIDATES
             || state.previous.as_ref().is_some_and(|p| p.len() != d)
+            || state.shingled.len() > d * forest.config().shingle_size
+            || state.shingled.len() % d != 0
+            || !state.shingled.iter().all(|v| v.is_finite())
             || !(state.transform_horizon.is_finite() && state.transform_horizon >= 1.0)
         {
             return Err(bad("inconsistent sizes"));
