@@ -149,7 +149,7 @@ class AnomalyDetector:
         output_after: int | None = None,
         seed: int | None = None,
         threads: int | None = 1,
-        z_factor: float = 3.0,
+        z_factor: float = 4.0,
         score_floor: float = 1.0,
         horizon: float = 2000.0,
         warmup: int = 100,

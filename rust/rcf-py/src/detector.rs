@@ -109,7 +109,7 @@ impl PyDetectorResult {
 ///     As for ``RandomCutForest``; the detector's defaults are shingle size 8 and one thread
 ///     (one observation at a time is fastest on one thread).
 /// z_factor : float
-///     A score is anomalous at ``mean + z_factor * deviation`` of the recent scores (default 3).
+///     A score is anomalous at ``mean + z_factor * deviation`` of the recent scores (default 4).
 /// score_floor : float
 ///     The threshold never goes below this RCF score (default 1.0).
 /// horizon : float
@@ -184,7 +184,7 @@ impl PyAnomalyDetector {
     #[new]
     #[pyo3(signature = (dimensions=1, shingle_size=8, num_trees=100, sample_size=256,
         time_decay=None, sampler="decay", scoring="rcf", output_after=None, seed=None,
-        threads=1, z_factor=3.0, score_floor=1.0, horizon=2000.0, warmup=100,
+        threads=1, z_factor=4.0, score_floor=1.0, horizon=2000.0, warmup=100,
         episode_gap=20, transform="none", transform_horizon=1000.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(

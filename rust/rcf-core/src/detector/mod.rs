@@ -350,19 +350,28 @@ impl AnomalyDetector {
         y: &mut Vec<f64>,
     ) -> Result<DetectorResult> {
         self.transformed(x, y);
-        let score = self.forest.score_update(y)?;
         let d = x.len();
         let size = self.forest.config().shingle_size;
         if self.state.shingled.len() == size * d {
             self.state.shingled.drain(..d);
         }
         self.state.shingled.extend_from_slice(y);
+        // An alert is explained on the forest *before* it learns the point (a learned point is
+        // its own leaf, which splits its attribution evenly between high and low). So while an
+        // alert is possible the point is scored, graded, explained and then learned; during
+        // warm-up and inside an episode one combined pass does.
+        let alert_possible =
+            !self.state.thresholder.in_episode() && self.state.thresholder.threshold().is_finite();
+        let score = if alert_possible {
+            self.forest.score(y)?
+        } else {
+            self.forest.score_update(y)?
+        };
         let decision = self.state.thresholder.decide(score);
         let mut relative_index = decision.relative_index;
         let (attribution, expected) =
             if decision.grade > 0.0 && self.state.shingled.len() == size * d {
-                // Explained with the forest that has just learned the point: its last point is the
-                // shingle of the last `shingle_size` transformed inputs.
+                // The forest's point for `y`: the last `shingle_size` transformed inputs.
                 let q = self.state.shingled.clone();
                 let per_value = self.forest.attribution_shingled(&q)?;
                 let mut a = DiVector {
@@ -389,6 +398,9 @@ impl AnomalyDetector {
             } else {
                 (None, None)
             };
+        if alert_possible {
+            self.forest.update(y)?;
+        }
         self.learn_input(x);
         if timestamp.is_some() {
             self.state.last_timestamp = timestamp;
@@ -603,7 +615,8 @@ mod tests {
             .expect("spike alerted");
         let e = hit.1.expected.as_ref().unwrap()[0];
         assert!(e.abs() <= 1.0, "expected value near the sine, got {e}");
-        assert!(hit.1.attribution.as_ref().unwrap().high[0] > 0.0);
+        let a = hit.1.attribution.as_ref().unwrap();
+        assert!(a.high[0] > 2.0 * a.low[0], "a spike up is explained as high: {a:?}");
         assert!(alerts.len() <= 3, "{} alerts", alerts.len());
     }
 

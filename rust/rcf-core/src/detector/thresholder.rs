@@ -14,7 +14,7 @@ use crate::error::{RcfError, Result};
 /// Parameters of the thresholder (defaults chosen for streams in general).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ThresholderConfig {
-    /// Deviations above the mean score at which a score is anomalous (default 3.0).
+    /// Deviations above the mean score at which a score is anomalous (default 4.0).
     pub z_factor: f64,
     /// Absolute floor of the threshold, in RCF score units (default 1.0: about the score of a
     /// point that isolates at average depth).
@@ -30,7 +30,7 @@ pub struct ThresholderConfig {
 impl Default for ThresholderConfig {
     fn default() -> Self {
         ThresholderConfig {
-            z_factor: 3.0,
+            z_factor: 4.0,
             score_floor: 1.0,
             horizon: 2000.0,
             warmup: 100,
@@ -128,6 +128,11 @@ impl Thresholder {
     /// Its parameters.
     pub fn config(&self) -> &ThresholderConfig {
         &self.config
+    }
+
+    /// Whether an anomaly episode is going on (no new alert until it ends).
+    pub fn in_episode(&self) -> bool {
+        self.in_episode
     }
 
     /// Scores seen (zeros of a forest that is not ready are not counted).
