@@ -368,7 +368,7 @@ impl PyAnomalyDetector {
         out.set_item("relative_index", rel.into_pyarray(py))?;
         let shape = |v: Vec<f64>| -> PyResult<Bound<'py, PyArray2<f64>>> {
             let a = v.into_pyarray(py);
-            Ok(a.reshape([m, d])?)
+            a.reshape([m, d])
         };
         expected.truncate(m * d);
         high.truncate(m * d);
