@@ -616,7 +616,10 @@ mod tests {
         let e = hit.1.expected.as_ref().unwrap()[0];
         assert!(e.abs() <= 1.0, "expected value near the sine, got {e}");
         let a = hit.1.attribution.as_ref().unwrap();
-        assert!(a.high[0] > 2.0 * a.low[0], "a spike up is explained as high: {a:?}");
+        assert!(
+            a.high[0] > 2.0 * a.low[0],
+            "a spike up is explained as high: {a:?}"
+        );
         assert!(alerts.len() <= 3, "{} alerts", alerts.len());
     }
 
