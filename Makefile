@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.deps-stamp
 
-.PHONY: help venv develop release demo test test-rust test-python bench bench-kinesis profile format lint all clean
+.PHONY: help venv develop release demo test test-rust test-python bench bench-kinesis profile format lint all clean nab
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -52,6 +52,11 @@ profile:  ## dev tools (rust/rcf-tools): time_min best-of-REPS and score checksu
 	for d in 1 16; do for m in stream batch score; do \
 		DIMS=$$d MODE=$$m REPS=$${REPS:-20} target/profiling/time_min || exit 1; done; done
 	@echo "other tools: ls rust/rcf-tools/src/bin (each file's header says how to run it)"
+
+NAB_DIR ?= ../shared/data/nab
+nab: develop  ## NAB's score (3 profiles, ROC-AUC, window hit rate) of the forest and the detector on $(NAB_DIR)
+	@test -f $(NAB_DIR)/labels/combined_windows.json || { echo "make nab: no NAB data at $(NAB_DIR) (expected data/**.csv and labels/combined_windows.json; set NAB_DIR=...)"; exit 2; }
+	$(VENV)/bin/rcf-fast nab $(NAB_DIR) --detectors forest,detector,krcf
 
 format:  ## cargo fmt + ruff format
 	cargo fmt --all

@@ -114,6 +114,26 @@ def main() -> None:
     )
     plot(stamps, values, scores, events, args.out)
     print(f"plot written to {args.out}")
+    alerts(stamps, values)
+
+
+def alerts(stamps, values) -> None:
+    """The same series through AnomalyDetector: one line per anomaly episode, at its start."""
+    det = rcf_fast.AnomalyDetector(seed=42)
+    out = det.process_many(values)
+    starts = np.flatnonzero(out["is_anomaly"])
+    print(f"\nAnomalyDetector (defaults): {len(starts)} alerts, one per episode")
+    print(f"{'start':16}  {'extent':>7}  {'peak':>5}  {'grade':>5}  explanation  NAB window")
+    for i in starts:
+        end = i
+        while end + 1 < len(values) and out["in_episode"][end + 1] and not out["is_anomaly"][end + 1]:
+            end += 1
+        hours = (stamps[end] - stamps[i]).total_seconds() / 3600
+        peak = out["score"][i : end + 1].max()
+        direction = "above" if out["attribution_high"][i, 0] >= out["attribution_low"][i, 0] else "below"
+        expected = out["expected"][i, 0]
+        print(f"{stamps[i]:%Y-%m-%d %H:%M}  {hours:>6.1f}h  {peak:>5.2f}  {out['grade'][i]:>5.2f}  "
+              f"{values[i]:.0f} {direction} expected {expected:.0f}  {'yes' if in_window(stamps[i]) else '-'}")
 
 
 def plot(stamps, values, scores, events, out: Path) -> None:

@@ -182,6 +182,9 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="base seed; each key's forest derives its own"
     )
     c.add_argument("-v", "--verbose", action="count", default=0)
+    from rcf_fast.nab import add_cli as add_nab_cli
+
+    add_nab_cli(sub)
     return p
 
 
@@ -386,6 +389,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"rcf-fast {__version__}")
         return 0
+    if args.command == "nab":
+        from rcf_fast.nab import cli_main as nab_main
+
+        return nab_main(args)
     if args.command != "consume":
         _parser().print_help(sys.stderr)
         return EXIT_CONFIG

@@ -490,6 +490,38 @@ impl Forest {
         Ok(())
     }
 
+    /// Score of a whole shingled point `q` (`dimensions * shingle_size` values, oldest
+    /// observation first), without the forest's shingle history; 0 before the forest is ready.
+    pub fn score_shingled(&self, q: &[f64]) -> Result<f64> {
+        let mut v = vec![0f32; self.config.point_dimensions()];
+        row_to_f32(q, v.len(), 0, &mut v)?;
+        Ok(if self.is_ready() {
+            self.score_point(&v)
+        } else {
+            0.0
+        })
+    }
+
+    /// Attribution of a whole shingled point `q` per value of the point (positions not summed).
+    pub fn attribution_shingled(&self, q: &[f64]) -> Result<DiVector> {
+        let pd = self.config.point_dimensions();
+        let mut v = vec![0f32; pd];
+        row_to_f32(q, pd, 0, &mut v)?;
+        let mut high = vec![0.0; pd];
+        let mut low = vec![0.0; pd];
+        if self.is_ready() {
+            with_scratch(|sc| {
+                for c in &self.components {
+                    c.tree
+                        .add_attribution(&self.store, &v, sc, &mut high, &mut low);
+                }
+            });
+            let n = self.components.len() as f64;
+            high.iter_mut().chain(low.iter_mut()).for_each(|x| *x /= n);
+        }
+        Ok(DiVector { high, low })
+    }
+
     /// Attribution of the score of `x` per input dimension (shingle positions summed).
     pub fn attribution(&self, x: &[f64]) -> Result<DiVector> {
         let x = self.observation(x)?;

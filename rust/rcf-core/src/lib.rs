@@ -55,6 +55,7 @@ macro_rules! by_point_size {
 }
 
 mod config;
+pub mod detector;
 mod error;
 mod forest;
 mod helpers;

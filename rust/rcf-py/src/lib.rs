@@ -2,6 +2,7 @@
 use pyo3::prelude::*;
 
 mod arrays;
+mod detector;
 mod errors;
 mod forest;
 mod rrcf;
@@ -13,5 +14,6 @@ fn _rcf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<forest::PyAttribution>()?;
     m.add("StateError", m.py().get_type::<errors::StateError>())?;
     rrcf::register(m)?;
+    detector::register(m)?;
     Ok(())
 }

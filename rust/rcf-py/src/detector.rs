@@ -1,0 +1,487 @@
+//! `AnomalyDetector` and its `DetectorResult`: a forest plus an online thresholder.
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+use rcf_core::detector::{AnomalyDetector, DetectorConfig, ThresholderConfig, Transform};
+use rcf_core::{SamplerKind, ScoringKind};
+
+use crate::arrays;
+use crate::errors::to_py;
+
+/// Which input dimension made an alert, and in which direction.
+///
+/// Attributes
+/// ----------
+/// high, low : numpy.ndarray
+///     Per input dimension, the part of the score due to the value being above / below what the
+///     forest expects.
+/// total : float
+///     The sum of all parts: the anomaly score.
+#[pyclass(frozen, module = "rcf_fast._rcf", name = "AlertAttribution")]
+pub struct PyAlertAttribution {
+    #[pyo3(get)]
+    high: Py<PyArray1<f64>>,
+    #[pyo3(get)]
+    low: Py<PyArray1<f64>>,
+    #[pyo3(get)]
+    total: f64,
+}
+
+/// The outcome of ``AnomalyDetector.process`` for one observation.
+///
+/// Attributes
+/// ----------
+/// score : float
+///     The forest's RCF score of the observation (before learning it).
+/// grade : float
+///     0 unless the observation raises an alert (the start of an anomaly episode); then in
+///     (0, 1], 0.5 at the threshold, 1 far above it.
+/// is_anomaly : bool
+///     ``grade > 0``.
+/// threshold : float
+///     The score threshold in force (``inf`` during warm-up).
+/// confidence : float
+///     How settled the thresholder's statistics are, in [0, 1].
+/// in_episode : bool
+///     Whether the observation lies in an anomaly episode (its alert or a later point of it).
+/// start_of_anomaly : bool
+///     Whether an alert is raised here (same as ``is_anomaly``: episodes are reported once).
+/// relative_index : int
+///     For an alert, how many observations back (<= 0) the scores began to rise.
+/// attribution : AlertAttribution or None
+///     For an alert, the attribution per input dimension.
+/// expected : numpy.ndarray or None
+///     For an alert, the value the forest expected per input dimension (NaN for dimensions that
+///     did not cause it).
+/// timestamp : float or None
+///     The timestamp given with the observation.
+#[pyclass(frozen, module = "rcf_fast._rcf", name = "DetectorResult")]
+pub struct PyDetectorResult {
+    #[pyo3(get)]
+    score: f64,
+    #[pyo3(get)]
+    grade: f64,
+    #[pyo3(get)]
+    is_anomaly: bool,
+    #[pyo3(get)]
+    threshold: f64,
+    #[pyo3(get)]
+    confidence: f64,
+    #[pyo3(get)]
+    in_episode: bool,
+    #[pyo3(get)]
+    start_of_anomaly: bool,
+    #[pyo3(get)]
+    relative_index: i64,
+    #[pyo3(get)]
+    attribution: Option<Py<PyAlertAttribution>>,
+    #[pyo3(get)]
+    expected: Option<Py<PyArray1<f64>>>,
+    #[pyo3(get)]
+    timestamp: Option<f64>,
+}
+
+#[pymethods]
+impl PyDetectorResult {
+    fn __repr__(&self) -> String {
+        format!(
+            "DetectorResult(score={:.6}, grade={:.6}, is_anomaly={}, threshold={:.6}, \
+             in_episode={}, relative_index={})",
+            self.score,
+            self.grade,
+            if self.is_anomaly { "True" } else { "False" },
+            self.threshold,
+            if self.in_episode { "True" } else { "False" },
+            self.relative_index
+        )
+    }
+}
+
+/// A Random Cut Forest plus an online thresholder: graded alerts instead of raw scores.
+///
+/// Parameters
+/// ----------
+/// dimensions, shingle_size, num_trees, sample_size, time_decay, sampler, scoring,
+/// output_after, seed, threads
+///     As for ``RandomCutForest``; the detector's defaults are shingle size 8 and one thread
+///     (one observation at a time is fastest on one thread).
+/// z_factor : float
+///     A score is anomalous at ``mean + z_factor * deviation`` of the recent scores (default 4).
+/// score_floor : float
+///     The threshold never goes below this RCF score (default 1.0).
+/// horizon : float
+///     Horizon in observations of the time-decayed score statistics (default 2000).
+/// warmup : int
+///     Scores observed before the first alert (default 100).
+/// episode_gap : int
+///     Consecutive observations below the threshold that end an anomaly episode (default 20);
+///     an episode raises one alert, at its start.
+/// transform : {"none", "normalize", "difference", "normalize_difference"}
+///     Input transform before the forest (default "none").
+/// transform_horizon : float
+///     Horizon of the normalisation statistics (default 1000).
+#[pyclass(frozen, module = "rcf_fast._rcf", name = "AnomalyDetector")]
+pub struct PyAnomalyDetector {
+    inner: RwLock<AnomalyDetector>,
+}
+
+fn nonneg(name: &str, v: i64) -> PyResult<usize> {
+    usize::try_from(v).map_err(|_| {
+        PyValueError::new_err(format!(
+            "invalid parameter `{name}`: must be a non-negative integer, got {v}"
+        ))
+    })
+}
+
+fn seed_of(seed: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
+    match seed {
+        None => Ok(None),
+        Some(s) if s.is_none() => Ok(None),
+        Some(s) => {
+            let v: i128 = s
+                .call_method0("__index__")
+                .and_then(|i| i.extract())
+                .map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "invalid parameter `seed`: expected an int or None, got {}",
+                        s.get_type()
+                            .name()
+                            .map_or_else(|_| "?".into(), |n| n.to_string())
+                    ))
+                })?;
+            Ok(Some(u64::try_from(v).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "invalid parameter `seed`: must be between 0 and 2**64-1, got {v}"
+                ))
+            })?))
+        }
+    }
+}
+
+impl PyAnomalyDetector {
+    fn read(&self) -> RwLockReadGuard<'_, AnomalyDetector> {
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, AnomalyDetector> {
+        self.inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn dims(&self) -> usize {
+        self.read().forest().config().dimensions
+    }
+}
+
+#[pymethods]
+impl PyAnomalyDetector {
+    #[new]
+    #[pyo3(signature = (dimensions=1, shingle_size=8, num_trees=100, sample_size=256,
+        time_decay=None, sampler="decay", scoring="rcf", output_after=None, seed=None,
+        threads=1, z_factor=4.0, score_floor=1.0, horizon=2000.0, warmup=100,
+        episode_gap=20, transform="none", transform_horizon=1000.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        dimensions: i64,
+        shingle_size: i64,
+        num_trees: i64,
+        sample_size: i64,
+        time_decay: Option<f64>,
+        sampler: &str,
+        scoring: &str,
+        output_after: Option<i64>,
+        seed: Option<&Bound<'_, PyAny>>,
+        threads: Option<i64>,
+        z_factor: f64,
+        score_floor: f64,
+        horizon: f64,
+        warmup: i64,
+        episode_gap: i64,
+        transform: &str,
+        transform_horizon: f64,
+    ) -> PyResult<Self> {
+        let mut c = DetectorConfig::new(nonneg("dimensions", dimensions)?);
+        c.forest.shingle_size = nonneg("shingle_size", shingle_size)?;
+        c.forest.num_trees = nonneg("num_trees", num_trees)?;
+        c.forest.sample_size = nonneg("sample_size", sample_size)?;
+        c.forest.time_decay = time_decay;
+        c.forest.sampler = match sampler {
+            "decay" => SamplerKind::Decay,
+            "window" => SamplerKind::Window,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid parameter `sampler`: expected \"decay\" or \"window\", got {other:?}"
+                )))
+            }
+        };
+        c.forest.scoring = match scoring {
+            "rcf" => ScoringKind::Rcf,
+            "codisp" => ScoringKind::CoDisp,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid parameter `scoring`: expected \"rcf\" or \"codisp\", got {other:?}"
+                )))
+            }
+        };
+        c.forest.output_after = output_after
+            .map(|v| nonneg("output_after", v))
+            .transpose()?;
+        c.forest.seed = seed_of(seed)?;
+        c.forest.threads = threads.map(|v| nonneg("threads", v)).transpose()?;
+        c.thresholder = ThresholderConfig {
+            z_factor,
+            score_floor,
+            horizon,
+            warmup: nonneg("warmup", warmup)?,
+            episode_gap: nonneg("episode_gap", episode_gap)?,
+        };
+        c.transform = Transform::parse(transform).map_err(to_py)?;
+        c.transform_horizon = transform_horizon;
+        let det = AnomalyDetector::new(c).map_err(to_py)?;
+        Ok(PyAnomalyDetector {
+            inner: RwLock::new(det),
+        })
+    }
+
+    /// Processes one observation ``x`` (``dimensions`` numbers): scores it, grades the score,
+    /// explains an alert, then learns it. ``timestamp`` (a finite number) is echoed back.
+    #[pyo3(signature = (x, timestamp=None))]
+    fn process(
+        &self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        timestamp: Option<f64>,
+    ) -> PyResult<PyDetectorResult> {
+        let x = arrays::point(x, self.dims())?;
+        let r = py
+            .detach(|| self.write().process(&x, timestamp))
+            .map_err(to_py)?;
+        let attribution = match r.attribution {
+            Some(a) => {
+                let total = a.total();
+                Some(Py::new(
+                    py,
+                    PyAlertAttribution {
+                        high: a.high.into_pyarray(py).unbind(),
+                        low: a.low.into_pyarray(py).unbind(),
+                        total,
+                    },
+                )?)
+            }
+            None => None,
+        };
+        let is_anomaly = r.grade > 0.0;
+        Ok(PyDetectorResult {
+            score: r.score,
+            grade: r.grade,
+            is_anomaly,
+            threshold: r.threshold,
+            confidence: r.confidence,
+            in_episode: r.in_episode,
+            start_of_anomaly: is_anomaly,
+            relative_index: r.relative_index,
+            attribution,
+            expected: r.expected.map(|e| e.into_pyarray(py).unbind()),
+            timestamp,
+        })
+    }
+
+    /// Processes each row of ``X`` (shape ``(n, dimensions)``) in turn, exactly as ``process``
+    /// would; returns a dict of numpy arrays: ``score``, ``grade``, ``is_anomaly``,
+    /// ``threshold``, ``confidence``, ``in_episode``, ``start_of_anomaly``, ``relative_index``
+    /// (length n) and ``expected``, ``attribution_high``, ``attribution_low`` (n x dimensions;
+    /// NaN / 0 where no alert). Every row is checked before any is learned. Releases the GIL.
+    #[pyo3(signature = (x, timestamps=None))]
+    fn process_many<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        timestamps: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let d = self.dims();
+        let rows = arrays::rows(x, d)?;
+        let ts: Option<Vec<f64>> = match timestamps {
+            None => None,
+            Some(t) if t.is_none() => None,
+            Some(t) => {
+                let r = arrays::rows(t, 1).map_err(|_| {
+                    PyValueError::new_err(
+                        "invalid parameter `timestamps`: expected a 1-D sequence of numbers, \
+                         one per row",
+                    )
+                })?;
+                Some(arrays::with_slice(&r, <[f64]>::to_vec))
+            }
+        };
+        let n = rows.as_array().nrows();
+        let mut score = Vec::with_capacity(n);
+        let mut grade = Vec::with_capacity(n);
+        let mut threshold = Vec::with_capacity(n);
+        let mut confidence = Vec::with_capacity(n);
+        let mut in_episode = Vec::with_capacity(n);
+        let mut rel = Vec::with_capacity(n);
+        let mut expected = vec![f64::NAN; n * d];
+        let mut high = vec![0.0; n * d];
+        let mut low = vec![0.0; n * d];
+        arrays::with_slice(&rows, |s| {
+            py.detach(|| {
+                self.write().process_many(s, ts.as_deref(), |i, r| {
+                    score.push(r.score);
+                    grade.push(r.grade);
+                    threshold.push(r.threshold);
+                    confidence.push(r.confidence);
+                    in_episode.push(r.in_episode);
+                    rel.push(r.relative_index);
+                    if let Some(e) = &r.expected {
+                        if let Some(slot) = expected.get_mut(i * d..(i + 1) * d) {
+                            slot.copy_from_slice(e);
+                        }
+                    }
+                    if let Some(a) = &r.attribution {
+                        if let Some(slot) = high.get_mut(i * d..(i + 1) * d) {
+                            slot.copy_from_slice(&a.high);
+                        }
+                        if let Some(slot) = low.get_mut(i * d..(i + 1) * d) {
+                            slot.copy_from_slice(&a.low);
+                        }
+                    }
+                })
+            })
+        })
+        .map_err(to_py)?;
+        let m = score.len();
+        let is_anomaly: Vec<bool> = grade.iter().map(|g| *g > 0.0).collect();
+        let out = PyDict::new(py);
+        out.set_item("score", score.into_pyarray(py))?;
+        out.set_item("grade", grade.into_pyarray(py))?;
+        out.set_item("is_anomaly", is_anomaly.clone().into_pyarray(py))?;
+        out.set_item("start_of_anomaly", is_anomaly.into_pyarray(py))?;
+        out.set_item("threshold", threshold.into_pyarray(py))?;
+        out.set_item("confidence", confidence.into_pyarray(py))?;
+        out.set_item("in_episode", in_episode.into_pyarray(py))?;
+        out.set_item("relative_index", rel.into_pyarray(py))?;
+        let shape = |v: Vec<f64>| -> PyResult<Bound<'py, PyArray2<f64>>> {
+            let a = v.into_pyarray(py);
+            a.reshape([m, d])
+        };
+        expected.truncate(m * d);
+        high.truncate(m * d);
+        low.truncate(m * d);
+        out.set_item("expected", shape(expected)?)?;
+        out.set_item("attribution_high", shape(high)?)?;
+        out.set_item("attribution_low", shape(low)?)?;
+        Ok(out)
+    }
+
+    /// Observations given so far.
+    #[getter]
+    fn entries_seen(&self) -> u64 {
+        self.read().forest().entries_seen()
+    }
+
+    /// Values per observation.
+    #[getter]
+    fn dimensions(&self) -> usize {
+        self.dims()
+    }
+
+    /// Consecutive observations per forest point.
+    #[getter]
+    fn shingle_size(&self) -> usize {
+        self.read().forest().config().shingle_size
+    }
+
+    /// The z-factor of the threshold.
+    #[getter]
+    fn z_factor(&self) -> f64 {
+        self.read().thresholder().config().z_factor
+    }
+
+    /// The absolute floor of the threshold.
+    #[getter]
+    fn score_floor(&self) -> f64 {
+        self.read().thresholder().config().score_floor
+    }
+
+    /// Horizon of the score statistics.
+    #[getter]
+    fn horizon(&self) -> f64 {
+        self.read().thresholder().config().horizon
+    }
+
+    /// Scores observed before the first alert.
+    #[getter]
+    fn warmup(&self) -> usize {
+        self.read().thresholder().config().warmup
+    }
+
+    /// Observations below the threshold that end an episode.
+    #[getter]
+    fn episode_gap(&self) -> usize {
+        self.read().thresholder().config().episode_gap
+    }
+
+    /// The input transform.
+    #[getter]
+    fn transform(&self) -> &'static str {
+        self.read().transform().name()
+    }
+
+    /// The full state as versioned bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let b = py.detach(|| self.read().to_bytes()).map_err(to_py)?;
+        Ok(PyBytes::new(py, &b))
+    }
+
+    /// Restores a detector from ``to_bytes()`` output; raises ``StateError`` for bad bytes.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let d = py
+            .detach(|| AnomalyDetector::from_bytes(data))
+            .map_err(to_py)?;
+        Ok(PyAnomalyDetector {
+            inner: RwLock::new(d),
+        })
+    }
+
+    #[staticmethod]
+    fn _from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        Self::from_bytes(py, data)
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let ctor = slf.get_type().getattr("_from_bytes")?;
+        let state = slf.get().to_bytes(py)?;
+        PyTuple::new(py, [ctor.into_any(), PyTuple::new(py, [state])?.into_any()])
+    }
+
+    fn __repr__(&self) -> String {
+        let d = self.read();
+        let c = d.thresholder().config();
+        format!(
+            "AnomalyDetector(dimensions={}, shingle_size={}, z_factor={}, score_floor={}, \
+             transform={:?}, entries_seen={})",
+            d.forest().config().dimensions,
+            d.forest().config().shingle_size,
+            c.z_factor,
+            c.score_floor,
+            d.transform().name(),
+            d.forest().entries_seen()
+        )
+    }
+}
+
+/// Registers the detector's classes on the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyAnomalyDetector>()?;
+    m.add_class::<PyDetectorResult>()?;
+    m.add_class::<PyAlertAttribution>()?;
+    Ok(())
+}
