@@ -240,75 +240,23 @@ impl Forest {
 
     fn learn(&mut self, x: &[f32], want_score: bool) -> Result<f64> {
         let mut q = Vec::new();
-        let Step { id, t, ready } = self.admit(x, &mut q, want_score);
+        let step = self.admit(x, &mut q, want_score);
+        let Step { id, ready, .. } = step;
         if id == NO_POINT {
             return Ok(0.0);
         }
-        let lambda = self.lambda();
-        let cap = self.config.sample_size;
-        let scoring = self.config.scoring;
-        let Forest {
-            store,
-            components,
-            config,
-            ..
-        } = self;
-        let store: &PointStore = store;
+        let how = Learning::of(&self.config, &self.store);
         let failure = std::sync::Mutex::new(None);
         let per_tree = crate::helpers::map_blocks(
-            config.threads,
-            components,
+            self.config.threads,
+            &mut self.components,
             GROUP,
             |share, outcomes: &mut [Outcome]| {
                 with_scratch(|sc| {
-                    let mut scores = [0.0; GROUP];
-                    let scores = &mut scores[..share.len()];
-                    let mut keeps = [false; GROUP];
-                    for (k, c) in keeps.iter_mut().zip(share.iter()) {
-                        *k = c.keeps(t, cap);
-                    }
-                    // With the RCF score, a tree that keeps q scores it while inserting it.
-                    let by_insert = ready && scoring == ScoringKind::Rcf;
-                    if by_insert {
-                        crate::lockstep::rcf_scores_except(
-                            share,
-                            |c: &Component| &c.tree,
-                            |i| keeps[i],
-                            store,
-                            &q,
-                            sc,
-                            scores,
-                        );
-                    } else if ready {
-                        scores_of_share(scoring, share, store, &q, sc, scores);
-                    }
-                    for (j, (((c, s), o), &keep)) in share
-                        .iter_mut()
-                        .zip(scores)
-                        .zip(outcomes)
-                        .zip(&keeps)
-                        .enumerate()
-                    {
-                        if keep {
-                            let own = by_insert.then_some(&mut *s);
-                            // The lockstep walk descended this tree too (one group: a share
-                            // has at most GROUP trees): its insertion starts from that leaf.
-                            let walked = if by_insert {
-                                crate::lockstep::walked(sc, j)
-                            } else {
-                                None
-                            };
-                            match c.update(store, id, t, lambda, cap, sc, own, walked) {
-                                Ok(change) => o.change = change,
-                                Err(e) => {
-                                    *failure
-                                        .lock()
-                                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                                        Some(e);
-                                }
-                            }
-                        }
-                        o.score = *s;
+                    if let Err(e) = learn_point(&how, &step, &q, share, outcomes, sc) {
+                        *failure
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
                     }
                 });
             },
@@ -331,10 +279,6 @@ impl Forest {
         } else {
             0.0
         })
-    }
-
-    fn lambda(&self) -> f64 {
-        self.config.effective_time_decay()
     }
 
     /// Scores each row of `data` (row-major, `dimensions` columns) without learning. Rows are
@@ -400,70 +344,11 @@ impl Forest {
         let d = self.config.dimensions;
         let mut q = Vec::new();
         let steps: Vec<Step> = xs.chunks(d).map(|x| self.admit(x, &mut q, want)).collect();
-        let lambda = self.lambda();
-        let cap = self.config.sample_size;
-        let scoring = self.config.scoring;
-        let store = &self.store;
+        let how = Learning::of(&self.config, &self.store);
         let results = self
             .pool
             .map_mut(self.config.threads, &mut self.components, |c| {
-                with_scratch(|sc| -> std::result::Result<_, String> {
-                    let mut scores = vec![0.0; steps.len()];
-                    let mut added = Vec::new();
-                    let mut removed = Vec::new();
-                    let mut run: Vec<&[f32]> = Vec::new();
-                    let mut run_at: Vec<usize> = Vec::new();
-                    let mut run_out: Vec<f64> = Vec::new();
-                    let mut i = 0;
-                    while i < steps.len() {
-                        // Points this tree does not keep leave it unchanged: score that run of
-                        // points together, then the point that changes the tree.
-                        run.clear();
-                        run_at.clear();
-                        let mut j = i;
-                        while j < steps.len() {
-                            let s = &steps[j];
-                            if s.id != NO_POINT {
-                                if c.keeps(s.t, cap) {
-                                    break;
-                                }
-                                if s.ready {
-                                    run.push(store.point(s.id));
-                                    run_at.push(j);
-                                }
-                            }
-                            j += 1;
-                        }
-                        if !run.is_empty() {
-                            run_out.clear();
-                            run_out.resize(run.len(), 0.0);
-                            scores_in_tree(scoring, c, store, &run, sc, &mut run_out);
-                            for (&at, &v) in run_at.iter().zip(&run_out) {
-                                scores[at] = v;
-                            }
-                        }
-                        if j == steps.len() {
-                            break;
-                        }
-                        let s = &steps[j];
-                        let q = store.point(s.id);
-                        // As in `learn`: the RCF score of a kept point comes from its insertion.
-                        let by_insert = s.ready && scoring == ScoringKind::Rcf;
-                        if s.ready && !by_insert {
-                            scores[j] = tree_score(scoring, c, store, q, sc);
-                        }
-                        let own = by_insert.then_some(&mut scores[j]);
-                        let ch = c.update(store, s.id, s.t, lambda, cap, sc, own, None)?;
-                        if ch.added {
-                            added.push(s.id);
-                        }
-                        if let Some(r) = ch.removed {
-                            removed.push(r);
-                        }
-                        i = j + 1;
-                    }
-                    Ok((scores, added, removed))
-                })
+                with_scratch(|sc| learn_run(&how, &steps, c, sc))
             });
         let mut per_tree = Vec::with_capacity(results.len());
         let mut failure = None;
@@ -550,6 +435,165 @@ impl Forest {
         }
         Ok(result)
     }
+}
+
+/// What every tree needs to learn points: the store and the sampler's and score's parameters.
+struct Learning<'a> {
+    store: &'a PointStore,
+    scoring: ScoringKind,
+    lambda: f64,
+    cap: usize,
+}
+
+impl<'a> Learning<'a> {
+    fn of(config: &ForestConfig, store: &'a PointStore) -> Self {
+        Learning {
+            store,
+            scoring: config.scoring,
+            lambda: config.effective_time_decay(),
+            cap: config.sample_size,
+        }
+    }
+}
+
+/// One share of the trees (at most [`GROUP`]) takes the point `q` of `step`: scores when the
+/// step is ready (with the RCF score, a tree that keeps `q` scores it while inserting it), then
+/// each tree whose sampler keeps `q` inserts it. Every tree is handled; the last failure is
+/// returned.
+fn learn_point(
+    how: &Learning,
+    step: &Step,
+    q: &[f32],
+    share: &mut [Component],
+    outcomes: &mut [Outcome],
+    sc: &mut Scratch,
+) -> std::result::Result<(), String> {
+    let &Learning {
+        store,
+        scoring,
+        lambda,
+        cap,
+    } = how;
+    let mut scores = [0.0; GROUP];
+    let scores = &mut scores[..share.len()];
+    let mut keeps = [false; GROUP];
+    for (k, c) in keeps.iter_mut().zip(share.iter()) {
+        *k = c.keeps(step.t, cap);
+    }
+    let by_insert = step.ready && scoring == ScoringKind::Rcf;
+    if by_insert {
+        crate::lockstep::rcf_scores_except(
+            share,
+            |c: &Component| &c.tree,
+            |i| keeps[i],
+            store,
+            q,
+            sc,
+            scores,
+        );
+    } else if step.ready {
+        scores_of_share(scoring, share, store, q, sc, scores);
+    }
+    let mut failure = Ok(());
+    for (j, (((c, s), o), &keep)) in share
+        .iter_mut()
+        .zip(scores)
+        .zip(outcomes)
+        .zip(&keeps)
+        .enumerate()
+    {
+        if keep {
+            let own = by_insert.then_some(&mut *s);
+            // The lockstep walk descended this tree too (one group: a share has at most GROUP
+            // trees): its insertion starts from that leaf.
+            let walked = if by_insert {
+                crate::lockstep::walked(sc, j)
+            } else {
+                None
+            };
+            match c.update(store, step.id, step.t, lambda, cap, sc, own, walked) {
+                Ok(change) => o.change = change,
+                Err(e) => failure = Err(e),
+            }
+        }
+        o.score = *s;
+    }
+    failure
+}
+
+/// One tree's scores of a batch's points, the points it added and the points it removed.
+type TreeBatch = (Vec<f64>, Vec<u32>, Vec<u32>);
+
+/// One tree takes a batch's points in turn (`steps`): the runs of points it does not keep are
+/// scored together (the tree does not change in between), each point it keeps is scored (by
+/// its insertion, with the RCF score) and inserted.
+fn learn_run(
+    how: &Learning,
+    steps: &[Step],
+    c: &mut Component,
+    sc: &mut Scratch,
+) -> std::result::Result<TreeBatch, String> {
+    let &Learning {
+        store,
+        scoring,
+        lambda,
+        cap,
+    } = how;
+    let mut scores = vec![0.0; steps.len()];
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    let mut run: Vec<&[f32]> = Vec::new();
+    let mut run_at: Vec<usize> = Vec::new();
+    let mut run_out: Vec<f64> = Vec::new();
+    let mut i = 0;
+    while i < steps.len() {
+        // Points this tree does not keep leave it unchanged: score that run of
+        // points together, then the point that changes the tree.
+        run.clear();
+        run_at.clear();
+        let mut j = i;
+        while j < steps.len() {
+            let s = &steps[j];
+            if s.id != NO_POINT {
+                if c.keeps(s.t, cap) {
+                    break;
+                }
+                if s.ready {
+                    run.push(store.point(s.id));
+                    run_at.push(j);
+                }
+            }
+            j += 1;
+        }
+        if !run.is_empty() {
+            run_out.clear();
+            run_out.resize(run.len(), 0.0);
+            scores_in_tree(scoring, c, store, &run, sc, &mut run_out);
+            for (&at, &v) in run_at.iter().zip(&run_out) {
+                scores[at] = v;
+            }
+        }
+        if j == steps.len() {
+            break;
+        }
+        let s = &steps[j];
+        let q = store.point(s.id);
+        // As in `learn`: the RCF score of a kept point comes from its insertion.
+        let by_insert = s.ready && scoring == ScoringKind::Rcf;
+        if s.ready && !by_insert {
+            scores[j] = tree_score(scoring, c, store, q, sc);
+        }
+        let own = by_insert.then_some(&mut scores[j]);
+        let ch = c.update(store, s.id, s.t, lambda, cap, sc, own, None)?;
+        if ch.added {
+            added.push(s.id);
+        }
+        if let Some(r) = ch.removed {
+            removed.push(r);
+        }
+        i = j + 1;
+    }
+    Ok((scores, added, removed))
 }
 
 /// Scores of `q` in every tree of `share`, in order: RCF descents run in lockstep groups.
