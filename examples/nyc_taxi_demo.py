@@ -126,14 +126,20 @@ def alerts(stamps, values) -> None:
     print(f"{'start':16}  {'extent':>7}  {'peak':>5}  {'grade':>5}  explanation  NAB window")
     for i in starts:
         end = i
-        while end + 1 < len(values) and out["in_episode"][end + 1] and not out["is_anomaly"][end + 1]:
+        while (
+            end + 1 < len(values) and out["in_episode"][end + 1] and not out["is_anomaly"][end + 1]
+        ):
             end += 1
         hours = (stamps[end] - stamps[i]).total_seconds() / 3600
         peak = out["score"][i : end + 1].max()
-        direction = "above" if out["attribution_high"][i, 0] >= out["attribution_low"][i, 0] else "below"
+        direction = (
+            "above" if out["attribution_high"][i, 0] >= out["attribution_low"][i, 0] else "below"
+        )
         expected = out["expected"][i, 0]
-        print(f"{stamps[i]:%Y-%m-%d %H:%M}  {hours:>6.1f}h  {peak:>5.2f}  {out['grade'][i]:>5.2f}  "
-              f"{values[i]:.0f} {direction} expected {expected:.0f}  {'yes' if in_window(stamps[i]) else '-'}")
+        print(
+            f"{stamps[i]:%Y-%m-%d %H:%M}  {hours:>6.1f}h  {peak:>5.2f}  {out['grade'][i]:>5.2f}  "
+            f"{values[i]:.0f} {direction} expected {expected:.0f}  {'yes' if in_window(stamps[i]) else '-'}"
+        )
 
 
 def plot(stamps, values, scores, events, out: Path) -> None:
