@@ -14,6 +14,7 @@ use super::numeric::pairwise_sum;
 use super::Behaviour;
 
 mod query;
+mod validate;
 
 /// "No node".
 pub const NIL: u32 = u32::MAX;
@@ -198,7 +199,7 @@ impl RrcfTree {
 
     fn alloc(&mut self) -> u32 {
         let g = self.next_generation;
-        self.next_generation += 1;
+        self.next_generation = self.next_generation.wrapping_add(1);
         if let Some(s) = self.free.pop() {
             let i = s as usize;
             self.nodes[i] = Node::EMPTY;
@@ -358,6 +359,15 @@ impl RrcfTree {
             *sp = top - bottom(j);
         }
         let b_range = pairwise_sum(span);
+        if !b_range.is_finite() {
+            // numpy's uniform(0, inf) raises OverflowError before drawing; so do we.
+            if d > STACK_DIMS {
+                self.scratch = heap_buf;
+            }
+            return Err(RrcfError::SpanOverflow {
+                what: "the box of the tree extended by the point",
+            });
+        }
         let r = 0.0 + (b_range - 0.0) * rng.next_f64();
         let mut found = Err(RrcfError::CutNotFound);
         let mut cum = 0.0;
@@ -483,16 +493,36 @@ impl RrcfTree {
 
     fn sub_mass_upwards(&mut self, mut slot: u32) {
         while slot != NIL {
-            self.nodes[slot as usize].mass -= 1;
+            // Masses are consistent (checked on load), so this never saturates.
+            self.nodes[slot as usize].mass = self.nodes[slot as usize].mass.saturating_sub(1);
             slot = self.nodes[slot as usize].parent;
         }
     }
 
     // ---- forget -----------------------------------------------------------------------------
 
+    /// Whether `slot` holds a live leaf.
+    pub fn is_live_leaf(&self, slot: u32) -> bool {
+        let s = slot as usize;
+        s < self.alive.len() && self.alive[s] && self.nodes[s].left == NIL
+    }
+
     /// Removes one point from the leaf at `slot` (rrcf's `forget_point` after the index lookup).
-    /// Returns `true` when the leaf itself was removed, `false` when only its mass dropped.
+    /// Returns `true` when the leaf itself was removed, `false` when only its mass dropped, and
+    /// `false` without a change if `slot` is not a live leaf (see [`RrcfTree::try_forget`]).
     pub fn forget(&mut self, slot: u32) -> bool {
+        self.try_forget(slot).unwrap_or(false)
+    }
+
+    /// [`RrcfTree::forget`] that reports a slot that is not a live leaf.
+    pub fn try_forget(&mut self, slot: u32) -> RrcfResult<bool> {
+        if !self.is_live_leaf(slot) {
+            return Err(RrcfError::NotALeaf(slot));
+        }
+        Ok(self.forget_leaf(slot))
+    }
+
+    fn forget_leaf(&mut self, slot: u32) -> bool {
         let i = slot as usize;
         if self.nodes[i].mass > 1 {
             self.sub_mass_upwards(slot);
