@@ -38,6 +38,52 @@ fn cast(v: f64, int: bool) -> f64 {
     }
 }
 
+/// rrcf's `_insert_point_cut(point, bbox)` on the box `lo`/`hi`: one uniform draw over the summed
+/// spans of the box extended by `point`, and the cut `(dimension, value)` where it falls.
+///
+/// `leaf_bug`: rrcf 0.4.4 on a one-row (leaf) box, where the extended box collapses to its upper
+/// row. `span` is scratch space of the points' length. Nothing is drawn when the spans sum to
+/// more than the largest float64 (numpy's `uniform(0, inf)` raises before drawing).
+pub fn insert_point_cut<R: UniformSource + ?Sized>(
+    lo: &[f64],
+    hi: &[f64],
+    point: &[f64],
+    leaf_bug: bool,
+    span: &mut [f64],
+    rng: &mut R,
+) -> RrcfResult<(usize, f64)> {
+    // Values are finite (checked on the way in), so `<` picks exactly what np.minimum does.
+    let bottom = |j: usize| {
+        let top = if point[j] > hi[j] { point[j] } else { hi[j] };
+        if leaf_bug {
+            top
+        } else if point[j] < lo[j] {
+            point[j]
+        } else {
+            lo[j]
+        }
+    };
+    for (j, sp) in span.iter_mut().enumerate() {
+        let top = if point[j] > hi[j] { point[j] } else { hi[j] };
+        *sp = top - bottom(j);
+    }
+    let b_range = pairwise_sum(span);
+    if !b_range.is_finite() {
+        return Err(RrcfError::SpanOverflow {
+            what: "the box of the tree extended by the point",
+        });
+    }
+    let r = 0.0 + (b_range - 0.0) * rng.next_f64();
+    let mut cum = 0.0;
+    for (j, &sp) in span.iter().enumerate() {
+        cum = if j == 0 { sp } else { cum + sp };
+        if cum >= r {
+            return Ok((j, (bottom(j) + cum) - r));
+        }
+    }
+    Err(RrcfError::CutNotFound)
+}
+
 /// One node; 32 bytes so that a step down the tree touches one cache line plus the box.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 struct Node {
@@ -288,6 +334,64 @@ impl RrcfTree {
         }
     }
 
+    /// rrcf's `_count_all_top_down` and `_get_bbox_top_down`: recomputes the mass and box of every
+    /// branch below `node` from its children (children first). On a tree built by this code the
+    /// result equals what is stored.
+    pub fn refresh_under(&mut self, node: u32) {
+        for b in self.branches_under(node) {
+            self.refresh_from_children(b);
+        }
+    }
+
+    /// rrcf's `_tighten_bbox_upwards(node)`: the branch's box from its children, then each
+    /// ancestor extended to it until one already contains it.
+    pub fn tighten_upwards(&mut self, node: u32) {
+        if self.is_leaf(node) {
+            return;
+        }
+        self.box_from_children(node);
+        let d = self.ndim;
+        let nb = node as usize * 2 * d;
+        let mut a = self.nodes[node as usize].parent;
+        while a != NIL {
+            let b = a as usize * 2 * d;
+            let int = self.int_box[a as usize];
+            let mut outside = false;
+            for j in 0..d {
+                let (lo, hi) = (self.bounds[nb + j], self.bounds[nb + d + j]);
+                if lo < self.bounds[b + j] {
+                    self.bounds[b + j] = cast(lo, int);
+                    outside = true;
+                }
+                if hi > self.bounds[b + d + j] {
+                    self.bounds[b + d + j] = cast(hi, int);
+                    outside = true;
+                }
+            }
+            if !outside {
+                break;
+            }
+            a = self.nodes[a as usize].parent;
+        }
+    }
+
+    /// rrcf's `_relax_bbox_upwards(node, point)`: from `node` up, recomputes each branch's box
+    /// from its children while `point` lies on the box's boundary.
+    pub fn relax_upwards(&mut self, node: u32, point: &[f64]) {
+        let d = self.ndim;
+        let mut a = node;
+        while a != NIL && !self.is_leaf(a) && point.len() == d {
+            let b = a as usize * 2 * d;
+            let on_boundary = (0..d)
+                .any(|j| self.bounds[b + j] == point[j] || self.bounds[b + d + j] == point[j]);
+            if !on_boundary {
+                break;
+            }
+            self.box_from_children(a);
+            a = self.nodes[a as usize].parent;
+        }
+    }
+
     // ---- checks -----------------------------------------------------------------------------
 
     /// Rejects empty or non-finite points and, in a non-empty tree, a wrong dimension.
@@ -342,42 +446,7 @@ impl RrcfTree {
         let leaf_bug = self.behaviour == Behaviour::Compat044 && self.is_leaf(node);
         let b = node as usize * 2 * d;
         let (lo, hi) = self.bounds[b..b + 2 * d].split_at(d);
-        let point = &point[..d];
-        // Values are finite (checked on the way in), so `<` picks exactly what np.minimum does.
-        let bottom = |j: usize| {
-            let top = if point[j] > hi[j] { point[j] } else { hi[j] };
-            if leaf_bug {
-                top
-            } else if point[j] < lo[j] {
-                point[j]
-            } else {
-                lo[j]
-            }
-        };
-        for (j, sp) in span.iter_mut().enumerate() {
-            let top = if point[j] > hi[j] { point[j] } else { hi[j] };
-            *sp = top - bottom(j);
-        }
-        let b_range = pairwise_sum(span);
-        if !b_range.is_finite() {
-            // numpy's uniform(0, inf) raises OverflowError before drawing; so do we.
-            if d > STACK_DIMS {
-                self.scratch = heap_buf;
-            }
-            return Err(RrcfError::SpanOverflow {
-                what: "the box of the tree extended by the point",
-            });
-        }
-        let r = 0.0 + (b_range - 0.0) * rng.next_f64();
-        let mut found = Err(RrcfError::CutNotFound);
-        let mut cum = 0.0;
-        for (j, &sp) in span.iter().enumerate() {
-            cum = if j == 0 { sp } else { cum + sp };
-            if cum >= r {
-                found = Ok((j, (bottom(j) + cum) - r));
-                break;
-            }
-        }
+        let found = insert_point_cut(lo, hi, &point[..d], leaf_bug, span, rng);
         if d > STACK_DIMS {
             self.scratch = heap_buf;
         }
@@ -458,29 +527,7 @@ impl RrcfTree {
         // rrcf's `_tighten_bbox_upwards`: compare each ancestor with the new branch's box, assign
         // where it is outside (truncated into integer boxes), stop at the first with nothing
         // outside. With exact float boxes this extends every box that misses the point.
-        let d = self.ndim;
-        let nb = branch as usize * 2 * d;
-        let mut a = parent;
-        while a != NIL {
-            let b = a as usize * 2 * d;
-            let int = self.int_box[a as usize];
-            let mut outside = false;
-            for j in 0..d {
-                let (lo, hi) = (self.bounds[nb + j], self.bounds[nb + d + j]);
-                if lo < self.bounds[b + j] {
-                    self.bounds[b + j] = cast(lo, int);
-                    outside = true;
-                }
-                if hi > self.bounds[b + d + j] {
-                    self.bounds[b + d + j] = cast(hi, int);
-                    outside = true;
-                }
-            }
-            if !outside {
-                break;
-            }
-            a = self.nodes[a as usize].parent;
-        }
+        self.tighten_upwards(branch);
         Ok(Inserted::New(leaf))
     }
 

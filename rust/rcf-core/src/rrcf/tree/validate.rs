@@ -179,7 +179,7 @@ mod tests {
         let mut rng = Mt19937::new(5);
         for trial in 0..20_000 {
             let mut b = bytes.clone();
-            for _ in 0..1 + trial % 3 {
+            for _ in 0..=(trial % 3) {
                 let pos = (rng.next_u32() as usize) % b.len();
                 b[pos] ^= 1 << (rng.next_u32() % 8);
             }
