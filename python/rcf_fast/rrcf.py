@@ -145,6 +145,8 @@ class RCTree(_rcf.RrcfTree):
         ``"0.4.4"`` reproduces rrcf 0.4.4 bit for bit (see the module docstring).
     """
 
+    index_labels: Any
+
     def __new__(  # noqa: PYI034
         cls,
         X: Any = None,
