@@ -514,24 +514,16 @@ impl PyRrcfTree {
             let slot = match inserted {
                 Inserted::New(s) | Inserted::Duplicate(s) => s,
             };
-            let slot_obj = slot.into_pyobject(py)?.into_any();
-            // setdefault hashes the key once more; if that fails, or the key appeared meanwhile
-            // (re-entrant insert from its __eq__), undo the insertion.
-            let stored = dict.call_method1("setdefault", (index, &slot_obj));
-            let ok = matches!(&stored, Ok(v) if v.is(&slot_obj));
-            if !ok {
+            // Storing the key hashes it once more. If that fails, undo the insertion. (A key
+            // added meanwhile by a re-entrant insert from its __eq__ is overwritten: that leaf
+            // keeps its mass with one index less, which forget_point handles.)
+            if let Err(e) = dict.set_item(index, slot) {
                 let mut me = write(slf)?;
                 let _ = me.tree.try_forget(slot);
                 if me.tree.root().is_none() {
                     me.labels.clear();
                 }
-                drop(me);
-                stored?;
-                let msg = format!(
-                    "index {} was added to the tree while this insert ran; the insert was undone",
-                    index.repr()?
-                );
-                return Err(PyErr::from_type(duplicate_index_error(py)?, msg));
+                return Err(e);
             }
             let mut me = write(slf)?;
             if let Inserted::New(s) = inserted {
