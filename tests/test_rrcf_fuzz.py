@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
+from typing import Any
 
 import numpy as np
 from hypothesis import given
@@ -61,7 +62,7 @@ def nodes(d: dict) -> list[dict]:
     return out
 
 
-ODD_VALUES = st.sampled_from(
+ODD_VALUES: st.SearchStrategy[Any] = st.sampled_from(
     [
         None,
         -1,
