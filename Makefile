@@ -17,9 +17,13 @@ $(STAMP): pyproject.toml requirements-test.txt
 	$(PIP) install -q -r requirements-test.txt
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create the virtual environment with every dependency
+RRCF_SDIST := $(VENV)/sdists/rrcf-0.4.4.tar.gz
+$(RRCF_SDIST): $(STAMP)  # rrcf's own test suite, run by tests/test_rrcf_upstream.py
+	$(PIP) download -q --no-deps --no-binary :all: rrcf==0.4.4 -d $(VENV)/sdists
 
-develop: $(STAMP)  ## build the extension (release mode) into the venv
+venv: $(STAMP) $(RRCF_SDIST)  ## create the virtual environment with every dependency
+
+develop: $(STAMP) $(RRCF_SDIST)  ## build the extension (release mode) into the venv
 	rm -f python/rcf_fast/_rcf*.so
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
 		$(VENV)/bin/maturin develop --release -q

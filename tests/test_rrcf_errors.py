@@ -320,7 +320,15 @@ def test_bad_dicts():
     leaf = {"type": "Leaf", "i": 0, "x": [0.0], "d": 1, "n": 1, "ixs": [0]}
     with pytest.raises(ValueError, match="q=3"):
         fast.RCTree.from_dict(
-            {"type": "Branch", "q": 3, "p": 0.0, "n": 2, "b": [[0.0], [1.0]], "l": leaf, "r": leaf}
+            {
+                "type": "Branch",
+                "q": 3,
+                "p": 0.0,
+                "n": 2,
+                "b": [[0.0], [1.0]],
+                "l": leaf,
+                "r": {**leaf, "i": 1, "x": [1.0], "ixs": [1]},
+            }
         )
 
 

@@ -71,8 +71,9 @@ def _seed_args(random_state: Any, compat: bool) -> dict[str, Any]:
     if random_state is None:
         return {"seed_key": _words(secrets.randbits(128))}
     if isinstance(random_state, np.random.RandomState):
-        draws = random_state.randint(0, _U32, size=4, dtype=np.int64)
-        return {"seed_key": [int(v) for v in draws]}
+        # As in rrcf: a RandomState is the tree's stream (shared, not a source of a seed), so
+        # RCTree(random_state=0) and RCTree(random_state=RandomState(0)) build the same tree.
+        return {"shared": random_state}
     if isinstance(random_state, np.random.Generator):
         return {"seed_key": [int(v) for v in random_state.integers(0, _U32, size=4)]}
     if isinstance(random_state, np.random.BitGenerator):
@@ -97,11 +98,15 @@ def _seed_args(random_state: Any, compat: bool) -> dict[str, Any]:
 
 def _as_data(X: Any) -> tuple[np.ndarray, bool]:
     """X as a float64 (n, d) array, and whether it was an integer array."""
+    expected = "X must be an (n, d) array of numbers (int or float)"
     try:
         raw = np.asarray(X)
-        data = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"X must be an (n, d) array of numbers convertible to float64 ({e})") from e
+        raise TypeError(f"{expected} ({e})") from e
+    if raw.dtype.kind not in "biuf":
+        # None, strings and ragged rows would become NaN or fail later.
+        raise TypeError(f"{expected}; got an array of dtype {raw.dtype}")
+    data = np.asarray(raw, dtype=np.float64)
     if data.ndim != 2:
         raise ValueError(f"X must be a 2-D (n, d) array; got an array of shape {data.shape}")
     if data.shape[0] == 0 or data.shape[1] == 0:
@@ -140,6 +145,8 @@ class RCTree(_rcf.RrcfTree):
         ``"0.4.4"`` reproduces rrcf 0.4.4 bit for bit (see the module docstring).
     """
 
+    index_labels: Any
+
     def __new__(  # noqa: PYI034
         cls,
         X: Any = None,
@@ -156,6 +163,11 @@ class RCTree(_rcf.RrcfTree):
             kwargs["precision"] = operator.index(precision)
         except TypeError:
             raise TypeError(f"precision must be an int, got {precision!r}") from None
+        if not -(2**31) <= kwargs["precision"] < 2**31:
+            raise ValueError(
+                f"precision={kwargs['precision']} is out of range; expected an int between "
+                "-2**31 and 2**31 - 1 (decimals to round X to, rrcf's default is 9)"
+            )
         if X is not None:
             data, int_data = _as_data(X)
             kwargs["data"] = data
@@ -177,14 +189,141 @@ class RCTree(_rcf.RrcfTree):
         return cls(random_state=random_state, compat=compat)
 
     def map_leaves(self, node: Any, op: Callable = _noop, *args: Any, **kwargs: Any) -> None:
-        """Calls ``op(leaf, *args, **kwargs)`` on each leaf below ``node``, left to right."""
+        """Calls ``op(leaf, *args, **kwargs)`` on each leaf below ``node``, left to right.
+
+        As in rrcf, ``node`` may belong to another tree, and anything that is not a Branch
+        (a Leaf, or None) is passed to ``op`` itself.
+        """
+        if not isinstance(node, (Branch, Leaf)):
+            op(node, *args, **kwargs)
+            return
         for leaf in self._leaves_under(node):
             op(leaf, *args, **kwargs)
 
     def map_branches(self, node: Any, op: Callable = _noop, *args: Any, **kwargs: Any) -> None:
         """Calls ``op(branch, *args, **kwargs)`` on each branch below ``node`` in post-order."""
+        if not isinstance(node, Branch):
+            return
         for branch in self._branches_under(node):
             op(branch, *args, **kwargs)
+
+    # ---- rrcf 0.4.4's helpers -------------------------------------------------------------
+
+    def _get_nodes(self, x: Any, stack: list) -> None:
+        """Appends ``x`` to ``stack`` (rrcf's op for collecting nodes with map_leaves/branches)."""
+        stack.append(x)
+
+    def _accumulate(self, x: Any, accumulator: np.ndarray) -> None:
+        """Adds ``x.n`` to the 0-d array ``accumulator`` in place."""
+        accumulator += x.n
+
+    def _get_bbox(self, x: Any, mins: np.ndarray, maxes: np.ndarray) -> None:
+        """Widens ``mins``/``maxes`` in place to the point of leaf ``x``."""
+        point = x.x
+        lt = point < mins
+        gt = point > maxes
+        mins[lt] = point[lt]
+        maxes[gt] = point[gt]
+
+    def _increment_depth(self, x: Any, inc: int = 1) -> None:
+        """rrcf keeps a depth per leaf and shifts it after restructuring; here ``leaf.d`` is
+        computed from the structure on each access, so it is always current and nothing is
+        stored to shift."""
+        return
+
+    def _query(self, point: Any, node: Any) -> Any:
+        """The leaf reached from ``node`` by following the cuts for ``point``."""
+        return self.query(point, node)
+
+    def _lr_branch_bbox(self, node: Any) -> np.ndarray:
+        """The box of a branch computed from its children's boxes."""
+        return np.vstack(
+            [
+                np.minimum(node.l.b[0, :], node.r.b[0, :]),
+                np.maximum(node.l.b[-1, :], node.r.b[-1, :]),
+            ]
+        )
+
+    def _get_bbox_top_down(self, node: Any) -> None:
+        """Recomputes the boxes (and masses) of the branches below ``node`` from their children."""
+        if isinstance(node, Branch):
+            self._refresh_under(node)
+
+    def _count_all_top_down(self, node: Any) -> None:
+        """Recomputes the masses (and boxes) of the branches below ``node`` from their children."""
+        if isinstance(node, Branch):
+            self._refresh_under(node)
+
+    def _update_leaf_count_upwards(self, node: Any, inc: int = 1) -> None:
+        """rrcf's mass bookkeeping for its insert/forget. Here insert_point and forget_point keep
+        masses consistent with the indices themselves, and a mass shifted by hand would break
+        forget_point, so only ``inc=0`` is accepted."""
+        if inc != 0:
+            raise NotImplementedError(
+                "masses are maintained by insert_point/forget_point in rcf_fast.rrcf and cannot "
+                "be shifted by hand; insert or forget points instead"
+            )
+
+    def _serialize(self, node: Any, obj: dict, duplicates: dict) -> None:
+        """Writes the subtree of ``node`` into ``obj`` in to_dict's format; ``duplicates`` maps
+        each leaf to its list of indices (as to_dict builds it)."""
+        stack = [(node, obj)]
+        while stack:
+            n, out = stack.pop()
+            if isinstance(n, Branch):
+                out.update(
+                    type="Branch", q=int(n.q), p=float(n.p), n=int(n.n), b=n.b.tolist(), l={}, r={}
+                )
+                stack.append((n.r, out["r"]))
+                stack.append((n.l, out["l"]))
+            elif isinstance(n, Leaf):
+                i = int(n.i) if isinstance(n.i, np.int64) else n.i
+                out.update(
+                    type="Leaf", i=i, x=n.x.tolist(), d=int(n.d), n=int(n.n), ixs=duplicates[n]
+                )
+            else:
+                raise TypeError("`node` must be Branch or Leaf instance")
+
+    def _deserialize(self, obj: dict, node: Any, duplicates: dict, side: str = "l") -> None:
+        """rrcf builds Python node objects here; rcf_fast's nodes live in Rust, so a dict is
+        loaded as a whole with load_dict (which also validates it)."""
+        raise NotImplementedError(
+            "rcf_fast.rrcf loads whole trees only: use tree.load_dict(obj) or RCTree.from_dict(obj)"
+        )
+
+    def _cut(self, X: Any, S: Any, parent: Any = None, side: str = "l") -> tuple:
+        """rrcf's batch cut of the rows ``X[S]``: the dimension drawn with probability proportional
+        to its span, the value uniformly in it (the same draws from the tree's stream as rrcf).
+        Returns ``(S1, S2, (q, p))``: rcf_fast's branches live in Rust, so the cut is returned
+        as a pair instead of an unattached Branch, and ``parent`` must be None."""
+        if parent is not None:
+            raise NotImplementedError(
+                "rcf_fast.rrcf cannot attach a branch to a parent by hand; build trees with "
+                "RCTree(X) or insert_point"
+            )
+        X = np.asarray(X, dtype=np.float64)
+        S = np.asarray(S, dtype=bool)
+        xmax = X[S].max(axis=0)
+        xmin = X[S].min(axis=0)
+        span = xmax - xmin
+        prob = span / span.sum()
+        if not np.all(np.isfinite(prob)) or not np.isclose(prob.sum(), 1.0):
+            raise ValueError("probabilities contain NaN or do not sum to 1 (the spans overflow)")
+        cdf = np.cumsum(prob)
+        cdf /= cdf[-1]
+        q = int(np.searchsorted(cdf, self._random_sample(), side="right"))
+        p = xmin[q] + (xmax[q] - xmin[q]) * self._random_sample()
+        S1 = (X[:, q] <= p) & S
+        S2 = (~S1) & S
+        return S1, S2, (q, p)
+
+    def _mktree(
+        self, X: Any, S: Any, N: Any, I: Any, parent: Any = None, side: str = "root", depth: int = 0
+    ) -> None:
+        """rrcf's recursive batch builder; rcf_fast builds in Rust from the constructor."""
+        raise NotImplementedError(
+            "rcf_fast.rrcf builds batch trees in its constructor: use RCTree(X, index_labels)"
+        )
 
     @classmethod
     def from_dict(cls, obj: dict, compat: str | None = None, random_state: Any = None) -> RCTree:

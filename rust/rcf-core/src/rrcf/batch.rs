@@ -7,7 +7,7 @@
 //! same draws in the same order, partitioning an index array instead of masking all rows.
 use super::error::{RrcfError, RrcfResult};
 use super::mt19937::UniformSource;
-use super::numeric::{around, pairwise_sum};
+use super::numeric::{pairwise_sum, Rounder};
 use super::tree::{RrcfTree, NIL};
 use super::Behaviour;
 
@@ -114,7 +114,16 @@ pub fn build<R: UniformSource + ?Sized>(
     }
     let n = x.len() / d;
     let rounded: Vec<f64> = match precision {
-        Some(p) => x.iter().map(|&v| around(v, p)).collect(),
+        Some(p) => {
+            let r = Rounder::new(p);
+            let v: Vec<f64> = x.iter().map(|&v| r.round(v)).collect();
+            // np.around overflows like this for large precisions (rrcf 0.4.4 then fails in
+            // RandomState.choice with a ValueError).
+            if v.iter().any(|v| !v.is_finite()) {
+                return Err(RrcfError::Rounding { precision: p });
+            }
+            v
+        }
         None => x.to_vec(),
     };
     let (data, rows, starts) = if maybe_duplicates(&rounded, d) {
@@ -188,6 +197,10 @@ pub fn build<R: UniformSource + ?Sized>(
                     prob[j] = xmax[j] - xmin[j];
                 }
                 let total = pairwise_sum(&prob);
+                if !total.is_finite() {
+                    // rrcf 0.4.4: NaN or zero probabilities, a ValueError before any draw.
+                    return Err(RrcfError::SpanOverflow { what: "X" });
+                }
                 let mut cum = 0.0;
                 for (j, pj) in prob.iter_mut().enumerate() {
                     let v = *pj / total;

@@ -36,6 +36,22 @@ pub enum RrcfError {
         "a random cut left no point on its right side (degenerate draw); rrcf 0.4.4 fails here too"
     )]
     EmptyCut,
+    /// A box (or the data) spans more than the largest float64, so no cut can be drawn; rrcf 0.4.4
+    /// fails here too (`ValueError` from `RandomState.choice`, `OverflowError` from `uniform`).
+    #[error("{what} spans more than the largest float64 (a range between values is infinite); no random cut can be drawn. Scale the data down (rrcf 0.4.4 cannot cut it either)")]
+    SpanOverflow {
+        /// What overflowed.
+        what: &'static str,
+    },
+    /// Rounding the data to `precision` decimals overflowed (`np.around` gives inf or NaN).
+    #[error("X rounded to precision={precision} decimals is not finite (10**precision overflows float64); use a precision between -308 and 308, like rrcf's default 9")]
+    Rounding {
+        /// The precision asked for.
+        precision: i32,
+    },
+    /// A node handle or index slot that is not a leaf of the tree.
+    #[error("slot {0} is not a leaf of this tree (the tree state is inconsistent)")]
+    NotALeaf(u32),
     /// A node record list that does not describe a tree.
     #[error("invalid tree description: {0}")]
     InvalidTree(String),

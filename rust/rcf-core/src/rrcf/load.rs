@@ -1,7 +1,8 @@
 //! Rebuilding a tree from node records (rrcf's `to_dict` nodes, as `load_dict` reads them).
 //!
 //! Records come in any order in which a parent precedes its children (pre-order from a nested
-//! dict walk). Masses and boxes are taken as given, like rrcf's `load_dict` does.
+//! dict walk). Masses and boxes are taken as given, like rrcf's `load_dict` does, after checking that they
+//! are consistent ([`RrcfTree::validate`]).
 use super::error::{RrcfError, RrcfResult};
 use super::tree::{RrcfTree, NIL};
 use super::Behaviour;
@@ -119,6 +120,9 @@ impl RrcfTree {
                 return bad(format!("branch {k} needs both a left and a right child"));
             }
         }
+        // Masses must add up (a branch's 'n' is the sum of its children's), cuts and boxes be
+        // finite: later operations rely on it.
+        tree.validate()?;
         Ok((tree, slots))
     }
 }

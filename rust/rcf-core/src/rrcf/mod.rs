@@ -21,7 +21,7 @@ pub use batch::{build, BatchLeaf};
 pub use error::{RrcfError, RrcfResult};
 pub use load::{NodeRecord, RecordKind};
 pub use mt19937::{Mt19937, UniformSource};
-pub use tree::{Inserted, RrcfTree, NIL};
+pub use tree::{insert_point_cut, Inserted, RrcfTree, NIL};
 
 use serde::{Deserialize, Serialize};
 

@@ -51,6 +51,10 @@ fn power_of_ten(n: u32) -> f64 {
         let mut ret = 1e9;
         for _ in 9..n {
             ret *= 10.0;
+            if ret == f64::INFINITY {
+                // numpy keeps multiplying an infinity; the result cannot change any more.
+                break;
+            }
         }
         ret
     }
@@ -58,12 +62,32 @@ fn power_of_ten(n: u32) -> f64 {
 
 /// `np.around(x, decimals)` for float64: `rint(x * 10**d) / 10**d` (or the inverse for d < 0).
 pub fn around(x: f64, decimals: i32) -> f64 {
-    if decimals >= 0 {
-        let f = power_of_ten(decimals.unsigned_abs());
-        (x * f).round_ties_even() / f
-    } else {
-        let f = power_of_ten(decimals.unsigned_abs());
-        (x / f).round_ties_even() * f
+    Rounder::new(decimals).round(x)
+}
+
+/// `np.around` with its power of ten computed once (numpy does it once per array).
+#[derive(Clone, Copy, Debug)]
+pub struct Rounder {
+    factor: f64,
+    negative: bool,
+}
+
+impl Rounder {
+    /// Rounding to `decimals` decimals (negative: to tens, hundreds, ...).
+    pub fn new(decimals: i32) -> Self {
+        Rounder {
+            factor: power_of_ten(decimals.unsigned_abs()),
+            negative: decimals < 0,
+        }
+    }
+    /// `x` rounded like `np.around` (may overflow to an infinity or give NaN, as numpy does).
+    #[inline]
+    pub fn round(self, x: f64) -> f64 {
+        if self.negative {
+            (x / self.factor).round_ties_even() * self.factor
+        } else {
+            (x * self.factor).round_ties_even() / self.factor
+        }
     }
 }
 
@@ -92,5 +116,16 @@ mod tests {
         assert_eq!(around(1.5, 0), 2.0);
         assert_eq!(around(1234.5, -1), 1230.0);
         assert_eq!(around(0.123_456_789_01, 9), 0.123_456_789);
+    }
+
+    #[test]
+    fn huge_precisions_return_quickly_with_numpy_results() {
+        // numpy: 10**d overflows to inf, x * inf = inf, rint(inf) / inf = NaN; 0 * inf = NaN.
+        assert!(around(1.5, i32::MAX).is_nan());
+        assert!(around(0.0, i32::MAX).is_nan());
+        assert!(around(1.5, i32::MIN).is_nan());
+        assert!(around(0.0, i32::MIN).is_nan());
+        assert_eq!(around(1.5, 308), 1.5);
+        assert_eq!(around(2.5, 308), f64::INFINITY);
     }
 }

@@ -14,6 +14,7 @@ use super::numeric::pairwise_sum;
 use super::Behaviour;
 
 mod query;
+mod validate;
 
 /// "No node".
 pub const NIL: u32 = u32::MAX;
@@ -35,6 +36,52 @@ fn cast(v: f64, int: bool) -> f64 {
     } else {
         v
     }
+}
+
+/// rrcf's `_insert_point_cut(point, bbox)` on the box `lo`/`hi`: one uniform draw over the summed
+/// spans of the box extended by `point`, and the cut `(dimension, value)` where it falls.
+///
+/// `leaf_bug`: rrcf 0.4.4 on a one-row (leaf) box, where the extended box collapses to its upper
+/// row. `span` is scratch space of the points' length. Nothing is drawn when the spans sum to
+/// more than the largest float64 (numpy's `uniform(0, inf)` raises before drawing).
+pub fn insert_point_cut<R: UniformSource + ?Sized>(
+    lo: &[f64],
+    hi: &[f64],
+    point: &[f64],
+    leaf_bug: bool,
+    span: &mut [f64],
+    rng: &mut R,
+) -> RrcfResult<(usize, f64)> {
+    // Values are finite (checked on the way in), so `<` picks exactly what np.minimum does.
+    let bottom = |j: usize| {
+        let top = if point[j] > hi[j] { point[j] } else { hi[j] };
+        if leaf_bug {
+            top
+        } else if point[j] < lo[j] {
+            point[j]
+        } else {
+            lo[j]
+        }
+    };
+    for (j, sp) in span.iter_mut().enumerate() {
+        let top = if point[j] > hi[j] { point[j] } else { hi[j] };
+        *sp = top - bottom(j);
+    }
+    let b_range = pairwise_sum(span);
+    if !b_range.is_finite() {
+        return Err(RrcfError::SpanOverflow {
+            what: "the box of the tree extended by the point",
+        });
+    }
+    let r = 0.0 + (b_range - 0.0) * rng.next_f64();
+    let mut cum = 0.0;
+    for (j, &sp) in span.iter().enumerate() {
+        cum = if j == 0 { sp } else { cum + sp };
+        if cum >= r {
+            return Ok((j, (bottom(j) + cum) - r));
+        }
+    }
+    Err(RrcfError::CutNotFound)
 }
 
 /// One node; 32 bytes so that a step down the tree touches one cache line plus the box.
@@ -198,7 +245,7 @@ impl RrcfTree {
 
     fn alloc(&mut self) -> u32 {
         let g = self.next_generation;
-        self.next_generation += 1;
+        self.next_generation = self.next_generation.wrapping_add(1);
         if let Some(s) = self.free.pop() {
             let i = s as usize;
             self.nodes[i] = Node::EMPTY;
@@ -287,6 +334,64 @@ impl RrcfTree {
         }
     }
 
+    /// rrcf's `_count_all_top_down` and `_get_bbox_top_down`: recomputes the mass and box of every
+    /// branch below `node` from its children (children first). On a tree built by this code the
+    /// result equals what is stored.
+    pub fn refresh_under(&mut self, node: u32) {
+        for b in self.branches_under(node) {
+            self.refresh_from_children(b);
+        }
+    }
+
+    /// rrcf's `_tighten_bbox_upwards(node)`: the branch's box from its children, then each
+    /// ancestor extended to it until one already contains it.
+    pub fn tighten_upwards(&mut self, node: u32) {
+        if self.is_leaf(node) {
+            return;
+        }
+        self.box_from_children(node);
+        let d = self.ndim;
+        let nb = node as usize * 2 * d;
+        let mut a = self.nodes[node as usize].parent;
+        while a != NIL {
+            let b = a as usize * 2 * d;
+            let int = self.int_box[a as usize];
+            let mut outside = false;
+            for j in 0..d {
+                let (lo, hi) = (self.bounds[nb + j], self.bounds[nb + d + j]);
+                if lo < self.bounds[b + j] {
+                    self.bounds[b + j] = cast(lo, int);
+                    outside = true;
+                }
+                if hi > self.bounds[b + d + j] {
+                    self.bounds[b + d + j] = cast(hi, int);
+                    outside = true;
+                }
+            }
+            if !outside {
+                break;
+            }
+            a = self.nodes[a as usize].parent;
+        }
+    }
+
+    /// rrcf's `_relax_bbox_upwards(node, point)`: from `node` up, recomputes each branch's box
+    /// from its children while `point` lies on the box's boundary.
+    pub fn relax_upwards(&mut self, node: u32, point: &[f64]) {
+        let d = self.ndim;
+        let mut a = node;
+        while a != NIL && !self.is_leaf(a) && point.len() == d {
+            let b = a as usize * 2 * d;
+            let on_boundary = (0..d)
+                .any(|j| self.bounds[b + j] == point[j] || self.bounds[b + d + j] == point[j]);
+            if !on_boundary {
+                break;
+            }
+            self.box_from_children(a);
+            a = self.nodes[a as usize].parent;
+        }
+    }
+
     // ---- checks -----------------------------------------------------------------------------
 
     /// Rejects empty or non-finite points and, in a non-empty tree, a wrong dimension.
@@ -341,33 +446,7 @@ impl RrcfTree {
         let leaf_bug = self.behaviour == Behaviour::Compat044 && self.is_leaf(node);
         let b = node as usize * 2 * d;
         let (lo, hi) = self.bounds[b..b + 2 * d].split_at(d);
-        let point = &point[..d];
-        // Values are finite (checked on the way in), so `<` picks exactly what np.minimum does.
-        let bottom = |j: usize| {
-            let top = if point[j] > hi[j] { point[j] } else { hi[j] };
-            if leaf_bug {
-                top
-            } else if point[j] < lo[j] {
-                point[j]
-            } else {
-                lo[j]
-            }
-        };
-        for (j, sp) in span.iter_mut().enumerate() {
-            let top = if point[j] > hi[j] { point[j] } else { hi[j] };
-            *sp = top - bottom(j);
-        }
-        let b_range = pairwise_sum(span);
-        let r = 0.0 + (b_range - 0.0) * rng.next_f64();
-        let mut found = Err(RrcfError::CutNotFound);
-        let mut cum = 0.0;
-        for (j, &sp) in span.iter().enumerate() {
-            cum = if j == 0 { sp } else { cum + sp };
-            if cum >= r {
-                found = Ok((j, (bottom(j) + cum) - r));
-                break;
-            }
-        }
+        let found = insert_point_cut(lo, hi, &point[..d], leaf_bug, span, rng);
         if d > STACK_DIMS {
             self.scratch = heap_buf;
         }
@@ -448,29 +527,7 @@ impl RrcfTree {
         // rrcf's `_tighten_bbox_upwards`: compare each ancestor with the new branch's box, assign
         // where it is outside (truncated into integer boxes), stop at the first with nothing
         // outside. With exact float boxes this extends every box that misses the point.
-        let d = self.ndim;
-        let nb = branch as usize * 2 * d;
-        let mut a = parent;
-        while a != NIL {
-            let b = a as usize * 2 * d;
-            let int = self.int_box[a as usize];
-            let mut outside = false;
-            for j in 0..d {
-                let (lo, hi) = (self.bounds[nb + j], self.bounds[nb + d + j]);
-                if lo < self.bounds[b + j] {
-                    self.bounds[b + j] = cast(lo, int);
-                    outside = true;
-                }
-                if hi > self.bounds[b + d + j] {
-                    self.bounds[b + d + j] = cast(hi, int);
-                    outside = true;
-                }
-            }
-            if !outside {
-                break;
-            }
-            a = self.nodes[a as usize].parent;
-        }
+        self.tighten_upwards(branch);
         Ok(Inserted::New(leaf))
     }
 
@@ -483,16 +540,36 @@ impl RrcfTree {
 
     fn sub_mass_upwards(&mut self, mut slot: u32) {
         while slot != NIL {
-            self.nodes[slot as usize].mass -= 1;
+            // Masses are consistent (checked on load), so this never saturates.
+            self.nodes[slot as usize].mass = self.nodes[slot as usize].mass.saturating_sub(1);
             slot = self.nodes[slot as usize].parent;
         }
     }
 
     // ---- forget -----------------------------------------------------------------------------
 
+    /// Whether `slot` holds a live leaf.
+    pub fn is_live_leaf(&self, slot: u32) -> bool {
+        let s = slot as usize;
+        s < self.alive.len() && self.alive[s] && self.nodes[s].left == NIL
+    }
+
     /// Removes one point from the leaf at `slot` (rrcf's `forget_point` after the index lookup).
-    /// Returns `true` when the leaf itself was removed, `false` when only its mass dropped.
+    /// Returns `true` when the leaf itself was removed, `false` when only its mass dropped, and
+    /// `false` without a change if `slot` is not a live leaf (see [`RrcfTree::try_forget`]).
     pub fn forget(&mut self, slot: u32) -> bool {
+        self.try_forget(slot).unwrap_or(false)
+    }
+
+    /// [`RrcfTree::forget`] that reports a slot that is not a live leaf.
+    pub fn try_forget(&mut self, slot: u32) -> RrcfResult<bool> {
+        if !self.is_live_leaf(slot) {
+            return Err(RrcfError::NotALeaf(slot));
+        }
+        Ok(self.forget_leaf(slot))
+    }
+
+    fn forget_leaf(&mut self, slot: u32) -> bool {
         let i = slot as usize;
         if self.nodes[i].mass > 1 {
             self.sub_mass_upwards(slot);

@@ -4,12 +4,12 @@
 //! leaf: `{"type": "Leaf", "i", "x", "d", "n", "ixs"}` where `ixs` lists every index merged
 //! into the leaf in `leaves` order. Like rrcf, `numpy.int64` indices become Python ints. Both
 //! directions walk the tree with explicit stacks, so depth is not limited by recursion.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyType};
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use rcf_core::rrcf::{NodeRecord, RecordKind, RrcfTree};
 
 use super::PyRrcfTree;
@@ -141,6 +141,9 @@ pub struct LoadedLeaf<'py> {
 }
 
 /// Reads a nested dict into node records (pre-order, left first) and its leaves in rrcf's order.
+///
+/// The walk uses an explicit stack. Each node dict may appear once: a dict reached twice (a
+/// cycle, or a subtree shared between branches) is refused, so the work is linear in the input.
 pub fn read_dict<'py>(
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<(Vec<NodeRecord>, Vec<LoadedLeaf<'py>>)> {
@@ -152,12 +155,23 @@ pub fn read_dict<'py>(
     if top.is_empty() {
         return Ok((records, leaves));
     }
+    // Identity of every node dict seen; the Bound references keep them alive, so an address
+    // cannot be reused by another dict during the walk.
+    let mut seen: HashSet<usize> = HashSet::new();
+    let mut keep: Vec<Bound<'py, PyDict>> = Vec::new();
     let mut stack: Vec<(Bound<'py, PyAny>, Option<usize>, bool)> =
         vec![(top.clone().into_any(), None, true)];
     while let Some((node, parent, is_left)) = stack.pop() {
         let node = node
             .cast_into::<PyDict>()
             .map_err(|_| PyTypeError::new_err("every tree node must be a dict"))?;
+        if !seen.insert(node.as_ptr() as usize) {
+            return Err(PyValueError::new_err(
+                "tree dict contains the same node dict twice (a cycle or a shared subtree); \
+                 expected a tree as to_dict() makes it",
+            ));
+        }
+        keep.push(node.clone());
         let kind: String = field(&node, "type")?.extract().unwrap_or_default();
         let k = records.len();
         match kind.as_str() {
@@ -168,6 +182,11 @@ pub fn read_dict<'py>(
                 let p: f64 = field(&node, "p")?
                     .extract()
                     .map_err(|_| PyTypeError::new_err("'p' must be a float"))?;
+                if !p.is_finite() {
+                    return Err(PyValueError::new_err(
+                        "'p' (a cut value) is NaN or infinite; expected a finite float",
+                    ));
+                }
                 let n: u64 = field(&node, "n")?
                     .extract()
                     .map_err(|_| PyTypeError::new_err("'n' must be a positive int"))?;
@@ -201,6 +220,25 @@ pub fn read_dict<'py>(
                 let n: u64 = field(&node, "n")?
                     .extract()
                     .map_err(|_| PyTypeError::new_err("'n' must be a positive int"))?;
+                let ixs = field(&node, "ixs")?;
+                let len = if let Ok(l) = ixs.cast::<PyList>() {
+                    l.len()
+                } else if let Ok(t) = ixs.cast::<PyTuple>() {
+                    t.len()
+                } else {
+                    return Err(PyTypeError::new_err(format!(
+                        "'ixs' must be a list of the leaf's indices (as to_dict() writes it), got {}",
+                        ixs.get_type()
+                            .name()
+                            .map_or_else(|_| "?".into(), |n| n.to_string())
+                    )));
+                };
+                if len as u64 > n {
+                    return Err(PyValueError::new_err(format!(
+                        "leaf 'ixs' lists {len} indices but its mass 'n' is {n}; a leaf holds at \
+                         most 'n' indices"
+                    )));
+                }
                 records.push(NodeRecord {
                     parent,
                     is_left,
@@ -210,7 +248,7 @@ pub fn read_dict<'py>(
                 leaves.push(LoadedLeaf {
                     record: k,
                     i: field(&node, "i")?,
-                    ixs: field(&node, "ixs")?,
+                    ixs,
                 });
             }
             _ => return Err(PyTypeError::new_err("`type` must be Branch or Leaf")),
@@ -219,20 +257,32 @@ pub fn read_dict<'py>(
     Ok((records, leaves))
 }
 
-/// Replaces the tree's content with the dict's (rrcf's `load_dict`).
-pub fn load_dict(py: Python<'_>, t: &mut PyRrcfTree, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+/// Replaces the tree's content with the dict's (rrcf's `load_dict`); on any error the tree is
+/// left as it was.
+pub fn load_dict(slf: &Bound<'_, PyRrcfTree>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = slf.py();
+    let behaviour = super::read(slf)?.tree.behaviour();
     let (records, leaves) = read_dict(obj)?;
-    let (tree, slots) =
-        RrcfTree::from_records(t.tree.behaviour(), &records).map_err(super::to_pyerr)?;
+    let (tree, slots) = RrcfTree::from_records(behaviour, &records).map_err(super::to_pyerr)?;
     let index = PyDict::new(py);
     let mut labels: Vec<Option<Py<PyAny>>> = (0..tree.capacity()).map(|_| None).collect();
     for leaf in &leaves {
         let slot = slots[leaf.record];
         labels[slot as usize] = Some(leaf.i.clone().unbind());
-        for k in leaf.ixs.try_iter()? {
-            index.set_item(k?, slot)?;
+        // A snapshot: the list cannot grow while we read it.
+        let ixs: Vec<Bound<'_, PyAny>> = leaf.ixs.extract()?;
+        for k in ixs {
+            if index.contains(&k)? {
+                return Err(PyValueError::new_err(format!(
+                    "index {} is listed in the 'ixs' of two leaves; each index names one point",
+                    k.repr()?
+                )));
+            }
+            index.set_item(k, slot)?;
         }
     }
+    PyRrcfTree::check_index(&tree, &index)?;
+    let mut t = super::write(slf)?;
     t.tree = tree;
     t.labels = labels;
     t.index = index.unbind();

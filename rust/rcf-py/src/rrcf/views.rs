@@ -20,7 +20,7 @@ pub struct NodeRef {
 impl NodeRef {
     /// Borrows the tree and checks the node is still there.
     fn get<'py>(&self, py: Python<'py>) -> PyResult<PyRef<'py, PyRrcfTree>> {
-        let t = self.tree.bind(py).borrow();
+        let t = super::read(self.tree.bind(py))?;
         if !t.tree.is_valid(self.slot, self.generation) {
             return Err(PyValueError::new_err(
                 "this node was removed from its tree (views of removed nodes cannot be read)",
@@ -268,8 +268,22 @@ pub struct PyLeaves {
 }
 
 impl PyLeaves {
-    fn index<'py>(&self, py: Python<'py>) -> Bound<'py, PyDict> {
-        self.tree.bind(py).borrow().index.bind(py).clone()
+    fn index<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        Ok(super::read(self.tree.bind(py))?.index.bind(py).clone())
+    }
+
+    /// The view of the leaf in `slot`, checked to be live.
+    fn leaf_view<'py>(
+        &self,
+        py: Python<'py>,
+        slot: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let slot: u32 = slot.extract()?;
+        let t = super::read(self.tree.bind(py))?;
+        if !t.tree.is_live_leaf(slot) {
+            return Err(super::not_a_leaf(slot));
+        }
+        view(py, &self.tree, &t, Some(slot))
     }
 }
 
@@ -278,25 +292,25 @@ impl PyLeaves {
     fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
         visit.call(&self.tree)
     }
-    fn __len__(&self, py: Python<'_>) -> usize {
-        self.tree.bind(py).borrow().index.bind(py).len()
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.index(py)?.len())
     }
     fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.index(py).contains(key)
+        self.index(py)?.contains(key)
     }
     fn __getitem__<'py>(
         &self,
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let t = self.tree.bind(py).borrow();
-        match t.index.bind(py).get_item(key)? {
-            Some(slot) => view(py, &self.tree, &t, Some(slot.extract::<u32>()?)),
+        // The lookup may run the key's __eq__: no borrow of the tree is held during it.
+        match self.index(py)?.get_item(key)? {
+            Some(slot) => self.leaf_view(py, &slot),
             None => Err(PyKeyError::new_err(key.clone().unbind())),
         }
     }
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(self.index(py).try_iter()?.into_any())
+        Ok(self.index(py)?.try_iter()?.into_any())
     }
     /// The leaf of `key`, or `default`.
     #[pyo3(signature = (key, default=None))]
@@ -306,35 +320,34 @@ impl PyLeaves {
         key: &Bound<'py, PyAny>,
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if self.index(py).contains(key)? {
-            self.__getitem__(py, key)
-        } else {
-            Ok(default.unwrap_or_else(|| py.None().into_bound(py)))
+        match self.index(py)?.get_item(key)? {
+            Some(slot) => self.leaf_view(py, &slot),
+            None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
         }
     }
     /// The point indices (a live dict view).
     fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.index(py).call_method0("keys")
+        self.index(py)?.call_method0("keys")
     }
     /// The leaves, one per index (a list).
     fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let t = self.tree.bind(py).borrow();
         let out = PyList::empty(py);
-        for (_, slot) in t.index.bind(py).iter() {
-            out.append(view(py, &self.tree, &t, Some(slot.extract::<u32>()?))?)?;
+        for item in self.index(py)?.items().iter() {
+            let slot = item.get_item(1)?;
+            out.append(self.leaf_view(py, &slot)?)?;
         }
         Ok(out)
     }
     /// `(index, leaf)` pairs (a list).
     fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let t = self.tree.bind(py).borrow();
         let out = PyList::empty(py);
-        for (k, slot) in t.index.bind(py).iter() {
-            out.append((k, view(py, &self.tree, &t, Some(slot.extract::<u32>()?))?))?;
+        for item in self.index(py)?.items().iter() {
+            let (k, slot) = (item.get_item(0)?, item.get_item(1)?);
+            out.append((k, self.leaf_view(py, &slot)?))?;
         }
         Ok(out)
     }
-    fn __repr__(&self, py: Python<'_>) -> String {
-        format!("RrcfLeaves({} points)", self.__len__(py))
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!("RrcfLeaves({} points)", self.__len__(py)?))
     }
 }

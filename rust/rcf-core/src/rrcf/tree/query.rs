@@ -144,21 +144,3 @@ impl RrcfTree {
         out
     }
 }
-
-impl RrcfTree {
-    /// The tree as bytes (bincode), for pickling.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        bincode::serialize(self).expect("an rrcf tree always serializes")
-    }
-    /// A tree from [`RrcfTree::to_bytes`] output, or `None` if the bytes are not one.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        let t: RrcfTree = bincode::deserialize(bytes).ok()?;
-        let n = t.alive.len();
-        let consistent = t.nodes.len() == n
-            && t.generation.len() == n
-            && t.int_box.len() == n
-            && t.bounds.len() == n * 2 * t.ndim
-            && (t.root == NIL || (t.root as usize) < n);
-        consistent.then_some(t)
-    }
-}
