@@ -90,8 +90,11 @@ def table(r: dict[str, Any]) -> str:
     mem = r["memory"]
     if mem:
         cells = [f"{mem[lib]:.2f} MB" if lib in mem else "" for lib in LIBS]
-        lines.append("| resident memory of a full standard forest of 4-d points | "
-                     + " | ".join(cells) + " |")
+        lines.append(
+            "| resident memory of a full standard forest of 4-d points | "
+            + " | ".join(cells)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -122,13 +125,17 @@ def markdown(r: dict[str, Any], png: str) -> str:
         "|---|---|---|---|",
     ]
     for label, ours, theirs in (
-        ("streaming loop (40 trees, shingle 4, tree size 256)", "test_streaming_rcf_fast",
-         "test_streaming_rrcf"),
+        (
+            "streaming loop (40 trees, shingle 4, tree size 256)",
+            "test_streaming_rcf_fast",
+            "test_streaming_rrcf",
+        ),
         ("`RCTree(X)`, 256 points of 3-d", "test_batch_rcf_fast", "test_batch_rrcf"),
     ):
         if ours in t and theirs in t:
-            out.append(f"| {label} | {_secs(t[ours])} | {_secs(t[theirs])} | "
-                       f"{t[theirs] / t[ours]:,.0f}× |")
+            out.append(
+                f"| {label} | {_secs(t[ours])} | {_secs(t[theirs])} | {t[theirs] / t[ours]:,.0f}× |"
+            )
     if r["overhead"]:
         out += [
             "",
@@ -136,20 +143,22 @@ def markdown(r: dict[str, Any], png: str) -> str:
             "",
             "`score_update` of one point on a forest of one tree of 16 points (median; mostly the",
             "crossing between Python and Rust): "
-            + ", ".join(f"{k} {v * 1e9:,.0f} ns" for k, v in r["overhead"].items()) + ".",
+            + ", ".join(f"{k} {v * 1e9:,.0f} ns" for k, v in r["overhead"].items())
+            + ".",
         ]
     commit = r["commit"]
+    cpu_name = cpu.get("brand_raw") or m.get("processor") or m.get("machine")
+    load = ", ".join(f"{x:.1f}" for x in m.get("load_average", []))
+    commit_id = str(commit.get("id", "?"))[:10]
+    dirty = " (with uncommitted changes)" if commit.get("dirty") else ""
     out += [
         "",
         "## Machine",
         "",
-        f"- {cpu.get('brand_raw') or m.get('processor') or m.get('machine')}, "
-        f"{cpu.get('count', '?')} cores, {m.get('system')} {m.get('release')}",
+        f"- {cpu_name}, {cpu.get('count', '?')} cores, {m.get('system')} {m.get('release')}",
         f"- {m.get('python_implementation')} {m.get('python_version')}; {versions(m)}",
-        f"- load average (1, 5, 15 min) when the run started: "
-        f"{', '.join(f'{x:.1f}' for x in m.get('load_average', [])) or 'not recorded'}",
-        f"- run {r['datetime'][:19].replace('T', ' ')} UTC at commit "
-        f"{str(commit.get('id', '?'))[:10]}{' (with uncommitted changes)' if commit.get('dirty') else ''}",
+        f"- load average (1, 5, 15 min) when the run started: {load or 'not recorded'}",
+        f"- run {r['datetime'][:19].replace('T', ' ')} UTC at commit {commit_id}{dirty}",
         "",
     ]
     return "\n".join(out)
@@ -167,9 +176,7 @@ def chart(r: dict[str, Any], path: Path) -> None:
     import numpy as np
 
     colors = {"rcf_fast": "#d62728", "krcf": "#1f77b4", "rcf3": "#2ca02c", "rrcf": "#7f7f7f"}
-    fig, (ax, axm) = plt.subplots(
-        1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [4, 1]}
-    )
+    fig, (ax, axm) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [4, 1]})
     labels = [re.sub(r"`", "", label) for label, _, _ in ROWS]
     x = np.arange(len(ROWS))
     width = 0.2

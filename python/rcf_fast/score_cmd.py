@@ -125,21 +125,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    fmt = args.format or _format_of(args.input, default="csv")
-    out_fmt = args.output_format or _format_of(args.output, default="csv")
     plotter = Plot(args.plot, args.threshold) if args.plot else None  # fails before any work
+    if args.input == "-":
+        return _score(args, sys.stdin.buffer, plotter)
     try:
-        raw: IO[bytes] = (
-            sys.stdin.buffer if args.input == "-" else open(args.input, "rb")  # noqa: SIM115
-        )
+        raw = open(args.input, "rb")  # noqa: SIM115 (closed below, stdin is not)
     except OSError as exc:
         raise InputError(f"cannot open {args.input}: {exc.strerror}") from exc
+    with raw:
+        return _score(args, raw, plotter)
+
+
+def _score(args: argparse.Namespace, raw: IO[bytes], plotter: Plot | None) -> int:
+    fmt = args.format or _format_of(args.input, default="csv")
+    out_fmt = args.output_format or _format_of(args.output, default="csv")
     streaming = args.input == "-"
-    size = 0 if streaming else os.fstat(raw.fileno()).st_size
-    show_progress = (
-        args.progress if args.progress is not None else (not streaming and sys.stderr.isatty())
-    )
-    progress = Progress(sys.stderr, size) if show_progress and size else None
     report = Reporter(sys.stderr)
     lines = LineReader(raw, report)
     reader = (CsvRows if fmt == "csv" else JsonRows)(lines, args.columns, args.timestamp, report)
@@ -156,6 +156,11 @@ def _run(args: argparse.Namespace) -> int:
         if out_fmt == "csv"
         else JsonWriter(out, out_names, reader.columns if fmt == "csv" else [])
     )
+    size = 0 if streaming else os.fstat(raw.fileno()).st_size
+    show_progress = (
+        args.progress if args.progress is not None else (not streaming and sys.stderr.isatty())
+    )
+    progress = Progress(sys.stderr, size) if show_progress and size else None
     scored = anomalies = 0
     try:
         for row in reader:
@@ -176,8 +181,6 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if progress:
             progress.close()
-        if raw is not sys.stdin.buffer:
-            raw.close()
         out.flush()
         if out is not sys.stdout:
             out.close()
@@ -534,22 +537,24 @@ class Progress:
         self.stream = stream
         self.size = size
         self.start = self.last = time.monotonic()
+        self.done = self.rows = 0
 
     def update(self, done: int, rows: int) -> None:
+        self.done, self.rows = done, rows
         now = time.monotonic()
-        if now - self.last < 0.1:
-            return
-        self.last = now
-        self._draw(done, rows, now)
+        if now - self.last >= 0.1:
+            self.last = now
+            self._draw(now)
 
-    def _draw(self, done: int, rows: int, now: float) -> None:
-        frac = min(done / self.size, 1.0)
+    def _draw(self, now: float) -> None:
+        frac = min(self.done / self.size, 1.0)
         bar = "#" * int(frac * 30)
-        rate = rows / max(now - self.start, 1e-9)
-        self.stream.write(f"\r[{bar:30}] {frac:4.0%}  {rows:,} rows  {rate:,.0f} rows/s ")
+        rate = self.rows / max(now - self.start, 1e-9)
+        self.stream.write(f"\r[{bar:30}] {frac:4.0%}  {self.rows:,} rows  {rate:,.0f} rows/s ")
         self.stream.flush()
 
     def close(self) -> None:
+        self._draw(time.monotonic())  # the final state, however short the run
         self.stream.write("\n")
         self.stream.flush()
 
