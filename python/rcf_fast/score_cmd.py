@@ -27,6 +27,7 @@ from typing import IO, Any, Callable
 
 EXIT_USAGE = 2
 MAX_LINE_BYTES = 1 << 20  # longer lines are reported and skipped, never held in memory
+BATCH_ROWS = 1024  # rows of a file scored per batch call
 FLOAT32_MAX = 3.4028234663852886e38
 TIMESTAMP_NAMES = ("timestamp", "time", "date", "datetime", "ts")
 
@@ -50,7 +51,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description="Score each row of a CSV file with a header (NAB files as they are) or a "
         "JSON-lines file with one RandomCutForest, in order, and write every row again with "
         "its score. Unreadable rows are reported on stderr and skipped.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("input", metavar="FILE|-", help="input file, or - for stdin (streamed)")
     io_ = p.add_argument_group("input and output")
@@ -69,18 +69,20 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="timestamp column, kept as it is and used as the plot's x axis "
         f"(default: the first of {', '.join(TIMESTAMP_NAMES)} present)",
     )
-    io_.add_argument("-o", "--output", default="-", help="output file (- = stdout)")
+    io_.add_argument("-o", "--output", default="-", help="output file (default: - = stdout)")
     io_.add_argument(
         "--output-format",
         choices=["csv", "jsonl"],
         help="output format (default: jsonl for a .jsonl/.ndjson output file, else csv)",
     )
-    io_.add_argument("--score-column", default="score", help="name of the added score field")
+    io_.add_argument(
+        "--score-column", default="score", help="name of the added score field (default: score)"
+    )
     io_.add_argument(
         "--threshold",
         type=float,
         default=2.5,
-        help="scores at or above this are counted as anomalies (summary, plot)",
+        help="scores at or above this count as anomalies in the summary and plot (default: 2.5)",
     )
     io_.add_argument("--plot", metavar="PNG", help="write series, score and anomalies to PNG")
     io_.add_argument(
@@ -90,15 +92,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="progress bar on stderr (default: for files, when stderr is a terminal)",
     )
     f = p.add_argument_group("forest")
-    f.add_argument("--shingle-size", type=int, default=1, help="consecutive rows per point")
-    f.add_argument("--num-trees", type=int, default=100)
-    f.add_argument("--sample-size", type=int, default=256)
-    f.add_argument("--seed", type=int, default=0, help="same seed and input, same scores")
+    f.add_argument(
+        "--shingle-size", type=int, default=1, help="consecutive rows per point (default: 1)"
+    )
+    f.add_argument("--num-trees", type=int, default=100, help="(default: 100)")
+    f.add_argument("--sample-size", type=int, default=256, help="points per tree (default: 256)")
+    f.add_argument(
+        "--seed", type=int, default=0, help="same seed and input, same scores (default: 0)"
+    )
     f.add_argument(
         "--time-decay", type=float, default=None, help="sampler decay (default 0.1/sample size)"
     )
-    f.add_argument("--sampler", choices=["decay", "window"], default="decay")
-    f.add_argument("--scoring", choices=["rcf", "codisp"], default="rcf")
+    f.add_argument(
+        "--sampler", choices=["decay", "window"], default="decay", help="(default: decay)"
+    )
+    f.add_argument("--scoring", choices=["rcf", "codisp"], default="rcf", help="(default: rcf)")
     f.add_argument(
         "--output-after",
         type=int,
@@ -161,23 +169,31 @@ def _score(args: argparse.Namespace, raw: IO[bytes], plotter: Plot | None) -> in
         args.progress if args.progress is not None else (not streaming and sys.stderr.isatty())
     )
     progress = Progress(sys.stderr, size) if show_progress and size else None
-    scored = anomalies = 0
-    try:
-        for row in reader:
-            try:
-                extra = scorer.step(row.values)
-            except ValueError as exc:  # e.g. outside float32; the forest is unchanged
-                report.skip(row.line, str(exc))
-                continue
+    counts = {"scored": 0, "anomalies": 0}
+
+    def emit(rows: list[Row]) -> None:
+        for row, extra in scorer.score_rows(rows, report):
             writer.write(row, [extra[n] for n in scorer.fields])
-            if streaming:
-                out.flush()
-            scored += 1
-            anomalies += extra["score"] >= args.threshold
+            counts["scored"] += 1
+            counts["anomalies"] += extra["score"] >= args.threshold
             if plotter:
                 plotter.add(row.timestamp, row.values, extra["score"])
-            if progress:
-                progress.update(lines.bytes_read, scored)
+        if streaming:
+            out.flush()
+        if progress:
+            progress.update(lines.bytes_read, counts["scored"])
+
+    # A file is scored in batches (one batch call: all cores without per-point hand-offs, the
+    # same scores as row by row); stdin row by row, each result written as its row arrives.
+    batch = 1 if streaming else BATCH_ROWS
+    pending: list[Row] = []
+    try:
+        for row in reader:
+            pending.append(row)
+            if len(pending) >= batch:
+                emit(pending)
+                pending = []
+        emit(pending)
     finally:
         if progress:
             progress.close()
@@ -187,8 +203,8 @@ def _score(args: argparse.Namespace, raw: IO[bytes], plotter: Plot | None) -> in
     if plotter:
         plotter.save(reader.columns, reader.timestamp)
     sys.stderr.write(
-        f"rcf-fast score: {scored} rows scored, {report.skipped} skipped, "
-        f"{anomalies} with score >= {args.threshold:g}\n"
+        f"rcf-fast score: {counts['scored']} rows scored, {report.skipped} skipped, "
+        f"{counts['anomalies']} with score >= {args.threshold:g}\n"
     )
     return 0
 
@@ -448,11 +464,12 @@ def _short(v: Any) -> str:
 
 
 class Scorer:
-    """One forest over the rows. ``fields`` names what ``step`` adds to each row.
+    """One forest over the rows. ``fields`` names what ``score_rows`` adds to each row.
 
     To add grade and attribution: append their names to ``fields`` and compute them in
     ``step`` (``forest.score``/``forest.attribution`` before ``forest.update`` instead of
-    ``score_update``); writers and the plot need no change.
+    ``score_update``) and in ``step_many`` (or make it call ``step``); writers and the plot
+    need no change.
     """
 
     fields: tuple[str, ...] = ("score",)
@@ -479,8 +496,33 @@ class Scorer:
         self.one = dimensions == 1
 
     def step(self, values: list[float]) -> dict[str, Any]:
+        """Score, then learn, one row."""
         score = self.forest.score_update(values[0] if self.one else values)
         return {"score": score}
+
+    def step_many(self, rows: list[list[float]]) -> list[dict[str, Any]]:
+        """Score, then learn, rows in order: one batch call, the same scores as ``step``."""
+        import numpy as np
+
+        x = np.asarray(rows, dtype=np.float64)
+        scores = self.forest.score_update_many(x[:, 0] if self.one else x)
+        return [{"score": float(s)} for s in scores]
+
+    def score_rows(self, rows: list[Row], report: Reporter) -> Iterator[tuple[Row, dict[str, Any]]]:
+        """(row, fields) for each row the forest accepts; the others are reported."""
+        if len(rows) > 1:
+            try:
+                yield from zip(rows, self.step_many([r.values for r in rows]))
+                return
+            except ValueError:  # a value the forest refuses; it is unchanged: go row by row
+                pass
+        for row in rows:
+            try:
+                extra = self.step(row.values)
+            except ValueError as exc:
+                report.skip(row.line, str(exc))
+                continue
+            yield row, extra
 
 
 # ---- writing -------------------------------------------------------------------------------
