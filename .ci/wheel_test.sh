@@ -16,6 +16,14 @@ cargo_version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p
 pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# manylinux2014 means no glibc symbol newer than 2.17 (Amazon Linux 2 has 2.26).
+"${PYTHON:-python3}" -m zipfile -e "$wheel" "$work/unpacked"
+newest=$(objdump -T "$work"/unpacked/rcf_fast/_rcf*.so | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)
+echo "== $(basename "$wheel"): newest glibc symbol $newest"
+[[ "$(printf '%s\n' "$newest" GLIBC_2.17 | sort -V | tail -n 1)" == GLIBC_2.17 ]] || {
+    echo "wheel-test: the extension needs $newest, more than manylinux2014's GLIBC_2.17" >&2
+    exit 1
+}
 for v in "${versions[@]}"; do
     py=$(ls -d "$pyenv_root"/versions/"$v".*/bin/python"$v" 2>/dev/null | sort -V | tail -n 1 || true)
     if [[ -z "$py" ]] && command -v pyenv >/dev/null; then

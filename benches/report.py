@@ -98,6 +98,22 @@ def table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def caption(r: dict[str, Any]) -> str:
+    """One line under the README's table: when, where, and how busy the machine was."""
+    m = r["machine"]
+    load = m.get("load_average")
+    busy = (
+        f"; load average {load[0]:.1f} when it started (other work on the machine; with every "
+        "core busy, `threads=1` beats the default)"
+        if load
+        else ""
+    )
+    return (
+        f"Run of {r['datetime'][:10]} on {m.get('cpu', {}).get('count', '?')} cores, "
+        f"CPython {m.get('python_version')}{busy}."
+    )
+
+
 def versions(machine: dict[str, Any]) -> str:
     v = machine.get("library_versions", {})
     return ", ".join(f"{k} {v[k]}" for k in sorted(v)) or "not recorded"
@@ -230,7 +246,7 @@ def main() -> None:
     a.md.write_text(markdown(r, a.png.name))
     chart(r, a.png)
     if a.readme:
-        update_readme(a.readme, table(r))
+        update_readme(a.readme, table(r) + "\n\n" + caption(r))
     print(f"wrote {a.md} and {a.png}" + (f", table in {a.readme}" if a.readme else ""))
 
 
