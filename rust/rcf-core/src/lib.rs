@@ -59,6 +59,9 @@ pub mod error;
 pub mod forest;
 pub mod helpers;
 pub mod input;
+mod kernels;
+mod lanes;
+pub mod lockstep;
 pub mod point_store;
 pub mod pool;
 pub mod rng;
@@ -67,7 +70,6 @@ pub mod score;
 pub mod scratch;
 pub mod serialize;
 pub mod shingle;
-mod simd;
 pub mod tree;
 
 pub use config::{ForestConfig, SamplerKind, ScoringKind, MAX_SAMPLE_SIZE};
