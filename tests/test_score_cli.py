@@ -322,3 +322,15 @@ def test_closed_pipe_is_quiet():
     )
     assert proc.stdout.decode().splitlines()[0] == "timestamp,value,score"
     assert b"Traceback" not in proc.stderr and b"BrokenPipe" not in proc.stderr
+
+
+def test_hostile_headers_give_short_errors(capsys, tmp_path):
+    dup = "a," * 300_000 + "\n1,2\n"
+    code, out, err = score(capsys, str(write(tmp_path, "dup.csv", dup)))
+    assert out == ""
+    assert code == 2 and "distinct" in err and "(300001 names)" in err and len(err) < 500
+    n = 70_000  # more values per point than the forest takes
+    wide = ",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" for _ in range(n)) + "\n"
+    code, out, err = score(capsys, str(write(tmp_path, "wide.csv", wide)))
+    assert out == ""
+    assert code == 2 and "forest options" in err and "65535" in err and len(err) < 500

@@ -315,7 +315,9 @@ class _Rows:
         """Pick the timestamp and value columns from the options or the first row."""
         if self.timestamp_arg is not None:
             if self.timestamp_arg not in self.names:
-                raise InputError(f"--timestamp {self.timestamp_arg!r} is not one of {self.names}")
+                raise InputError(
+                    f"--timestamp {self.timestamp_arg!r} is not one of {_listing(self.names)}"
+                )
             self.timestamp = self.timestamp_arg
         else:
             self.timestamp = next((n for n in TIMESTAMP_NAMES if n in self.names), None)
@@ -324,14 +326,14 @@ class _Rows:
             missing = [c for c in wanted if c not in self.names]
             if missing or not wanted:
                 raise InputError(
-                    f"--columns {self.columns_arg!r}: expected names from {self.names}"
+                    f"--columns {self.columns_arg!r}: expected names from {_listing(self.names)}"
                 )
             self.columns = wanted
             return
         self.columns = [n for n in self.names if n != self.timestamp and _is_number(first.get(n))]
         if not self.columns:
             raise InputError(
-                f"no numeric column in the first data row ({first}); name them with --columns"
+                f"no numeric column in the first data row ({_short(first)}); name them with --columns"
             )
 
     def _start(self, parse_first: Callable[[int, str], dict[str, Any]]) -> None:
@@ -380,7 +382,9 @@ class CsvRows(_Rows):
         except csv.Error as exc:
             raise InputError(f"line {header[0]}: the CSV header is not CSV ({exc})") from exc
         if len(set(self.names)) != len(self.names) or not all(self.names):
-            raise InputError(f"the CSV header needs distinct, non-empty names: {self.names}")
+            raise InputError(
+                f"the CSV header needs distinct, non-empty names: {_listing(self.names)}"
+            )
         self._start(self._fields)
 
     def _fields(self, line: int, text: str) -> dict[str, Any]:
@@ -453,6 +457,12 @@ def _to_float(v: Any) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def _listing(names: list[str]) -> str:
+    """At most ten names, so a hostile header cannot flood the message."""
+    shown = ", ".join(repr(_short(n)) if len(repr(n)) > 40 else repr(n) for n in names[:10])
+    return f"[{shown}{', ...' if len(names) > 10 else ''}] ({len(names)} names)"
 
 
 def _short(v: Any) -> str:
