@@ -19,7 +19,7 @@ WARMUP = 500
 
 
 def krcf_scores(series: np.ndarray, seed: int) -> np.ndarray:
-    opts = {
+    opts: krcf.RandomCutForestOptions = {
         "dimensions": 1,
         "shingle_size": 4,
         "num_trees": 100,

@@ -88,8 +88,9 @@ impl Forest {
         &self.config
     }
 
-    /// Changes the worker threads of batch calls (`None`: all cores, 1: serial). Results do not
-    /// depend on it.
+    /// Changes the threads that share the trees (`None`: all cores, 1: serial): one-point calls
+    /// (`score`, `update`, `score_update`) split the trees among spinning helper threads, batch
+    /// calls among the forest's pool. Results do not depend on it.
     pub fn set_threads(&mut self, threads: Option<usize>) -> Result<()> {
         let mut c = self.config.clone();
         c.threads = threads;
@@ -113,12 +114,14 @@ impl Forest {
         self.points_seen >= self.config.effective_output_after() as u64
     }
 
-    /// The components (tree, sampler, generator), in tree order.
+    /// The components (tree, sampler, generator), in tree order: for the dev tools and tests.
+    #[doc(hidden)]
     pub fn components(&self) -> &[Component] {
         &self.components
     }
 
-    /// The shared point store.
+    /// The shared point store: for the dev tools and tests.
+    #[doc(hidden)]
     pub fn store(&self) -> &PointStore {
         &self.store
     }

@@ -1,5 +1,5 @@
 //! Streams a series through a standard forest; used with `perf record` to profile the core.
-//! Usage: cargo run --profile profiling --example profile_stream -- [points] [dims]
+//! Usage: cargo run --profile profiling -p rcf-tools --bin profile_stream -- [points] [dims]
 use rcf_core::{Forest, ForestConfig};
 
 fn main() {
@@ -43,7 +43,10 @@ fn main() {
 
 /// Mass-weighted mean depth of a tree's leaves and the largest depth (a leaf's own point leads
 /// to it).
-fn depth_stats(tree: &rcf_core::Tree, store: &rcf_core::PointStore) -> (f64, usize) {
+fn depth_stats(
+    tree: &rcf_core::testing::Tree,
+    store: &rcf_core::testing::PointStore,
+) -> (f64, usize) {
     let (mut sum, mut count, mut max) = (0.0, 0.0, 0);
     for (id, mass) in tree.leaves() {
         let d = tree.leaf_depth(store.point(id));
