@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.deps-stamp
 
-.PHONY: help venv develop release demo test test-rust test-python bench bench-kinesis profile format lint all clean nab
+.PHONY: help venv develop release demo test test-rust test-python bench bench-kinesis profile format lint all clean nab wheel wheel-test java
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -28,8 +28,29 @@ develop: $(STAMP) $(RRCF_SDIST)  ## build the extension (release mode) into the 
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
 		$(VENV)/bin/maturin develop --release -q
 
-release: $(STAMP)  ## build a wheel into dist/
-	$(VENV)/bin/maturin build --release -o dist
+release: wheel  ## same as wheel
+
+# zig (from PyPI) links against glibc 2.17 for manylinux2014; maturin finds it as `python -m ziglang`.
+$(VENV)/.zig-stamp: $(STAMP)
+	$(PIP) install -q "ziglang>=0.13,<0.18"
+	touch $@
+
+wheel: $(VENV)/.zig-stamp  ## abi3 (CPython >= 3.9) manylinux2014 x86_64 wheel and the sdist into dist/
+	rm -f dist/rcf_fast-*
+	PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin build --release --zig \
+		--compatibility manylinux2014 -o dist
+	$(VENV)/bin/maturin sdist -o dist
+
+WHEEL_PYTHONS ?= 3.9 3.13
+wheel-test: wheel  ## install the wheel (no build) into fresh CPython 3.9 and 3.13 venvs, run the quick start
+	bash .ci/wheel_test.sh $(WHEEL_PYTHONS)
+
+java:  ## Java 17+ for the KCL test (apt-get installs it when missing and run as root)
+	@java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])' || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -q && apt-get install -y -q openjdk-17-jre-headless; \
+		else echo "Java 17+ is needed for the KCL test: apt-get install openjdk-17-jre-headless" >&2; \
+			exit 1; fi; }
 
 demo: develop  ## NYC taxi through the forest (out/nyc_taxi.png), then the Kinesis pipeline on a local moto server
 	$(PY) examples/nyc_taxi_demo.py
@@ -38,14 +59,18 @@ demo: develop  ## NYC taxi through the forest (out/nyc_taxi.png), then the Kines
 test-rust:  ## cargo tests of the core
 	cargo test --release -p rcf-core
 
-test-python: develop  ## pytest (all tiers)
+test-python: develop java  ## pytest (all tiers)
 	$(PY) -m pytest -q
 
 test: test-rust test-python  ## all Rust and Python tests
 
-bench: develop  ## pytest-benchmark side by side with krcf, rcf3, rrcf
+bench: develop  ## benchmarks vs krcf, rcf3, rrcf; writes docs/benchmarks.md + .png and README's table
+	mkdir -p out
 	$(PY) -m pytest benches --benchmark-enable --benchmark-only -q \
-		--benchmark-columns=min,median,mean,ops,rounds --benchmark-sort=name
+		--benchmark-columns=min,median,mean,ops,rounds --benchmark-sort=name \
+		--benchmark-json=out/bench.json
+	$(PY) benches/report.py out/bench.json --md docs/benchmarks.md --png docs/benchmarks.png \
+		--readme README.md
 
 bench-kinesis: develop  ## Kinesis layer: peak RSS and error bytes per hostile record class, good records/s with 1% hostile
 	$(PY) -m pytest benches/test_bench_kinesis.py --benchmark-enable -q -s \
@@ -79,4 +104,4 @@ lint: develop  ## rustfmt, clippy, ruff check and format, mypy, stubtest, no mod
 all: lint test  ## lint and test
 
 clean:
-	rm -rf target $(VENV) python/rcf_fast/_rcf*.so out
+	rm -rf target $(VENV) python/rcf_fast/_rcf*.so out dist

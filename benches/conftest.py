@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -60,3 +61,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for lib, pps in sorted(libs.items(), key=lambda kv: -kv[1]):
             ratio = f"{pps / base:8.1f}x krcf" if base else ""
             tr.write_line(f"    {lib:28} {pps:12,.0f} points/s {ratio}")
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Record the versions of every compared library in the JSON (benches/report.py shows them)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("rcf_fast", "krcf", "rcf3", "rrcf", "numpy"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    machine_info["library_versions"] = found
+    machine_info["load_average"] = list(os.getloadavg())  # other work on a shared machine

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from rcf_fast import score_cmd
+
 EXIT_CONFIG = 2
 
 
@@ -26,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command")
+    score_cmd.add_parser(sub)
     c = sub.add_parser(
         "consume",
         help="score a Kinesis stream, one forest per series key",
@@ -393,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rcf_fast.nab import cli_main as nab_main
 
         return nab_main(args)
+    if args.command == "score":
+        return score_cmd.run(args)
     if args.command != "consume":
         _parser().print_help(sys.stderr)
         return EXIT_CONFIG

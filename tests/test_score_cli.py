@@ -1,0 +1,336 @@
+"""`rcf-fast score`: CSV/JSON lines in, every row plus its score out; hostile input; streaming."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rcf_fast
+from rcf_fast import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+TAXI = ROOT / "data" / "nyc_taxi.csv"
+CMD = [sys.executable, "-m", "rcf_fast.cli", "score"]
+
+
+def score(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["score", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def expected(rows, **kw) -> np.ndarray:
+    """What the library gives for the same rows and options (the CLI's default seed is 0)."""
+    x = np.asarray(rows, dtype=float)
+    f = rcf_fast.RandomCutForest(dimensions=1 if x.ndim == 1 else x.shape[1], seed=0, **kw)
+    return f.score_update_many(x)
+
+
+def write(tmp_path: Path, name: str, data: str | bytes) -> Path:
+    p = tmp_path / name
+    p.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return p
+
+
+def series_csv(n: int = 400, spike: int = 300) -> tuple[str, np.ndarray]:
+    v = np.sin(np.arange(n) / 5.0) * 10 + 50
+    v[spike] += 40
+    lines = ["timestamp,host,value"] + [
+        f"2024-01-01T00:{i // 60 % 60:02d}:{i % 60:02d},web-1,{x!r}"
+        for i, x in enumerate(v.tolist())
+    ]
+    return "\n".join(lines) + "\n", v
+
+
+def test_nab_file_as_it_is(capsys):
+    code, out, err = score(capsys, str(TAXI), "--shingle-size", "4", "--num-trees", "50")
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["timestamp", "value", "score"]
+    values = np.loadtxt(TAXI, delimiter=",", skiprows=1, usecols=1)
+    assert len(rows) == len(values) + 1
+    with TAXI.open() as fh:
+        original = list(csv.reader(fh))
+    assert [r[:2] for r in rows] == original  # every input row, unchanged
+    got = np.array([float(r[2]) for r in rows[1:]])
+    np.testing.assert_array_equal(got, expected(values, shingle_size=4, num_trees=50))
+    assert f"{len(values)} rows scored, 0 skipped" in err
+
+
+def test_columns_and_forest_flags(capsys, tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 3))
+    text = "ts,a,b,c,label\n" + "".join(
+        f"{i},{r[0]},{r[1]},{r[2]},x\n" for i, r in enumerate(x.tolist())
+    )
+    path = write(tmp_path, "m.csv", text)
+    code, out, _ = score(
+        capsys,
+        str(path),
+        "--columns",
+        "a,c",
+        "--timestamp",
+        "ts",
+        "--num-trees",
+        "20",
+        "--sample-size",
+        "64",
+        "--seed",
+        "0",
+        "--time-decay",
+        "0.01",
+        "--shingle-size",
+        "2",
+        "--output-after",
+        "10",
+    )
+    assert code == 0
+    got = np.array([float(r[-1]) for r in list(csv.reader(io.StringIO(out)))[1:]])
+    want = expected(
+        x[:, [0, 2]], num_trees=20, sample_size=64, time_decay=0.01, shingle_size=2, output_after=10
+    )
+    np.testing.assert_array_equal(got, want)
+    assert got.max() > 0
+
+
+def test_default_columns_are_the_numeric_ones(capsys, tmp_path):
+    text, v = series_csv()
+    code, out, err = score(capsys, str(write(tmp_path, "s.csv", text)), "--threshold", "2")
+    assert "with score >= 2\n" in err
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    got = np.array([float(r["score"]) for r in rows])
+    np.testing.assert_array_equal(got, expected(v))  # host and timestamp are not fed
+    assert rows[300]["host"] == "web-1"
+    assert int(np.argmax(got)) == 300
+
+
+def test_jsonl_in_and_out_keeps_every_field(capsys, tmp_path):
+    v = np.cos(np.arange(200) / 3.0)
+    lines = [
+        json.dumps({"t": i, "v": float(x), "meta": {"k": [1, 2]}, "ok": True})
+        for i, x in enumerate(v)
+    ]
+    lines[50] = json.dumps({"t": 50, "v": float(v[50]), "extra": "new key"})
+    path = write(tmp_path, "in.jsonl", "\n".join(lines) + "\n")
+    out_path = tmp_path / "out.jsonl"
+    code, out, _ = score(capsys, str(path), "-o", str(out_path), "--columns", "v")
+    assert code == 0 and out == ""
+    objs = [json.loads(line) for line in out_path.read_text().splitlines()]
+    assert len(objs) == 200
+    assert objs[0]["meta"] == {"k": [1, 2]} and objs[0]["ok"] is True
+    assert objs[50]["extra"] == "new key"
+    np.testing.assert_array_equal([o["score"] for o in objs], expected(v))
+
+
+def test_csv_to_jsonl_writes_numbers(capsys, tmp_path):
+    path = write(tmp_path, "a.csv", "timestamp,value\n2024-01-01,7\n2024-01-02,7.5\n")
+    code, out, _ = score(capsys, str(path), "--output-format", "jsonl")
+    assert code == 0
+    objs = [json.loads(line) for line in out.splitlines()]
+    assert objs[0] == {"timestamp": "2024-01-01", "value": 7, "score": 0.0}
+    assert objs[1]["value"] == 7.5
+
+
+def test_bad_rows_are_reported_with_line_numbers_and_skipped(capsys, tmp_path):
+    good = [float(x) for x in np.sin(np.arange(120) / 4.0)]
+    lines = ["timestamp,value"] + [f"t{i},{x!r}" for i, x in enumerate(good)]
+    bad = {
+        5: "t,abc",  # wrong type
+        9: "t,1,2,3",  # too many fields
+        12: "t",  # truncated
+        20: "t,nan",
+        21: "t,inf",
+        22: "t,1e39",  # beyond float32
+        30: 't,"unterminated',
+    }
+    for at, text in sorted(bad.items()):
+        lines.insert(at - 1, text)
+    blob = ("\n".join(lines) + "\n").encode()
+    garbage_line = len(lines) + 1
+    blob += b"\x00\xff\xfe\x80garbage\x9f\n" + b"t,1.0" + b"9" * (1 << 21) + b"\n" + b"t,0.5\n"
+    path = write(tmp_path, "bad.csv", blob)
+    code, out, err = score(capsys, str(path))
+    assert code == 0
+    reported = sorted(
+        int(line.split("line ")[1].split(":")[0]) for line in err.splitlines() if ": line " in line
+    )
+    assert reported == sorted([*bad, garbage_line, garbage_line + 1])
+    assert "'abc' is not a number" in err and "longer than" in err and "not UTF-8" in err
+    assert "expected 2 like the header" in err and "finite float32" in err
+    rows = list(csv.reader(io.StringIO(out)))[1:]
+    assert [r[0] for r in rows] == [f"t{i}" for i in range(len(good))] + ["t"]
+    got = np.array([float(r[-1]) for r in rows])
+    np.testing.assert_array_equal(got, expected([*good, 0.5]))
+
+
+def test_hostile_json_lines(capsys, tmp_path):
+    rows = [json.dumps({"v": float(i % 7)}) for i in range(60)]
+    hostile = [
+        "[1, 2, 3]",  # not an object
+        '"just a string"',
+        '{"v": true}',  # bool is not a number
+        '{"v": "12abc"}',
+        '{"v": null}',
+        '{"w": 1}',  # no value field
+        '{"v": 1',  # truncated
+        "[" * 100_000 + "]" * 100_000,  # nesting deep enough to overflow a recursive parser
+        '{"v": ' + "9" * 400 + "}",  # an integer beyond float range
+        '{"v": NaN}',
+    ]
+    text = "\n".join(rows[:10] + hostile + rows[10:]) + "\n"
+    code, out, err = score(capsys, str(write(tmp_path, "h.jsonl", text)))
+    assert code == 0
+    assert err.count("row skipped") == len(hostile)
+    for k in range(len(hostile)):
+        assert f"line {11 + k}:" in err
+    rows = list(csv.DictReader(io.StringIO(out)))  # JSON lines in, CSV out (the default)
+    assert list(rows[0]) == ["v", "score"]
+    got = [float(r["score"]) for r in rows]
+    np.testing.assert_array_equal(got, expected([float(i % 7) for i in range(60)]))
+
+
+def test_bom_crlf_and_blank_lines(capsys, tmp_path):
+    text, v = series_csv(100, 50)
+    data = b"\xef\xbb\xbf" + text.replace("\n", "\r\n\r\n").encode()
+    code, out, _ = score(capsys, str(write(tmp_path, "w.csv", data)))
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == ["timestamp", "host", "value", "score"]
+    np.testing.assert_array_equal([float(r["score"]) for r in rows], expected(v))
+
+
+@pytest.mark.parametrize(
+    ("args", "data", "message"),
+    [
+        ([], "", "empty input"),
+        ([], "a,b\n", "no data rows"),
+        ([], "name\nx\ny\n", "no numeric column"),
+        (["--columns", "nope"], "a,b\n1,2\n", "--columns 'nope'"),
+        (["--timestamp", "when"], "a,b\n1,2\n", "--timestamp 'when'"),
+        (["--num-trees", "0"], "a\n1\n", "forest options"),
+        (["--sample-size", "1"], "a\n1\n", "forest options"),
+        ([], "a,a\n1,2\n", "distinct"),
+        ([], "value,score\n1,2\n", "--score-column"),
+    ],
+)
+def test_input_errors_exit_2_with_a_message(capsys, tmp_path, args, data, message):
+    code, out, err = score(capsys, str(write(tmp_path, "x.csv", data)), *args)
+    assert code == 2 and out == ""
+    assert message in err and "Traceback" not in err
+
+
+def test_score_column_rename(capsys, tmp_path):
+    path = write(tmp_path, "x.csv", "value,score\n1,2\n3,4\n")
+    code, out, _ = score(capsys, str(path), "--columns", "value", "--score-column", "rcf")
+    assert code == 0 and out.splitlines()[0] == "value,score,rcf"
+
+
+def test_missing_file(capsys, tmp_path):
+    code, _, err = score(capsys, str(tmp_path / "nope.csv"))
+    assert code == 2 and "cannot open" in err
+
+
+def test_plot(capsys, tmp_path):
+    text, _ = series_csv()
+    png = tmp_path / "s.png"
+    code, _, _ = score(capsys, str(write(tmp_path, "s.csv", text)), "--plot", str(png))
+    assert code == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_plot_without_matplotlib_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    text, _ = series_csv()
+    code, out, err = score(capsys, str(write(tmp_path, "s.csv", text)), "--plot", "x.png")
+    assert code == 2 and out == ""
+    assert "pip install 'rcf_fast[plot]'" in err
+
+
+def test_stdin_streams_row_by_row(tmp_path):
+    """Each result arrives while the writer still holds the pipe open (no read to EOF)."""
+    with (
+        (tmp_path / "err").open("wb") as err,
+        subprocess.Popen(
+            [*CMD, "-", "--output-after", "3"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+        ) as proc,
+    ):
+        assert proc.stdin and proc.stdout
+        proc.stdin.write(b"timestamp,value\n")
+        for i in range(8):
+            proc.stdin.write(f"t{i},{i % 3}.5\n".encode())
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 30)
+            assert ready, f"no output for row {i} before EOF"
+            line = proc.stdout.readline().decode()
+            if i == 0:
+                assert line == "timestamp,value,score\n"
+                line = proc.stdout.readline().decode()
+            assert line.startswith(f"t{i},{i % 3}.5,"), line
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    assert b"8 rows scored" in (tmp_path / "err").read_bytes()
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    text, _ = series_csv(3000, 100)
+    path = write(tmp_path, "p.csv", text)
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [*CMD, str(path), "--progress", "-o", os.devnull], stderr=slave, timeout=120, check=True
+        )
+        os.close(slave)
+        seen = b""
+        while select.select([master], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"100%" in seen and b"3,000 rows" in seen
+    piped = subprocess.run(
+        [*CMD, str(path), "-o", os.devnull], capture_output=True, timeout=120, check=True
+    )
+    assert b"\r[" not in piped.stderr and b"3000 rows scored" in piped.stderr
+
+
+def test_closed_pipe_is_quiet():
+    proc = subprocess.run(
+        f"{sys.executable} -m rcf_fast.cli score {TAXI} | head -n 2",
+        shell=True,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.stdout.decode().splitlines()[0] == "timestamp,value,score"
+    assert b"Traceback" not in proc.stderr and b"BrokenPipe" not in proc.stderr
+
+
+def test_hostile_headers_give_short_errors(capsys, tmp_path):
+    dup = "a," * 300_000 + "\n1,2\n"
+    code, out, err = score(capsys, str(write(tmp_path, "dup.csv", dup)))
+    assert out == ""
+    assert code == 2 and "distinct" in err and "(300001 names)" in err and len(err) < 500
+    n = 70_000  # more values per point than the forest takes
+    wide = ",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" for _ in range(n)) + "\n"
+    code, out, err = score(capsys, str(write(tmp_path, "wide.csv", wide)))
+    assert out == ""
+    assert code == 2 and "forest options" in err and "65535" in err and len(err) < 500
