@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::exceptions::{PyKeyError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyIterator, PyList, PyString, PyTuple};
 use rcf_core::keyed::{DirStore, KeyedError, Mode, Store};
 use rcf_core::{ForestConfig, KeyedConfig, KeyedForests, SamplerKind, ScoringKind};
 
@@ -444,6 +444,10 @@ impl PyKeyed {
     /// Keys whose forests are in memory, sorted.
     fn resident_keys(&self, py: Python<'_>) -> Vec<String> {
         py.detach(|| self.lock().resident_keys())
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyIterator>> {
+        PyList::new(py, self.keys(py))?.try_iter()
     }
 
     fn __len__(&self, py: Python<'_>) -> usize {
