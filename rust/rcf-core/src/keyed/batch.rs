@@ -168,12 +168,11 @@ impl KeyedForests {
         let keep: HashSet<&str> = groups.iter().map(|g| g.key).collect();
         let (mut extra_keys, mut extra_bytes) = (0, 0);
         for g in groups {
-            match self.resident.get(g.key) {
-                Some(e) => extra_bytes += self.peak_bytes.saturating_sub(e.bytes),
-                None => {
-                    extra_keys += 1;
-                    extra_bytes += self.peak_bytes;
-                }
+            if let Some(e) = self.resident.get(g.key) {
+                extra_bytes += self.peak_bytes.saturating_sub(e.bytes);
+            } else {
+                extra_keys += 1;
+                extra_bytes += self.peak_bytes;
             }
         }
         self.enforce_room(store, &keep, extra_keys, extra_bytes)?;

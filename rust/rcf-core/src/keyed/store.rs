@@ -5,6 +5,7 @@
 //! [`Forest::to_bytes`]: crate::Forest::to_bytes
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -92,12 +93,12 @@ pub fn file_name(key: &str) -> String {
         if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
             name.push(b as char);
         } else {
-            name.push_str(&format!("%{b:02X}"));
+            let _ = write!(name, "%{b:02X}");
         }
     }
     if name.len() > 120 {
         name.truncate(100);
-        name.push_str(&format!("~{:016x}", fnv1a64(key.as_bytes())));
+        let _ = write!(name, "~{:016x}", fnv1a64(key.as_bytes()));
     }
     name.push_str(".rcf");
     name
