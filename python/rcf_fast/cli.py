@@ -77,8 +77,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     dec.add_argument(
         "--vpc-format",
-        help="custom VPC flow log format, e.g. '${version} ${interface-id} ${bytes}'",
+        help="custom VPC flow log format, e.g. '${version} ${interface-id} ${bytes}' "
+        "(fields of versions 2 to 8)",
     )
+    dec.add_argument(
+        "--row-delimiter",
+        default="\\n",
+        help="row delimiter of --format csv records (one record may hold several rows); "
+        "escapes \\n \\r \\t",
+    )
+    lim = c.add_argument_group(
+        "limits", "what one record may cost; going over one is one error entry naming it"
+    )
+    from rcf_fast.kinesis.limits import Limits
+
+    limit_help = {
+        "max_decompressed_bytes": "bytes a gzip record (cwl) may inflate to",
+        "max_events": "events one record may hold (log events, KPL user records, CSV rows)",
+        "max_line_bytes": "bytes of one event's text (record, log message, user record, row)",
+        "max_field_bytes": "characters of one text field",
+        "max_fields": "fields of one event after flattening",
+        "max_json_depth": "nesting depth of JSON objects and arrays",
+        "max_number_digits": "characters of one number",
+        "max_event_errors": "per-event error entries listed per record (the rest are counted)",
+    }
+    for name in Limits.names():
+        lim.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=getattr(Limits(), name),
+            metavar="N",
+            help=limit_help.get(name, name),
+        )
     out = c.add_argument_group("output")
     dest = out.add_mutually_exclusive_group()
     dest.add_argument("--output-stream", help="write results to this Kinesis stream")
@@ -92,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     out.add_argument(
         "--min-score", type=float, default=None, help="only output results scoring at least this"
+    )
+    out.add_argument(
+        "--passthrough",
+        help="input fields copied into each result under 'fields' (comma-separated names, "
+        "or 'all'), as a KDA SELECT carried columns next to ANOMALY_SCORE",
     )
     out.add_argument(
         "--alerts",
@@ -226,11 +261,24 @@ class StatusLine:
         self.stream.write("\n")
 
 
+class _RetryingSession:
+    """A boto3 session whose clients use botocore's standard retry mode (see kinesis.aws)."""
+
+    def __init__(self, session: Any, config: Any) -> None:
+        self.session = session
+        self.config = config
+
+    def client(self, service: str, endpoint_url: str | None = None) -> Any:
+        return self.session.client(service, endpoint_url=endpoint_url, config=self.config)
+
+
 def consume(args: argparse.Namespace) -> int:
     import boto3
 
     from rcf_fast.kinesis import Boto3ShardSource, Consumer, JsonLinesSink, KinesisSink, TeeSink
-    from rcf_fast.kinesis.config import ScorerConfig, build_step
+    from rcf_fast.kinesis.aws import client_config
+    from rcf_fast.kinesis.config import ScorerConfig, _unescape, build_step
+    from rcf_fast.kinesis.limits import Limits
 
     forest = {
         "num_trees": args.num_trees,
@@ -253,8 +301,13 @@ def consume(args: argparse.Namespace) -> int:
         timestamp_field=args.timestamp_field,
         forest=forest,
         anomaly_threshold=args.alert_score,
+        limits=Limits(**{name: getattr(args, name) for name in Limits.names()}),
+        passthrough=[p.strip() for p in args.passthrough.split(",") if p.strip()]
+        if args.passthrough
+        else None,
+        row_delimiter=_unescape(args.row_delimiter),
     ).validate()
-    session = boto3.session.Session(region_name=args.region)
+    session = _RetryingSession(boto3.session.Session(region_name=args.region), client_config())
     kinesis = session.client("kinesis", endpoint_url=args.endpoint_url)
     results_to_stdout = not args.output_stream and (args.output in (None, "-"))
     results: Any = (
@@ -311,7 +364,7 @@ def consume(args: argparse.Namespace) -> int:
         results.close()
         errors.close()
     logging.getLogger("rcf_fast.kinesis").info(
-        "done: %d records, %d scored, %d errors, %d anomalies, %d replayed records skipped",
+        "done: %d records, %d scored, %d errors, %d anomalies, %d skipped (replayed or no data)",
         status.records,
         status.scored,
         status.errors,
@@ -320,7 +373,7 @@ def consume(args: argparse.Namespace) -> int:
     )
     sys.stderr.write(
         f"rcf-fast: {status.records} records, {status.scored} scored, {status.errors} errors, "
-        f"{status.anomalies} anomalies (score >= {args.alert_score})\n"
+        f"{status.anomalies} anomalies (score >= {args.alert_score}), {status.skipped} skipped\n"
     )
     return 0
 

@@ -250,3 +250,20 @@ def event_of(item: object) -> Event:
 def failure_of(item: object) -> EventFailure:
     assert isinstance(item, EventFailure), item
     return item
+
+
+def failed_event_ids(errors: list[dict]) -> set[tuple]:
+    """(shard, sequence number, sub-sequence number) of every failed event an error sink lists:
+    a record entry stands for its one failed event; when several events of a record failed,
+    the record entry summarises them and each has its own event entry."""
+    out = set()
+    for e in errors:
+        if e.get("kind") == "record" and e.get("failed_events", 1) > 1:
+            continue
+        out.add((e["shard_id"], e["sequence_number"], e.get("sub_sequence_number")))
+    return out
+
+
+def failed_event_count(errors: list[dict]) -> int:
+    """Failed events an error sink accounts for (record entries carry the count)."""
+    return sum(e.get("failed_events", 1) for e in errors if e.get("kind", "record") == "record")

@@ -4,14 +4,26 @@ inside the step, so a malformed record can never stop the consumer; counts alway
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from rcf_fast.kinesis import DecodeError, KeyedForests, RawRecord, ScoringStep, make_decoder
+from rcf_fast.kinesis import (
+    DecodeError,
+    Event,
+    EventFailure,
+    KeyedForests,
+    RawRecord,
+    ScoringStep,
+    make_decoder,
+)
+from rcf_fast.kinesis.limits import Limits
+from rcf_fast.kinesis.records import EventSkip
 
-from .fakes import RecordingForest, mem
+from .fakes import RecordingForest, failed_event_count, mem
+from .hostile import KPL_MAGIC, kpl_aggregate
 from .payloads import cwl_payload, kpl_payload
 
 FORMATS = [
@@ -40,7 +52,26 @@ messages = st.one_of(
     st.builds(lambda k, v: json.dumps({"k": k, "v": v}), st.sampled_from(["a", "b"]), numbers),
     st.builds(lambda v: f"2 1 eni-1 a b 1 2 6 {v} {v} 0 60 ACCEPT OK", st.integers(0, 10**9)),
 )
+
+
+def _kpl_body(body: bytes) -> bytes:
+    """Random protobuf-ish bytes behind the KPL magic with a valid digest: the reader's job."""
+    return KPL_MAGIC + body + hashlib.md5(body).digest()
+
+
+hostile = st.one_of(
+    st.integers(1, 3000).map(lambda d: b"[" * d + b"]" * d),
+    st.integers(1, 3000).map(lambda d: b'{"a":' * d + b"1" + b"}" * d),
+    st.integers(90, 6000).map(lambda n: b'{"k": "a", "v": ' + b"9" * n + b"}"),
+    st.binary(max_size=120).map(_kpl_body),
+    st.lists(st.integers(0, 255), max_size=60).map(lambda v: _kpl_body(bytes(v))),
+    st.binary(max_size=200).map(lambda b: b"\x1f\x8b" + b),
+    st.lists(messages, min_size=1, max_size=12).map(
+        lambda m: kpl_aggregate([("p", x.encode()) for x in m])
+    ),
+)
 payloads = st.one_of(
+    hostile,
     st.binary(max_size=200),
     messages.map(str.encode),
     st.lists(messages, max_size=4).map(cwl_payload),
@@ -50,15 +81,22 @@ payloads = st.one_of(
 )
 
 
+SMALL = Limits(max_events=5, max_json_depth=6, max_number_digits=20, max_fields=8)
+
+
 @given(data=payloads)
 def test_decoders_only_raise_decode_error(data: bytes) -> None:
+    """Random bytes through every decoder yield only events (or per-event failures and skips),
+    or one ``DecodeError``, under the default limits and under small ones."""
     for fmt, inner in FORMATS:
-        try:
-            out = make_decoder(fmt, inner).decode(data)
-        except DecodeError as exc:
-            assert exc.reason
-            continue
-        assert [e.sub_sequence_number for e in out] == list(range(len(out)))
+        for limits in (Limits(), SMALL):
+            try:
+                out = make_decoder(fmt, inner, limits=limits).decode(data)
+            except DecodeError as exc:
+                assert exc.reason
+                continue
+            assert [e.sub_sequence_number for e in out] == list(range(len(out)))
+            assert all(isinstance(e, (Event, EventFailure, EventSkip)) for e in out)
 
 
 @given(batch=st.lists(payloads, max_size=8))
@@ -68,7 +106,11 @@ def test_step_accounts_for_every_event_whatever_the_input(batch: list[bytes]) ->
             {"seed": 1}, factory=RecordingForest, loader=RecordingForest.from_bytes
         )
         step = ScoringStep(
-            make_decoder(fmt, inner), {}, key_field="k", value_fields=["v"], forests=forests
+            make_decoder(fmt, inner, limits=SMALL),
+            {},
+            key_field="k",
+            value_fields=["v"],
+            forests=forests,
         )
         records = [RawRecord("shardId-0", str(10 + i), d) for i, d in enumerate(batch)]
         stats = step.process(records)
@@ -76,7 +118,10 @@ def test_step_accounts_for_every_event_whatever_the_input(batch: list[bytes]) ->
         results: list[Any] = mem(step.results).items
         errors: list[Any] = mem(step.errors).items
         assert stats.records == len(batch)
-        assert len(results) == stats.scored and len(errors) == stats.errors
+        assert len(results) == stats.scored and failed_event_count(errors) == stats.errors
+        # The error output stays proportional: each record's bytes at most once.
+        data = [e["data"] for e in errors if "data" in e]
+        assert len(data) <= len(batch)
         assert stats.scored + stats.errors == stats.events
         learned = sum(len(f.points) for _, f in forests)
         assert learned == stats.scored

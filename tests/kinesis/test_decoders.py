@@ -16,7 +16,9 @@ from rcf_fast.kinesis import (
     parse_fields,
 )
 from rcf_fast.kinesis.decoders import CsvDecoder, VpcFlowDecoder
+from rcf_fast.kinesis.decoders.base import SkipEvent
 from rcf_fast.kinesis.decoders.vpc_flow import parse_format
+from rcf_fast.kinesis.records import EventSkip
 
 from .fakes import event_of, failure_of
 from .payloads import cwl_payload, kpl_payload, vpc_line
@@ -50,9 +52,9 @@ def test_csv_columns_count_and_header() -> None:
     }
     with pytest.raises(DecodeError, match="expected 2 CSV columns"):
         dec.decode_line("1,2,3")
-    with pytest.raises(DecodeError, match="header"):
+    with pytest.raises(SkipEvent, match="header"):
         dec.decode_line("ts,value")
-    with pytest.raises(DecodeError, match="one CSV line per record, got 2"):
+    with pytest.raises(DecodeError, match="one CSV line per message, got 2"):
         dec.decode_line("1,2\n3,4")
 
 
@@ -114,7 +116,10 @@ def test_vpc_flow_default_format() -> None:
 
 def test_vpc_flow_nodata_and_wrong_field_count() -> None:
     nodata = "2 123456789012 eni-1 - - - - - - - 1700000000 1700000060 - NODATA"
-    assert VpcFlowDecoder().decode_line(nodata)["bytes"] is None
+    with pytest.raises(SkipEvent, match="NODATA"):
+        VpcFlowDecoder().decode_line(nodata)
+    (item,) = make_decoder("vpc-flow").decode(nodata.encode())
+    assert isinstance(item, EventSkip)
     with pytest.raises(DecodeError, match="has 3 fields, expected 14"):
         VpcFlowDecoder().decode_line("2 a b")
     with pytest.raises(DecodeError, match="'bytes': expected an integer"):

@@ -33,7 +33,7 @@ def test_demo_runs_under_two_minutes_and_accounts_for_every_record(tmp_path: Pat
     assert any("bytes high" in a for a in alerts) and any("value low" in a for a in alerts)
     anomalies = [json.loads(x) for x in (tmp_path / "anomalies.jsonl").read_text().splitlines()]
     errors = [json.loads(x) for x in (tmp_path / "errors.jsonl").read_text().splitlines()]
-    assert len(errors) == 7 and all(
+    assert len(errors) == 5 and all(
         {"reason", "data", "shard_id", "sequence_number"} <= set(e) for e in errors
     )
     assert anomalies and all("attribution" in a for a in anomalies)

@@ -25,7 +25,14 @@ from rcf_fast.kinesis import (
     make_decoder,
 )
 
-from .fakes import FakeShardSource, Killed, KillSwitch, RecordingForest, mem
+from .fakes import (
+    FakeShardSource,
+    Killed,
+    KillSwitch,
+    RecordingForest,
+    failed_event_ids,
+    mem,
+)
 
 KEYS = [f"host-{i}" for i in range(7)]
 
@@ -224,10 +231,7 @@ def test_kill_restart_reshard_matches_clean_pass(
         (r["shard_id"], r["sequence_number"], r["sub_sequence_number"]): r
         for r in mem(clean.results).items
     }
-    clean_errors = {
-        (e["shard_id"], e["sequence_number"], e.get("sub_sequence_number"))
-        for e in mem(clean.errors).items
-    }
+    clean_errors = failed_event_ids(mem(clean.errors).items)
     # Counts add up exactly in the clean pass: every event is a result or an error.
     assert len(clean_results) + len(clean_errors) == out["events"]
     assert clean_errors, "malformed records must be in the mix"
@@ -236,9 +240,7 @@ def test_kill_restart_reshard_matches_clean_pass(
     seen_results = {
         (r["shard_id"], r["sequence_number"], r["sub_sequence_number"]) for r in out["results"]
     }
-    seen_errors = {
-        (e["shard_id"], e["sequence_number"], e.get("sub_sequence_number")) for e in out["errors"]
-    }
+    seen_errors = failed_event_ids(out["errors"])
     assert seen_results == set(clean_results)
     assert seen_errors == clean_errors
 

@@ -16,6 +16,7 @@ from rcf_fast.kinesis import (
     MemoryStateStore,
     S3StateStore,
     ScoringStep,
+    SinkError,
     make_decoder,
     make_lambda_handler,
 )
@@ -57,19 +58,18 @@ def rows(n: int, start: int = 0) -> list[bytes]:
     ]
 
 
-class BoomDecoder:
-    """Raises a non-decode error (an infrastructure failure) on a marked record while armed."""
-
-    name = "boom"
+class BoomSink(MemorySink):
+    """A results sink that fails (an infrastructure fault) at one marked record while armed."""
 
     def __init__(self) -> None:
-        self.inner = make_decoder("json")
+        super().__init__()
         self.armed = True
+        self.fail_at: str | None = None
 
-    def decode(self, data: bytes) -> Any:
-        if self.armed and b"boom" in data:
-            raise RuntimeError("downstream unavailable")
-        return self.inner.decode(data)
+    def write(self, item: dict[str, Any]) -> None:
+        if self.armed and item["sequence_number"] == self.fail_at:
+            raise SinkError("downstream unavailable")
+        super().write(item)
 
 
 def clean_forests(payloads: list[bytes]) -> KeyedForests:
@@ -120,25 +120,27 @@ def test_batch_with_bad_records_succeeds_and_replays_are_skipped(
     assert [(k, f.to_bytes()) for k, f in final] == [(k, f.to_bytes()) for k, f in clean]
 
 
-def test_partial_failure_reports_the_first_failed_record_and_retry_completes() -> None:
+def test_infrastructure_fault_fails_the_batch_and_the_retry_completes() -> None:
     store = MemoryStateStore()
-    decoder = BoomDecoder()
-    results = MemorySink()
+    results = BoomSink()
     scorer = LambdaScorer(
-        lambda: ScoringStep(decoder, FOREST, key_field="host", value_fields=["v"], results=results),
+        lambda: ScoringStep(
+            make_decoder("json"), FOREST, key_field="host", value_fields=["v"], results=results
+        ),
         lambda shard: store,
     )
     payloads = rows(20)
-    payloads[12] = json.dumps({"host": "h0", "v": 1, "note": "boom"}).encode()
     ev = event(payloads)
+    results.fail_at = ev["Records"][12]["kinesis"]["sequenceNumber"]
     out = scorer.handle(ev)
     assert out == {
-        "batchItemFailures": [{"itemIdentifier": ev["Records"][12]["kinesis"]["sequenceNumber"]}]
+        "batchItemFailures": [{"itemIdentifier": ev["Records"][0]["kinesis"]["sequenceNumber"]}]
     }
-    assert len(results.items) == 12 and store.saves == 1  # records before the failure are durable
-    # Lambda retries from the failed record (with ReportBatchItemFailures); now it succeeds.
-    decoder.armed = False
-    assert scorer.handle(event(payloads[12:], start=12)) == {"batchItemFailures": []}
+    # Nothing of the failed batch is durable: no result delivered, no state saved.
+    assert results.items == [] and results.buffer == [] and store.saves == 0
+    # Lambda retries the batch; now it succeeds.
+    results.armed = False
+    assert scorer.handle(ev) == {"batchItemFailures": []}
     # A full retry of the original batch too: nothing is learned twice.
     assert scorer.handle(ev) == {"batchItemFailures": []}
     assert len(results.items) == 20

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rcf_fast.kinesis.decoders import FORMATS, make_decoder
+from rcf_fast.kinesis.decoders.vpc_flow import DEFAULT_FIELDS as VPC_FIELDS
 from rcf_fast.kinesis.decoders.vpc_flow import parse_format
 from rcf_fast.kinesis.errors import ConfigError
 from rcf_fast.kinesis.forests import check_params
+from rcf_fast.kinesis.limits import Limits
 from rcf_fast.kinesis.schema import Schema, parse_fields
 from rcf_fast.kinesis.sinks import Sink
 from rcf_fast.kinesis.step import ScoringStep
@@ -40,11 +42,44 @@ class ScorerConfig:
     timestamp_field: str | None = None
     forest: dict[str, Any] = field(default_factory=dict)
     anomaly_threshold: float = 2.0
+    limits: Limits = field(default_factory=Limits)
+    passthrough: list[str] | None = None  # field names, or ["all"]
+    row_delimiter: str = "\n"
 
     def validate(self) -> ScorerConfig:
+        """Check everything that can be checked before the first record: a bad option is a
+        ``ConfigError`` at start, never an error on every record."""
         if self.format not in FORMATS:
             raise ConfigError(f"format {self.format!r}: expected one of {', '.join(FORMATS)}")
         check_params(self.forest)
+        if not isinstance(self.limits, Limits):
+            raise ConfigError(f"limits: expected a Limits, got {type(self.limits).__name__}")
+        if not self.row_delimiter:
+            raise ConfigError("--row-delimiter: expected at least one character")
+        values = self.value_fields()
+        if self.values is not None and not [v for v in self.values if v.strip()]:
+            raise ConfigError("--values: expected at least one field name")
+        if self.key and values and self.key in values:
+            raise ConfigError(f"--key {self.key!r} is also a value field (--values)")
+        if self.line_format == "vpc-flow":
+            names = parse_format(self.vpc_format) if self.vpc_format else list(VPC_FIELDS)
+            option = "--vpc-format" if self.vpc_format else "the default VPC flow format (v2)"
+            missing = [v for v in values or [] if v not in names]
+            if missing:
+                raise ConfigError(
+                    f"{option} has no field {', '.join(map(repr, missing))} to score; add "
+                    f"it to --vpc-format or choose --values among {', '.join(names)}"
+                )
+            if self.key and self.key not in names and not self.key.startswith("@"):
+                raise ConfigError(f"--key {self.key!r} is not a field of {option}")
+        schema = self.schema()
+        if schema is not None and values:
+            missing = [v for v in values if v not in schema.names]
+            if missing and self.line_format == "csv":
+                raise ConfigError(
+                    f"--values {', '.join(missing)}: not CSV columns of --fields "
+                    f"({', '.join(schema.names)})"
+                )
         return self
 
     @property
@@ -64,14 +99,24 @@ class ScorerConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ScorerConfig:
         """Read RCF_FORMAT, RCF_MESSAGE_FORMAT, RCF_FIELDS, RCF_VALUES, RCF_KEY, RCF_VPC_FORMAT,
-        RCF_TIMESTAMP_FIELD, RCF_FOREST (JSON object of forest parameters) and
-        RCF_ANOMALY_THRESHOLD."""
+        RCF_TIMESTAMP_FIELD, RCF_FOREST (JSON object of forest parameters),
+        RCF_ANOMALY_THRESHOLD, RCF_PASSTHROUGH (names or ``all``), RCF_ROW_DELIMITER and one
+        ``RCF_MAX_...`` variable per limit (RCF_MAX_JSON_DEPTH, RCF_MAX_EVENTS, ...)."""
         env = os.environ if env is None else env
         try:
             forest = json.loads(env.get("RCF_FOREST", "{}"))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"RCF_FOREST is not a JSON object: {exc}") from None
         values = env.get("RCF_VALUES")
+        passthrough = env.get("RCF_PASSTHROUGH")
+        limits = {}
+        for name in Limits.names():
+            raw = env.get("RCF_" + name.upper())
+            if raw:
+                try:
+                    limits[name] = int(raw)
+                except ValueError:
+                    raise ConfigError(f"RCF_{name.upper()}={raw!r}: expected an integer") from None
         return cls(
             format=env.get("RCF_FORMAT", "json"),
             message_format=env.get("RCF_MESSAGE_FORMAT", "json"),
@@ -82,7 +127,15 @@ class ScorerConfig:
             vpc_format=env.get("RCF_VPC_FORMAT") or None,
             forest=forest,
             anomaly_threshold=float(env.get("RCF_ANOMALY_THRESHOLD", "2.0")),
+            limits=Limits().replace(**limits),
+            passthrough=passthrough.split(",") if passthrough else None,
+            row_delimiter=_unescape(env.get("RCF_ROW_DELIMITER", "\\n")),
         ).validate()
+
+
+def _unescape(text: str) -> str:
+    """``\\n``, ``\\r\\n``, ``\\t`` written on a command line or in an environment variable."""
+    return text.replace("\\r", "\r").replace("\\n", "\n").replace("\\t", "\t")
 
 
 def build_step(
@@ -93,7 +146,14 @@ def build_step(
     schema = cfg.schema()
     columns = schema.names if schema and cfg.line_format == "csv" else None
     vpc_fields = parse_format(cfg.vpc_format) if cfg.vpc_format else None
-    decoder = make_decoder(cfg.format, cfg.message_format, columns=columns, vpc_fields=vpc_fields)
+    decoder = make_decoder(
+        cfg.format,
+        cfg.message_format,
+        columns=columns,
+        vpc_fields=vpc_fields,
+        limits=cfg.limits,
+        row_delimiter=cfg.row_delimiter,
+    )
     return ScoringStep(
         decoder,
         cfg.forest,
@@ -104,5 +164,7 @@ def build_step(
         errors=errors,
         anomaly_threshold=cfg.anomaly_threshold,
         timestamp_field=cfg.timestamp_field,
+        limits=cfg.limits,
+        passthrough=cfg.passthrough,
         **step_kwargs,
     )

@@ -1,7 +1,11 @@
 """The polling consumer: leases shards, reads them in lineage order, scores, persists, checkpoints.
 
 Order of durability, per persist: flush the sinks -> save the state (forests + positions) ->
-checkpoint every shard covered by that state. A crash between any two steps replays records
+checkpoint every shard covered by that state. Each step is retried with exponential backoff
+on transient faults (throttling, 5xx, connection errors: ``is_transient``) up to
+``max_retries`` times; a sink's buffer survives a failed flush. If the state store reports
+that another process wrote the state (``ConflictError``), the consumer stops at once: it
+releases its leases without checkpointing and raises. A crash between any two steps replays records
 from the checkpoint; those already in the saved state are skipped by the scoring step, those
 not in it are learned once from the saved state, so no record is learned twice and none lost.
 
@@ -21,7 +25,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from rcf_fast.kinesis.errors import ConfigError, ConflictError, ExpiredIteratorError, ThrottledError
+from rcf_fast.kinesis.errors import (
+    ConfigError,
+    ConflictError,
+    ExpiredIteratorError,
+    ThrottledError,
+    TransientError,
+    is_transient,
+)
 from rcf_fast.kinesis.source import ShardInfo, ShardSource
 from rcf_fast.kinesis.step import ScoringStep
 from rcf_fast.kinesis.stores.checkpoint import CheckpointStore
@@ -55,6 +66,7 @@ class ConsumerStatus:
     anomalies: int = 0
     skipped: int = 0
     throttled: int = 0
+    transient_faults: int = 0
     expired_iterators: int = 0
     persists: int = 0
     lag_ms: int = 0
@@ -104,6 +116,8 @@ class Consumer:
         clock: Callable[[], float] = time.monotonic,
         seed: int | None = None,
         on_status: Callable[[ConsumerStatus], None] | None = None,
+        max_retries: int = 8,
+        max_retry_backoff: float = 30.0,
     ) -> None:
         if initial_position not in INITIAL_POSITIONS:
             raise ConfigError(
@@ -134,6 +148,8 @@ class Consumer:
         self.clock = clock
         self.rng = random.Random(seed)
         self.on_status = on_status
+        self.max_retries = max_retries
+        self.max_retry_backoff = max_retry_backoff
         self.status = ConsumerStatus()
         self.owned: dict[str, _Shard] = {}
         self.finished: set[str] = set()
@@ -178,6 +194,11 @@ class Consumer:
                         self._refresh_shards()
                     except ThrottledError:
                         self.status.throttled += 1
+                    except Exception as exc:
+                        if not is_transient(exc):
+                            raise
+                        self.status.transient_faults += 1
+                        log.warning("listing shards failed, retrying later: %s", exc)
                     last_refresh = now
                 got = self._poll_round()
                 rounds += 1
@@ -203,14 +224,38 @@ class Consumer:
             self.persist()
             self.release()
             raise
+        except ConflictError:
+            # Another process wrote the state: stop, keep its state, checkpoint nothing.
+            log.error("the state was written by another process; stopping without saving")
+            self.release()
+            raise
         self.release()
         return self.status
 
     def release(self) -> None:
-        """Give up every lease (after a final persist)."""
+        """Give up every lease (after a final persist); a lease that cannot be released
+        expires by itself."""
         for shard_id in list(self.owned):
-            self.checkpoints.release(shard_id, self.owner)
+            try:
+                self.checkpoints.release(shard_id, self.owner)
+            except Exception as exc:  # noqa: BLE001 - best effort at exit
+                log.warning("shard %s: releasing the lease failed: %s", shard_id, exc)
         self.owned.clear()
+
+    def _retry(self, what: str, fn: Callable[[], object]) -> None:
+        """Call ``fn``, retrying transient faults with exponential backoff and full jitter."""
+        for attempt in range(self.max_retries + 1):
+            try:
+                fn()
+                return
+            except Exception as exc:
+                if not is_transient(exc) or attempt == self.max_retries:
+                    raise
+                self.status.transient_faults += 1
+                delay = min(self.max_retry_backoff, self.base_backoff * 2 ** (attempt + 2))
+                delay *= 0.5 + self.rng.random() / 2
+                log.warning("%s failed (%s); retry %d in %.1fs", what, exc, attempt + 1, delay)
+                self.sleep(delay)
 
     # -- shards ---------------------------------------------------------------------------------
 
@@ -286,8 +331,11 @@ class Consumer:
             if shard.iterator is None:
                 shard.iterator = self._iterator(shard)
             batch = self.source.get_records(shard.info.shard_id, shard.iterator, self.batch_limit)
-        except ThrottledError:
-            self.status.throttled += 1
+        except TransientError as exc:
+            if isinstance(exc, ThrottledError):
+                self.status.throttled += 1
+            else:
+                self.status.transient_faults += 1
             shard.backoff = min(self.max_backoff, max(self.base_backoff, shard.backoff * 2))
             # Full jitter keeps many consumers of one stream from retrying in lockstep.
             shard.not_before = self.clock() + shard.backoff * (0.5 + self.rng.random() / 2)
@@ -319,8 +367,9 @@ class Consumer:
 
     def persist(self) -> None:
         """Flush sinks, save the state, then checkpoint the shards that state covers."""
-        self.step.flush()
-        self.state_store.save(self.step.state_bytes())
+        self._retry("flushing the sinks", self.step.flush)
+        blob = self.step.state_bytes()
+        self._retry("saving the state", lambda: self.state_store.save(blob))
         self.status.persists += 1
         self._dirty = False
         for sid, shard in list(self.owned.items()):
@@ -328,12 +377,15 @@ class Consumer:
                 self._renew(shard)
                 continue
             try:
-                self.checkpoints.checkpoint(
-                    sid,
-                    self.owner,
-                    shard.last_sequence,
-                    finished=shard.ended,
-                    lease_seconds=self.lease_seconds,
+                self._retry(
+                    f"checkpointing shard {sid}",
+                    lambda sid=sid, shard=shard: self.checkpoints.checkpoint(  # type: ignore[misc]
+                        sid,
+                        self.owner,
+                        shard.last_sequence,
+                        finished=shard.ended,
+                        lease_seconds=self.lease_seconds,
+                    ),
                 )
             except ConflictError as exc:
                 log.warning("%s; dropping the shard", exc)
@@ -345,6 +397,15 @@ class Consumer:
                 self.status.shards_finished = len(self.finished)
 
     def _renew(self, shard: _Shard) -> None:
-        if not self.checkpoints.acquire(shard.info.shard_id, self.owner, self.lease_seconds):
+        try:
+            held = self.checkpoints.acquire(shard.info.shard_id, self.owner, self.lease_seconds)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # The lease outlives a few failed renewals (renewed every lease_seconds / 3).
+            self.status.transient_faults += 1
+            log.warning("shard %s: renewing the lease failed: %s", shard.info.shard_id, exc)
+            return
+        if not held:
             log.warning("shard %s: lease taken by another owner; dropping it", shard.info.shard_id)
             del self.owned[shard.info.shard_id]

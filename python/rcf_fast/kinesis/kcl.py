@@ -22,8 +22,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, Callable
 
+from rcf_fast.kinesis.aws import client_config
 from rcf_fast.kinesis.config import ScorerConfig, build_step
-from rcf_fast.kinesis.errors import ConfigError
+from rcf_fast.kinesis.errors import ConfigError, ConflictError
 from rcf_fast.kinesis.records import RawRecord
 from rcf_fast.kinesis.sinks import JsonLinesSink, KinesisSink, Sink
 from rcf_fast.kinesis.step import ScoringStep
@@ -81,7 +82,8 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
         log.info("shard %s: initialized at %s", self.shard_id, initialize_input.sequence_number)
 
     def process_records(self, process_records_input: Any) -> None:
-        assert self.step is not None
+        if self.step is None:
+            return  # the state was taken over by another worker: do nothing, checkpoint nothing
         records = [
             RawRecord(
                 self.shard_id,
@@ -107,7 +109,13 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
     ) -> None:
         assert self.step is not None and self.store is not None
         self.step.flush()
-        self.store.save(self.step.state_bytes())
+        try:
+            self.store.save(self.step.state_bytes())
+        except ConflictError as exc:
+            # Another worker saved this shard's state: keep it, checkpoint nothing, stop here.
+            log.error("shard %s: %s; stopping this shard", self.shard_id, exc)
+            self.step = None
+            return
         for attempt in range(5):
             try:
                 checkpointer.checkpoint(sequence_number, sub_sequence_number)
@@ -130,6 +138,8 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
         self.step = None
 
     def shard_ended(self, shard_ended_input: Any) -> None:
+        if self.step is None:
+            return
         # Checkpointing with no sequence number at SHARD_END lets the KCL start the child shards.
         self._persist(shard_ended_input.checkpointer)
         log.info("shard %s: ended", self.shard_id)
@@ -155,14 +165,18 @@ def _store_from_spec(spec: str, endpoint: str | None) -> StateStore:
         from rcf_fast.kinesis.stores.s3_state import S3StateStore
 
         bucket, _, key = spec[5:].partition("/")
-        return S3StateStore(boto3.client("s3", endpoint_url=endpoint), bucket, key)
+        return S3StateStore(
+            boto3.client("s3", endpoint_url=endpoint, config=client_config()), bucket, key
+        )
     if spec.startswith("dynamodb://"):
         import boto3
 
         from rcf_fast.kinesis.stores.dynamodb_state import DynamoDBStateStore
 
         table, _, state_id = spec[11:].partition("/")
-        return DynamoDBStateStore(boto3.client("dynamodb", endpoint_url=endpoint), table, state_id)
+        return DynamoDBStateStore(
+            boto3.client("dynamodb", endpoint_url=endpoint, config=client_config()), table, state_id
+        )
     return FileStateStore(spec)
 
 
@@ -185,7 +199,9 @@ def processor_from_env(env: Mapping[str, str] | None = None) -> RcfRecordProcess
             import boto3
 
             results = KinesisSink(
-                boto3.client("kinesis", endpoint_url=endpoint), env["RCF_OUTPUT_STREAM"], min_score
+                boto3.client("kinesis", endpoint_url=endpoint, config=client_config()),
+                env["RCF_OUTPUT_STREAM"],
+                min_score,
             )
         else:
             results = JsonLinesSink(
@@ -196,7 +212,7 @@ def processor_from_env(env: Mapping[str, str] | None = None) -> RcfRecordProcess
             import boto3
 
             errors = KinesisSink(
-                boto3.client("kinesis", endpoint_url=endpoint),
+                boto3.client("kinesis", endpoint_url=endpoint, config=client_config()),
                 env["RCF_ERROR_STREAM"],
                 partition_key_field="shard_id",
             )

@@ -1,9 +1,13 @@
 """A helper for AWS Lambda functions triggered by Kinesis (with ReportBatchItemFailures).
 
-Records are applied in order through the scoring step. Bad records go to the error sink and
-count as processed. If anything else fails at a record, processing stops there, the state
-covering the records before it is saved, and the response names that record in
-``batchItemFailures`` so Lambda retries from it; records already applied are skipped on retry.
+Records are applied in order through the scoring step. A record's content never fails the
+batch: bad records and events go to the error sink and count as processed (the step contains
+whatever the content raises). ``batchItemFailures`` are for infrastructure faults only (a
+sink, the state store): then nothing of the batch is saved, the response names its first
+record and Lambda retries the whole batch. Records already applied are skipped on retry.
+
+The schema (when not configured) is discovered from the whole batch, as the other adapters do,
+not from its first record.
 
 State: one ``StateStore`` per shard (``state_for_shard(shard_id)``), because Lambda runs the
 shards of a stream concurrently. After a reshard the child shards start new forests.
@@ -73,35 +77,29 @@ class LambdaScorer:
         if not records:
             return {"batchItemFailures": []}
         shard_id = records[0].shard_id
-        failed: RawRecord | None = None
         try:
             step = self._step(shard_id)
         except Exception:
             log.exception("loading the state of shard %s failed", shard_id)
             return {"batchItemFailures": [{"itemIdentifier": records[0].sequence_number}]}
-        for rec in records:
-            try:
-                step.process([rec])
-            except Exception:
-                log.exception(
-                    "record %s of shard %s failed; stopping the batch there",
-                    rec.sequence_number,
-                    shard_id,
-                )
-                failed = rec
-                break
         try:
+            step.discover(records)
+            step.process(records)
             step.flush()
             self.stores[shard_id].save(step.state_bytes())
         except Exception:
-            # Nothing of this batch is durable: drop the in-memory step and retry the whole batch.
-            log.exception("saving results/state of shard %s failed", shard_id)
+            # An infrastructure fault (a sink, the state store): nothing of this batch is
+            # durable. The step may hold part of a record, so drop it (the next invocation
+            # reloads the saved state) and have Lambda retry the whole batch; records applied
+            # by an earlier invocation are skipped then.
+            log.exception("shard %s: the batch failed; Lambda retries it", shard_id)
             self.steps.pop(shard_id, None)
+            for sink in (step.results, step.errors):
+                try:
+                    sink.discard()
+                except Exception:
+                    log.debug("could not discard a sink's buffer", exc_info=True)
             return {"batchItemFailures": [{"itemIdentifier": records[0].sequence_number}]}
-        if failed is not None:
-            # The step may hold part of the failed record; reload from the saved state next time.
-            self.steps.pop(shard_id, None)
-            return {"batchItemFailures": [{"itemIdentifier": failed.sequence_number}]}
         return {"batchItemFailures": []}
 
 
@@ -135,6 +133,7 @@ def handler_from_env(env: Mapping[str, str] | None = None) -> Callable[..., dict
     """
     import boto3
 
+    from rcf_fast.kinesis.aws import client_config
     from rcf_fast.kinesis.errors import ConfigError
     from rcf_fast.kinesis.sinks import JsonLinesSink, KinesisSink
     from rcf_fast.kinesis.stores.dynamodb_state import DynamoDBStateStore
@@ -147,13 +146,13 @@ def handler_from_env(env: Mapping[str, str] | None = None) -> Callable[..., dict
     spec = env.get("RCF_STATE", "")
     if spec.startswith("s3://"):
         bucket, _, prefix = spec[5:].partition("/")
-        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3 = boto3.client("s3", endpoint_url=endpoint, config=client_config())
 
         def state_for_shard(shard_id: str) -> StateStore:
             return S3StateStore(s3, bucket, f"{prefix.rstrip('/')}/{shard_id}".lstrip("/"))
     elif spec.startswith("dynamodb://"):
         table = spec[11:]
-        ddb = boto3.client("dynamodb", endpoint_url=endpoint)
+        ddb = boto3.client("dynamodb", endpoint_url=endpoint, config=client_config())
 
         def state_for_shard(shard_id: str) -> StateStore:
             return DynamoDBStateStore(ddb, table, shard_id)
@@ -162,13 +161,13 @@ def handler_from_env(env: Mapping[str, str] | None = None) -> Callable[..., dict
 
     def results() -> Sink:
         if env.get("RCF_OUTPUT_STREAM"):
-            kinesis = boto3.client("kinesis", endpoint_url=endpoint)
+            kinesis = boto3.client("kinesis", endpoint_url=endpoint, config=client_config())
             return KinesisSink(kinesis, env["RCF_OUTPUT_STREAM"], min_score)
         return JsonLinesSink("-", min_score)
 
     def errors() -> Sink:
         if env.get("RCF_ERROR_STREAM"):
-            kinesis = boto3.client("kinesis", endpoint_url=endpoint)
+            kinesis = boto3.client("kinesis", endpoint_url=endpoint, config=client_config())
             return KinesisSink(kinesis, env["RCF_ERROR_STREAM"], partition_key_field="shard_id")
         return JsonLinesSink("-")
 

@@ -35,6 +35,18 @@ class Event:
     sub_sequence_number: int
     fields: dict[str, Any]
     timestamp: float | None = None
+    # A KPL user record's own keys (None: the Kinesis record's partition key applies).
+    partition_key: str | None = None
+    explicit_hash_key: str | None = None
+
+
+@dataclass(frozen=True)
+class EventSkip:
+    """An event that carries no data to score and is no error (a VPC flow NODATA/SKIPDATA
+    line, a repeated CSV header): counted as skipped."""
+
+    sub_sequence_number: int
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,16 @@ def parse_fields(spec: Sequence[str] | str) -> Schema:
     return Schema(tuple(fields))
 
 
+# Epoch times from 2000-01-01 to 2100-01-01 in seconds, milliseconds, microseconds, nanoseconds.
+_EPOCH_WINDOWS = [(946_684_800.0 * f, 4_102_444_800.0 * f) for f in (1, 1e3, 1e6, 1e9)]
+_TIME_NAME = re.compile(
+    r"(^|[._-])(ts|time|timestamp|date|datetime|epoch|start|end|created|updated|modified)"
+    r"([._-]|$)|(_at|_ts|Time|Timestamp|Ts|At|Date)$",
+    re.IGNORECASE,
+)
+_MAX_NUMBER_TEXT = 100  # characters of a number given as text (see Limits.max_number_digits)
+
+
 def _value_type(value: Any) -> str:
     """The narrowest schema type a single value fits."""
     if isinstance(value, bool):
@@ -89,9 +99,11 @@ def _value_type(value: Any) -> str:
     if isinstance(value, int):
         return "int"
     if isinstance(value, float):
-        return "float"
+        return "float" if math.isfinite(value) else "str"
     if isinstance(value, str):
         text = value.strip()
+        if len(text) > _MAX_NUMBER_TEXT:
+            return "str"
         try:
             int(text)
             return "int"
@@ -117,12 +129,42 @@ def _merge(a: str | None, b: str) -> str:
     return "str"
 
 
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    if isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def epoch_like(name: str, values: Sequence[Any]) -> bool:
+    """Whether a numeric column holds epoch times: every value lies in one epoch window
+    (2000-2100 in s, ms, us or ns), and the name says time (``ts``, ``time``, ``*_at``,
+    ``start``, ...) or the values span under 1% of their size (a clock, not a quantity)."""
+    nums = [x for x in map(_number, values) if x is not None and math.isfinite(x)]
+    if not nums:
+        return False
+    lo, hi = min(nums), max(nums)
+    if not any(a <= lo and hi <= b for a, b in _EPOCH_WINDOWS):
+        return False
+    return bool(_TIME_NAME.search(name)) or (hi - lo) <= 0.01 * lo
+
+
 def discover_schema(samples: Sequence[Mapping[str, Any]], min_fraction: float = 0.9) -> Schema:
     """Infer a schema from decoded sample events.
 
     A field's type is the common type of the values seen for it, counting a field as numeric when
     at least ``min_fraction`` of its values are numbers (so that a few malformed records in the
-    sample do not turn a numeric column into text). Field order is first appearance.
+    sample do not turn a numeric column into text). A numeric field of epoch times
+    (``epoch_like``) is a ``timestamp``. Field order is first appearance.
     """
     if not samples:
         raise SchemaError("cannot discover a schema from an empty sample; pass --fields")
@@ -142,6 +184,8 @@ def discover_schema(samples: Sequence[Mapping[str, Any]], min_fraction: float = 
         numeric = counts.get("int", 0) + counts.get("float", 0)
         if numeric >= min_fraction * total:
             ftype = "float" if counts.get("float", 0) else "int"
+            if epoch_like(name, [e.get(name) for e in samples if name in e]):
+                ftype = "timestamp"
         else:
             merged: str | None = None
             for t in counts:
@@ -151,15 +195,43 @@ def discover_schema(samples: Sequence[Mapping[str, Any]], min_fraction: float = 
     return Schema(tuple(fields))
 
 
+def choose_value_fields(
+    samples: Sequence[Mapping[str, Any]],
+    schema: Schema,
+    exclude: Iterable[str] = (),
+    min_presence: float = 0.9,
+) -> list[str]:
+    """The value fields of a discovered schema: its numeric fields (``int``/``float``, not
+    timestamps) that hold a value in at least ``min_presence`` of the sampled events.
+
+    A numeric field seen in fewer events is optional: it is kept in the schema (and can be
+    passed through) but not scored, because every event that lacked it would be an error. An
+    event that lacks a chosen value field later is an error naming the field.
+    """
+    if not samples:
+        return []
+    need = min_presence * len(samples)
+    out = []
+    for name in schema.numeric_names(exclude):
+        present = sum(1 for e in samples if e.get(name) is not None)
+        if present >= need:
+            out.append(name)
+    return out
+
+
 def to_float(name: str, value: Any) -> float:
     """Convert a field value to a finite float or raise ``DecodeError`` naming the field."""
     if value is None:
         raise DecodeError(f"missing field {name!r}")
     if isinstance(value, bool):
         raise DecodeError(f"field {name!r}: expected a number, got a boolean")
+    if isinstance(value, str) and len(value) > _MAX_NUMBER_TEXT:
+        raise DecodeError(f"field {name!r}: expected a number, got {len(value)} characters")
+    if not isinstance(value, (int, float, str)):
+        raise DecodeError(f"field {name!r}: expected a number, got {type(value).__name__}")
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DecodeError(f"field {name!r}: expected a number, got {str(value)[:40]!r}") from None
     if not math.isfinite(out):
         raise DecodeError(f"field {name!r}: expected a finite number, got {out}")

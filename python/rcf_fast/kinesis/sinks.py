@@ -46,13 +46,20 @@ class Sink:
             self.buffer.append(item)
 
     def flush(self) -> None:
-        items, self.buffer = self.buffer, []
+        # The buffer is cleared only after delivery: a flush that failed (and raised) can be
+        # retried without losing items (some may then be delivered twice: at least once).
+        items = self.buffer
         if items:
             self.deliver(items)
             self.written += len(items)
+            del self.buffer[: len(items)]
 
     def deliver(self, items: list[dict[str, Any]]) -> None:
         raise NotImplementedError
+
+    def discard(self) -> None:
+        """Drop buffered items (their batch failed and will be processed again)."""
+        self.buffer.clear()
 
     def close(self) -> None:
         self.flush()
@@ -125,6 +132,10 @@ class TeeSink(Sink):
     def flush(self) -> None:
         for sink in self.sinks:
             sink.flush()
+
+    def discard(self) -> None:
+        for sink in self.sinks:
+            sink.discard()
 
     def close(self) -> None:
         for sink in self.sinks:

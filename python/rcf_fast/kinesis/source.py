@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from rcf_fast.kinesis.errors import ExpiredIteratorError, ThrottledError
+from rcf_fast.kinesis.errors import (
+    ExpiredIteratorError,
+    ServiceError,
+    ThrottledError,
+    is_transient,
+)
 from rcf_fast.kinesis.records import RawRecord
 
 THROTTLE_CODES = {
@@ -145,4 +150,6 @@ class Boto3ShardSource:
                 raise ThrottledError(f"{fn.__name__}: {code}") from exc
             if code == "ExpiredIteratorException":
                 raise ExpiredIteratorError(f"{fn.__name__}: shard iterator expired") from exc
+            if is_transient(exc):
+                raise ServiceError(f"{fn.__name__}: {type(exc).__name__}: {exc}") from exc
             raise

@@ -1,5 +1,16 @@
 """The scoring step every adapter feeds: decode -> key and values -> score-then-learn -> emit.
 
+Containment: whatever a record's content makes the decoders, the flattening, the number
+parsing, the validation or the forest raise becomes an error entry for that event or record,
+and processing goes on. Only the sinks' own failures (and ``BaseException``) leave ``process``:
+those are infrastructure faults, for the adapter to retry.
+
+Error entries are proportional to their input: a failed record's raw bytes are written once,
+in its record-level entry (``kind: record``); when several events of one record fail, each
+gets a short ``kind: event`` entry pointing at it (shard, sequence number, event index) with
+an excerpt, up to ``Limits.max_event_errors`` entries or about twice the record's size, and
+the rest are counted (``unlisted_errors``), not listed.
+
 Idempotency: ``KeyedForests.positions`` keeps, per shard, the last applied (sequence number,
 sub-sequence number, event index). An event at or before that position was applied (learned, or
 sent to the error sink) before the state was persisted, and its output was flushed before that,
@@ -9,6 +20,7 @@ order.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,10 +32,12 @@ from rcf_fast.kinesis.decoders.base import Decoder
 from rcf_fast.kinesis.decoders.csv_decoder import CsvDecoder
 from rcf_fast.kinesis.errors import ConfigError, DecodeError
 from rcf_fast.kinesis.forests import KeyedForests
-from rcf_fast.kinesis.records import ErrorRecord, Event, EventFailure, RawRecord, ScoreResult
+from rcf_fast.kinesis.limits import DEFAULT_LIMITS, Limits, excerpt
+from rcf_fast.kinesis.records import Event, EventFailure, EventSkip, RawRecord, ScoreResult
 from rcf_fast.kinesis.schema import (
     PARTITION_KEY,
     Schema,
+    choose_value_fields,
     discover_schema,
     parse_fields,
     to_float,
@@ -32,6 +46,17 @@ from rcf_fast.kinesis.sinks import MemorySink, Sink
 
 log = logging.getLogger("rcf_fast.kinesis")
 DEFAULT_KEY = "default"
+MAX_LOGGED_NEW_FIELDS = 100
+PASSTHROUGH_ALL = "all"
+
+
+def reason_of(exc: BaseException) -> str:
+    """A bounded one-line reason for an exception raised by a record's content."""
+    if isinstance(exc, DecodeError):
+        text = exc.reason
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 500 else text[:500] + "..."
 
 
 def _csv_decoder(decoder: Any) -> CsvDecoder | None:
@@ -42,7 +67,11 @@ def _csv_decoder(decoder: Any) -> CsvDecoder | None:
 
 @dataclass
 class StepStats:
-    """Counters; ``scored + errors`` equals the events and failed records applied."""
+    """Counters; ``scored + errors`` equals the events and failed records applied.
+
+    ``skipped`` counts replayed records/events and events with nothing to score (``no_data``:
+    VPC flow NODATA/SKIPDATA lines, repeated CSV headers), which are neither scored nor errors.
+    """
 
     records: int = 0
     events: int = 0
@@ -50,6 +79,7 @@ class StepStats:
     errors: int = 0
     skipped: int = 0
     anomalies: int = 0
+    no_data: int = 0
 
     def add(self, other: StepStats) -> None:
         for name in self.__dataclass_fields__:
@@ -66,15 +96,20 @@ class ScoringStep:
     forest_params : dict
         ``RandomCutForest`` keyword arguments except ``dimensions`` (the value-field count).
     key_field : str, optional
-        Field naming the series; ``"@partition_key"`` uses the Kinesis partition key; None puts
-        every event in one series called ``"default"``.
+        Field naming the series; ``"@partition_key"`` uses the Kinesis partition key (a KPL
+        user record's own); None puts every event in one series called ``"default"``.
     value_fields : list of str, optional
-        Fields fed to the forest, in order. Without them the numeric fields of ``schema``, or of
-        a schema discovered from the first ``sample_size`` events, are used (then persisted).
+        Fields fed to the forest, in order. Without them the numeric fields of ``schema``, or
+        those a schema discovered from the first ``sample_size`` events has in at least
+        ``min_presence`` of them (``choose_value_fields``), are used (then persisted).
     results, errors : Sink
         Where results and errors go.
     anomaly_threshold : float
         Results scoring at least this count as anomalies in the stats.
+    limits : Limits
+        Error-entry caps (the decoders hold their own copy of the limits).
+    passthrough : list of str or "all", optional
+        Input fields copied into each result under ``fields``.
     """
 
     def __init__(
@@ -91,15 +126,30 @@ class ScoringStep:
         sample_size: int = 100,
         anomaly_threshold: float = 2.0,
         timestamp_field: str | None = None,
+        limits: Limits | None = None,
+        passthrough: Sequence[str] | str | None = None,
+        min_presence: float = 0.9,
     ) -> None:
         self.decoder = decoder
         self.forests = forests if forests is not None else KeyedForests(forest_params)
         self.key_field = key_field
         self.timestamp_field = timestamp_field
         self.schema = schema
+        self.limits = limits or getattr(decoder, "limits", None) or DEFAULT_LIMITS
+        self.min_presence = min_presence
+        if passthrough is None or passthrough == PASSTHROUGH_ALL:
+            self.passthrough: str | list[str] | None = passthrough
+        else:
+            names = [passthrough] if isinstance(passthrough, str) else list(passthrough)
+            self.passthrough = PASSTHROUGH_ALL if names == [PASSTHROUGH_ALL] else names
         self.value_fields = list(value_fields) if value_fields else None
+        self._known: set[str] | None = None
+        self._new_logged = 0
+        self._discovery_warned = False
         if self.value_fields is None and schema is not None:
             self._adopt_schema(schema)
+        elif schema is not None:
+            self._known = set(schema.names)
         self.results = results if results is not None else MemorySink()
         self.errors = errors if errors is not None else MemorySink()
         self.sample_size = sample_size
@@ -108,15 +158,16 @@ class ScoringStep:
 
     # -- configuration --------------------------------------------------------------------------
 
-    def _adopt_schema(self, schema: Schema) -> None:
+    def _adopt_schema(self, schema: Schema, value_fields: list[str] | None = None) -> None:
         exclude = [self.key_field] if self.key_field else []
-        names = schema.numeric_names(exclude)
+        names = value_fields if value_fields is not None else schema.numeric_names(exclude)
         if not names:
             raise ConfigError(
                 f"schema {schema.to_spec()!r} has no numeric field to score; pass --fields"
             )
         self.schema = schema
         self.value_fields = names
+        self._known = set(schema.names)
         if self.timestamp_field is None:
             self.timestamp_field = next(
                 (f.name for f in schema.fields if f.type == "timestamp"), None
@@ -135,6 +186,7 @@ class ScoringStep:
         if self.forests.schema_spec and self.schema is None:
             # Restore a discovered schema, including CSV column names taken from a header.
             self.schema = parse_fields(self.forests.schema_spec)
+            self._known = set(self.schema.names)
             csv = _csv_decoder(self.decoder)
             if csv is not None and csv.columns is None:
                 csv.columns = csv.header = self.schema.names
@@ -153,29 +205,55 @@ class ScoringStep:
         self.results.flush()
         self.errors.flush()
 
-    # -- processing -----------------------------------------------------------------------------
+    # -- discovery ------------------------------------------------------------------------------
 
-    def _discover(self, records: Sequence[RawRecord]) -> None:
+    def discover(self, records: Sequence[RawRecord]) -> bool:
+        """Discover the schema and value fields from the events of ``records`` (a batch) if
+        they are not known yet; True once they are. Never raises for content."""
+        if self.value_fields is not None:
+            return True
         sample: list[dict] = []
         for rec in records:
             try:
                 decoded = self.decoder.decode(rec.data)
-            except DecodeError:
+            except Exception:  # noqa: BLE001, S112 - content; the record fails again when processed
                 continue
             sample.extend(e.fields for e in decoded if isinstance(e, Event))
             if len(sample) >= self.sample_size:
                 break
-        if sample:
+        if not sample:
+            return False
+        try:
             sample = self._csv_header(sample[: self.sample_size])
             schema = discover_schema(sample)
-            self._adopt_schema(schema)
-            log.info("discovered schema %s; scoring fields %s", schema.to_spec(), self.value_fields)
+            exclude = [self.key_field] if self.key_field else []
+            names = choose_value_fields(sample, schema, exclude, self.min_presence)
+        except Exception as exc:  # noqa: BLE001 - a sample of hostile events
+            log.warning("schema discovery failed on this batch: %s", reason_of(exc))
+            return False
+        if not names:
+            if not self._discovery_warned:
+                log.warning(
+                    "no numeric field is present in %d%% of the %d sampled events (schema %s); "
+                    "their events go to the error sink until a batch has one; pass --values",
+                    round(self.min_presence * 100),
+                    len(sample),
+                    schema.to_spec()[:500],
+                )
+                self._discovery_warned = True
+            return False
+        self._adopt_schema(schema, names)
+        log.info("discovered schema %s; scoring fields %s", schema.to_spec(), self.value_fields)
+        return True
+
+    # Kept for callers of the old private name.
+    _discover = discover
 
     def _csv_header(self, sample: list[dict]) -> list[dict]:
         """If CSV columns are unnamed and the first row reads as a header, name them after it.
 
         A header row is all text where the other rows have a numeric column; later copies of
-        the header line then go to the error sink as "CSV header line, not data".
+        the header row are skipped (counted as skipped, not errors).
         """
         csv = _csv_decoder(self.decoder)
         if csv is None or csv.columns is not None or len(sample) < 2:
@@ -192,10 +270,12 @@ class ScoringStep:
         csv.columns, csv.header = names, names
         return [dict(zip(names, row.values())) for row in sample[1:]]
 
+    # -- processing -----------------------------------------------------------------------------
+
     def process(self, records: Sequence[RawRecord]) -> StepStats:
         """Apply records of one or more shards, each shard's records in sequence order."""
         if self.value_fields is None:
-            self._discover(records)
+            self.discover(records)
         stats = StepStats()
         for rec in records:
             self._process_record(rec, stats)
@@ -207,23 +287,6 @@ class ScoringStep:
         # A KCL user record is identified by its own sub-sequence number; otherwise by event index.
         return rec.sub_sequence_number if rec.sub_sequence_number is not None else event_index
 
-    def _error(
-        self,
-        rec: RawRecord,
-        reason: str,
-        event_index: int,
-        stats: StepStats,
-        detail: str | None = None,
-    ) -> None:
-        err = ErrorRecord(
-            reason, rec.data, rec.shard_id, rec.sequence_number, self._sub(rec, event_index), detail
-        )
-        out = err.to_dict()
-        if rec.sub_sequence_number is not None and event_index:
-            out["event_index"] = event_index
-        self.errors.write(out)
-        stats.errors += 1
-
     def _process_record(self, rec: RawRecord, stats: StepStats) -> None:
         seq = int(rec.sequence_number)
         sub = rec.sub_sequence_number or 0
@@ -233,45 +296,138 @@ class ScoringStep:
             return
         stats.records += 1
         try:
-            decoded = self.decoder.decode(rec.data)
-        except DecodeError as exc:
-            decoded = [EventFailure(0, exc.reason)]
+            decoded: list[Any] = self.decoder.decode(rec.data)
+        except Exception as exc:  # noqa: BLE001 - containment: content never stops a shard
+            decoded = [EventFailure(0, reason_of(exc))]
         if not decoded:  # e.g. a CloudWatch Logs CONTROL_MESSAGE: nothing to score
             self._advance(rec.shard_id, (seq, sub, 0))
             return
+        failures: list[tuple[int, str, str | None]] = []
+        failed = 0
         for item in decoded:
             pos = (seq, sub, item.sub_sequence_number)
             if last is not None and pos <= last:
                 stats.skipped += 1
                 continue
+            if isinstance(item, EventSkip):
+                stats.skipped += 1
+                stats.no_data += 1
+                self._advance(rec.shard_id, pos)
+                continue
             stats.events += 1
+            failure: tuple[int, str, str | None] | None = None
             if isinstance(item, EventFailure):
-                self._error(rec, item.reason, item.sub_sequence_number, stats, item.detail)
+                failure = (item.sub_sequence_number, item.reason, item.detail)
             else:
                 try:
-                    self._score(rec, item, stats)
-                except DecodeError as exc:
-                    self._error(rec, exc.reason, item.sub_sequence_number, stats)
+                    out = self._score(rec, item)
+                except Exception as exc:  # noqa: BLE001 - containment, as above
+                    failure = (item.sub_sequence_number, reason_of(exc), None)
+                else:
+                    self.results.write(out)
+                    stats.scored += 1
+                    if out["score"] >= self.anomaly_threshold:
+                        stats.anomalies += 1
+            if failure is not None:
+                failed += 1
+                if len(failures) <= self.limits.max_event_errors:
+                    failures.append(failure)
             self._advance(rec.shard_id, pos)
+        if failed:
+            stats.errors += failed
+            self._write_errors(rec, failures, failed, len(decoded))
+
+    def _write_errors(
+        self,
+        rec: RawRecord,
+        failures: list[tuple[int, str, str | None]],
+        failed: int,
+        n_events: int,
+    ) -> None:
+        """One record-level entry with the raw bytes, then capped per-event entries."""
+        base: dict[str, Any] = {"shard_id": rec.shard_id, "sequence_number": rec.sequence_number}
+        if rec.partition_key:
+            base["partition_key"] = rec.partition_key[:256]
+        entry: dict[str, Any] = {
+            "kind": "record",
+            "data": base64.b64encode(rec.data).decode("ascii"),
+            **base,
+            "failed_events": failed,
+            "events": n_events,
+        }
+        if failed == 1:
+            index, reason, detail = failures[0]
+            entry["reason"] = reason
+            entry["sub_sequence_number"] = self._sub(rec, index)
+            if n_events > 1 or rec.sub_sequence_number is not None:
+                entry["event_index"] = index
+            if detail is not None:
+                entry["detail"] = excerpt(detail)
+            self.errors.write(entry)
+            return
+        if rec.sub_sequence_number is not None:
+            entry["sub_sequence_number"] = rec.sub_sequence_number
+        entry["reason"] = f"{failed} of {n_events} events failed; first: {failures[0][1]}"
+        budget = max(4096, 2 * len(rec.data))
+        listed: list[dict[str, Any]] = []
+        for index, reason, detail in failures[: self.limits.max_event_errors]:
+            item = {
+                "kind": "event",
+                "reason": reason,
+                **base,
+                "sub_sequence_number": self._sub(rec, index),
+                "event_index": index,
+            }
+            if detail is not None:
+                item["excerpt"] = excerpt(detail)
+            budget -= 120 + len(reason) + len(item.get("excerpt", "")) + len(rec.shard_id)
+            if budget < 0:
+                break
+            listed.append(item)
+        entry["unlisted_errors"] = failed - len(listed)
+        self.errors.write(entry)
+        for item in listed:
+            self.errors.write(item)
 
     def _advance(self, shard_id: str, pos: tuple[int, int, int]) -> None:
         last = self.forests.positions.get(shard_id)
         if last is None or pos > last:
             self.forests.positions[shard_id] = pos
 
-    def _score(self, rec: RawRecord, event: Event, stats: StepStats) -> None:
+    def _note_new_fields(self, fields: dict[str, Any]) -> None:
+        assert self._known is not None
+        new = fields.keys() - self._known
+        if not new:
+            return
+        for name in sorted(new):
+            if self._new_logged >= MAX_LOGGED_NEW_FIELDS:
+                log.info("more fields first seen after discovery; no longer logging them")
+                self._known = None  # stop looking
+                return
+            log.info("field %r first seen after schema discovery (not scored)", name[:200])
+            self._known.add(name)
+            self._new_logged += 1
+
+    def _score(self, rec: RawRecord, event: Event) -> dict[str, Any]:
         fields = event.fields
         if self.value_fields is None:
-            raise DecodeError("no schema yet: no record of the first batch decoded; pass --fields")
+            raise DecodeError(
+                "no value fields yet: no numeric field was present in the events sampled so "
+                "far; pass --values"
+            )
+        if self._known is not None:
+            self._note_new_fields(fields)
         if self.key_field is None:
             key = DEFAULT_KEY
         elif self.key_field == PARTITION_KEY:
-            key = rec.partition_key
+            key = event.partition_key if event.partition_key is not None else rec.partition_key
         else:
             raw_key = fields.get(self.key_field)
             if raw_key is None or raw_key == "":
                 raise DecodeError(f"missing key field {self.key_field!r}")
-            key = str(raw_key)
+            if isinstance(raw_key, (dict, list)):
+                raise DecodeError(f"key field {self.key_field!r} is not a scalar")
+            key = str(raw_key)[:1024]
         values = {name: to_float(name, fields.get(name)) for name in self.value_fields}
         point = np.fromiter(values.values(), dtype=np.float64, count=len(values))
         forest = self.forests.get(key, len(point))
@@ -299,10 +455,16 @@ class ScoringStep:
         out = result.to_dict()
         if rec.sub_sequence_number is not None and event.sub_sequence_number:
             out["event_index"] = event.sub_sequence_number
-        self.results.write(out)
-        stats.scored += 1
-        if score >= self.anomaly_threshold:
-            stats.anomalies += 1
+        out["partition_key"] = (
+            event.partition_key if event.partition_key is not None else rec.partition_key
+        )
+        if event.explicit_hash_key is not None:
+            out["explicit_hash_key"] = event.explicit_hash_key
+        if self.passthrough == PASSTHROUGH_ALL:
+            out["fields"] = dict(fields)
+        elif self.passthrough:
+            out["fields"] = {n: fields[n] for n in self.passthrough if n in fields}
+        return out
 
     def _attribution(self, attribution: Any, dims: int) -> dict[str, dict[str, float]]:
         high = np.asarray(attribution.high, dtype=np.float64).ravel()

@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ForestConfig, SamplerKind, ScoringKind};
 use crate::error::{RcfError, Result};
 use crate::input::{matrix_to_f32, row_to_f32};
+use crate::lanes::GROUP;
 use crate::point_store::PointStore;
 use crate::pool::Pool;
-use crate::rng::{splitmix64, Rng};
+use crate::rng::splitmix64;
 use crate::sampler::{Change, Component};
 use crate::scratch::{with_scratch, Scratch};
 use crate::shingle::Shingle;
@@ -87,8 +88,9 @@ impl Forest {
         &self.config
     }
 
-    /// Changes the worker threads of batch calls (`None`: all cores, 1: serial). Results do not
-    /// depend on it.
+    /// Changes the threads that share the trees (`None`: all cores, 1: serial): one-point calls
+    /// (`score`, `update`, `score_update`) split the trees among spinning helper threads, batch
+    /// calls among the forest's pool. Results do not depend on it.
     pub fn set_threads(&mut self, threads: Option<usize>) -> Result<()> {
         let mut c = self.config.clone();
         c.threads = threads;
@@ -112,12 +114,14 @@ impl Forest {
         self.points_seen >= self.config.effective_output_after() as u64
     }
 
-    /// The components (tree, sampler, generator), in tree order.
+    /// The components (tree, sampler, generator), in tree order: for the dev tools and tests.
+    #[doc(hidden)]
     pub fn components(&self) -> &[Component] {
         &self.components
     }
 
-    /// The shared point store.
+    /// The shared point store: for the dev tools and tests.
+    #[doc(hidden)]
     pub fn store(&self) -> &PointStore {
         &self.store
     }
@@ -151,7 +155,7 @@ impl Forest {
         let per_tree = crate::helpers::map_blocks(
             self.config.threads,
             &mut trees,
-            crate::score::GROUP,
+            GROUP,
             |share, scores: &mut [f64]| {
                 with_scratch(|sc| scores_of_share(scoring, share, store, q, sc, scores));
             },
@@ -186,18 +190,60 @@ impl Forest {
         self.learn(&x, true)
     }
 
-    fn learn(&mut self, x: &[f32], want_score: bool) -> Result<f64> {
-        let mut q = Vec::new();
-        let has_point = self.shingle.point_for(x, &mut q);
+    /// The bookkeeping of one observation before the trees see it: shingling, counters, and the
+    /// shingled point (left in `q`) added to the store. `want_score`: the caller reports a
+    /// score for it (given once the forest is ready).
+    fn admit(&mut self, x: &[f32], q: &mut Vec<f32>, want_score: bool) -> Step {
+        let step = if self.shingle.point_for(x, q) {
+            let s = Step {
+                id: self.store.add(q),
+                t: self.points_seen,
+                ready: want_score && self.is_ready(),
+            };
+            self.points_seen += 1;
+            s
+        } else {
+            Step {
+                id: NO_POINT,
+                t: 0,
+                ready: false,
+            }
+        };
         self.shingle.push(x);
         self.entries_seen += 1;
-        if !has_point {
+        step
+    }
+
+    /// The bookkeeping after the trees took new points: the points of `added` (one entry per
+    /// new leaf) gain a reference, then those of `removed` (one per leaf gone) lose one, then
+    /// new points that no tree kept (`new`) are freed. Gains come first so that a point added
+    /// and removed within one batch never drops to zero on the way; then a failed tree's
+    /// message becomes the error.
+    fn settle(
+        &mut self,
+        added: impl IntoIterator<Item = u32>,
+        removed: impl IntoIterator<Item = u32>,
+        new: impl IntoIterator<Item = u32>,
+        failure: Option<String>,
+    ) -> Result<()> {
+        for id in added {
+            self.store.inc(id);
+        }
+        for id in removed {
+            self.store.dec(id);
+        }
+        for id in new {
+            self.store.release_if_unused(id);
+        }
+        failure.map_or(Ok(()), |e| Err(RcfError::Internal(e)))
+    }
+
+    fn learn(&mut self, x: &[f32], want_score: bool) -> Result<f64> {
+        let mut q = Vec::new();
+        let Step { id, t, ready } = self.admit(x, &mut q, want_score);
+        if id == NO_POINT {
             return Ok(0.0);
         }
-        let ready = want_score && self.is_ready();
-        let id = self.store.add(&q);
-        let t = self.points_seen;
-        self.points_seen += 1;
         let lambda = self.lambda();
         let cap = self.config.sample_size;
         let scoring = self.config.scoring;
@@ -212,19 +258,19 @@ impl Forest {
         let per_tree = crate::helpers::map_blocks(
             config.threads,
             components,
-            crate::score::GROUP,
+            GROUP,
             |share, outcomes: &mut [Outcome]| {
                 with_scratch(|sc| {
-                    let mut scores = [0.0; crate::score::GROUP];
+                    let mut scores = [0.0; GROUP];
                     let scores = &mut scores[..share.len()];
-                    let mut keeps = [false; crate::score::GROUP];
+                    let mut keeps = [false; GROUP];
                     for (k, c) in keeps.iter_mut().zip(share.iter()) {
                         *k = c.keeps(t, cap);
                     }
                     // With the RCF score, a tree that keeps q scores it while inserting it.
                     let by_insert = ready && scoring == ScoringKind::Rcf;
                     if by_insert {
-                        crate::score::rcf_scores_except(
+                        crate::lockstep::rcf_scores_except(
                             share,
                             |c: &Component| &c.tree,
                             |i| keeps[i],
@@ -247,14 +293,11 @@ impl Forest {
                             let own = by_insert.then_some(&mut *s);
                             // The lockstep walk descended this tree too (one group: a share
                             // has at most GROUP trees): its insertion starts from that leaf.
-                            let leaf = sc.lane_leaf[j];
-                            let walked = (by_insert && leaf != crate::tree::NIL).then(|| {
-                                let depth = sc.lane_depth[j];
-                                let Scratch { path, paths, .. } = &mut *sc;
-                                path.clear();
-                                path.extend_from_slice(&paths[j][..depth]);
-                                leaf
-                            });
+                            let walked = if by_insert {
+                                crate::lockstep::walked(sc, j)
+                            } else {
+                                None
+                            };
                             match c.update(store, id, t, lambda, cap, sc, own, walked) {
                                 Ok(change) => o.change = change,
                                 Err(e) => {
@@ -273,23 +316,16 @@ impl Forest {
         let mut total = 0.0;
         for o in &per_tree {
             total += o.score;
-            // The new point gains references, old ones lose them: never the same point.
-            if o.change.added {
-                self.store.inc(id);
-            }
-            if let Some(r) = o.change.removed {
-                self.store.dec(r);
-            }
         }
-        let error = failure
+        let failure = failure
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let result = match error {
-            Some(e) => Err(e),
-            None => Ok(total),
-        };
-        self.store.release_if_unused(id);
-        let total = result.map_err(RcfError::Internal)?;
+        self.settle(
+            per_tree.iter().filter(|o| o.change.added).map(|_| id),
+            per_tree.iter().filter_map(|o| o.change.removed),
+            [id],
+            failure,
+        )?;
         Ok(if ready {
             total / self.components.len() as f64
         } else {
@@ -362,29 +398,8 @@ impl Forest {
 
     fn learn_chunk_inner(&mut self, xs: &[f32], out: &mut Vec<f64>, want: bool) -> Result<()> {
         let d = self.config.dimensions;
-        let output_after = self.config.effective_output_after() as u64;
-        let mut steps = Vec::with_capacity(xs.len() / d);
         let mut q = Vec::new();
-        for x in xs.chunks(d) {
-            let step = if self.shingle.point_for(x, &mut q) {
-                let s = Step {
-                    id: self.store.add(&q),
-                    t: self.points_seen,
-                    ready: want && self.points_seen >= output_after,
-                };
-                self.points_seen += 1;
-                s
-            } else {
-                Step {
-                    id: NO_POINT,
-                    t: 0,
-                    ready: false,
-                }
-            };
-            self.shingle.push(x);
-            self.entries_seen += 1;
-            steps.push(step);
-        }
+        let steps: Vec<Step> = xs.chunks(d).map(|x| self.admit(x, &mut q, want)).collect();
         let lambda = self.lambda();
         let cap = self.config.sample_size;
         let scoring = self.config.scoring;
@@ -451,33 +466,25 @@ impl Forest {
                 })
             });
         let mut per_tree = Vec::with_capacity(results.len());
-        let mut error = None;
+        let mut failure = None;
         for r in results {
             match r {
-                Ok((scores, added, removed)) => {
-                    for id in added {
-                        self.store.inc(id);
-                    }
-                    per_tree.push((scores, removed));
-                }
-                Err(e) => error = Some(e),
+                Ok(done) => per_tree.push(done),
+                Err(e) => failure = Some(e),
             }
         }
-        for (_, removed) in &per_tree {
-            for &id in removed {
-                self.store.dec(id);
-            }
-        }
-        for s in &steps {
-            if s.id != NO_POINT {
-                self.store.release_if_unused(s.id);
-            }
-        }
-        if let Some(e) = error {
-            return Err(RcfError::Internal(e));
-        }
+        self.settle(
+            per_tree
+                .iter()
+                .flat_map(|(_, added, _)| added.iter().copied()),
+            per_tree
+                .iter()
+                .flat_map(|(_, _, removed)| removed.iter().copied()),
+            steps.iter().map(|s| s.id).filter(|&id| id != NO_POINT),
+            failure,
+        )?;
         if want {
-            let scores: Vec<Vec<f64>> = per_tree.into_iter().map(|(s, _)| s).collect();
+            let scores: Vec<Vec<f64>> = per_tree.into_iter().map(|(s, _, _)| s).collect();
             sum_in_tree_order(&scores, steps.len(), self.components.len(), out);
         }
         Ok(())
@@ -524,7 +531,7 @@ fn scores_of_share<C: std::borrow::Borrow<Component>>(
 ) {
     match scoring {
         ScoringKind::Rcf => {
-            crate::score::rcf_scores(share, |c: &C| &c.borrow().tree, store, q, sc, out);
+            crate::lockstep::rcf_scores(share, |c: &C| &c.borrow().tree, store, q, sc, out);
         }
         ScoringKind::CoDisp => {
             for (c, o) in share.iter().zip(out.iter_mut()) {
@@ -544,7 +551,7 @@ fn scores_in_tree(
     out: &mut [f64],
 ) {
     match scoring {
-        ScoringKind::Rcf => crate::score::rcf_scores_of_points(&c.tree, store, qs, sc, out),
+        ScoringKind::Rcf => crate::lockstep::rcf_scores_of_points(&c.tree, store, qs, sc, out),
         ScoringKind::CoDisp => {
             for (q, o) in qs.iter().zip(out.iter_mut()) {
                 *o = c.tree.codisp_expected(store, q, sc);
@@ -596,6 +603,3 @@ fn entropy_seed() -> u64 {
         ^ COUNTER.fetch_add(0x9E37_79B9, Ordering::Relaxed);
     splitmix64(&mut s)
 }
-
-#[allow(dead_code)]
-fn _assert_rng_send(_: &Rng) {}

@@ -1,7 +1,7 @@
 //! rcf-core: robust random cut forests for streams, with no Python in it.
 //!
 //! A [`Forest`] holds `num_trees` random cut trees (Guha et al. 2016) over one shared
-//! [`PointStore`]. Each tree samples the stream with a time-decayed reservoir or a sliding
+//! point store. Each tree samples the stream with a time-decayed reservoir or a sliding
 //! window, and scores points with the AWS Random Cut Forest score or rrcf's CoDisp.
 //!
 //! ```
@@ -54,27 +54,39 @@ macro_rules! by_point_size {
     };
 }
 
-pub mod config;
-pub mod error;
-pub mod forest;
-pub mod helpers;
-pub mod input;
+mod config;
+mod error;
+mod forest;
+mod helpers;
+mod input;
+mod kernels;
 pub mod keyed;
-pub mod point_store;
-pub mod pool;
-pub mod rng;
-pub mod sampler;
-pub mod score;
-pub mod scratch;
-pub mod serialize;
-pub mod shingle;
-mod simd;
-pub mod tree;
+mod lanes;
+mod lockstep;
+mod point_store;
+mod pool;
+mod rng;
+mod sampler;
+mod score;
+mod scratch;
+mod serialize;
+mod shingle;
+mod tree;
 
 pub use config::{ForestConfig, SamplerKind, ScoringKind, MAX_SAMPLE_SIZE};
 pub use error::{RcfError, Result};
 pub use forest::{DiVector, Forest};
 pub use keyed::{KeyedConfig, KeyedForests};
-pub use point_store::PointStore;
-pub use tree::Tree;
 pub mod rrcf;
+
+/// Internals that the crate's integration tests and the dev tools (`rcf-tools`) reach into;
+/// not part of the API and not covered by any stability promise.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::point_store::PointStore;
+    pub use crate::rng::{splitmix64, Rng};
+    pub use crate::sampler::{Component, Sampler};
+    pub use crate::scratch::Scratch;
+    pub use crate::serialize::FORMAT_VERSION;
+    pub use crate::tree::Tree;
+}

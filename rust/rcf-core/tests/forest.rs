@@ -211,7 +211,7 @@ fn a_forest_saved_in_format_1_loads_and_goes_on() {
     let again = f.to_bytes();
     assert_eq!(
         &again[8..12],
-        &rcf_core::serialize::FORMAT_VERSION.to_le_bytes()
+        &rcf_core::testing::FORMAT_VERSION.to_le_bytes()
     );
     assert_eq!(Forest::from_bytes(&again).unwrap().to_bytes(), again);
 }

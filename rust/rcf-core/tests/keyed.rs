@@ -19,7 +19,7 @@ fn stream(n: usize, k: usize, seed: u64) -> (Vec<String>, Vec<f64>) {
     let mut keys = Vec::new();
     let mut xs = Vec::new();
     for i in 0..n {
-        let r = rcf_core::rng::splitmix64(&mut s);
+        let r = rcf_core::testing::splitmix64(&mut s);
         let key = (r % k as u64) as usize;
         keys.push(format!("key-{key}"));
         let spike = if r % 97 == 0 { 30.0 } else { 0.0 };

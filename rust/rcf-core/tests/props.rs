@@ -1,8 +1,9 @@
 //! Invariants under random operation sequences (proptest).
 use proptest::prelude::*;
-use rcf_core::rng::Rng;
-use rcf_core::scratch::Scratch;
-use rcf_core::{Forest, ForestConfig, PointStore, SamplerKind, ScoringKind, Tree};
+use rcf_core::testing::Rng;
+use rcf_core::testing::Scratch;
+use rcf_core::testing::{PointStore, Tree};
+use rcf_core::{Forest, ForestConfig, SamplerKind, ScoringKind};
 
 /// Points on a small grid so that duplicates and ties on box boundaries happen often.
 fn point_strategy(dim: usize) -> impl Strategy<Value = Vec<f32>> {

@@ -3,16 +3,17 @@
 DATA_MESSAGE records fan out to one event per log event (sub-sequence = index); each message is
 decoded by an inner line decoder (JSON, CSV or VPC flow). CONTROL_MESSAGE records (sent by
 CloudWatch Logs to check the destination) carry no data and yield no event.
+
+Bounds: the gzip stream is inflated up to ``max_decompressed_bytes``; the payload's objects
+and arrays are counted (and its nesting measured) before it is parsed, so a payload of
+millions of tiny events is refused before it is built; at most ``max_events`` log events.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-import zlib
-
-from rcf_fast.kinesis.decoders.base import Decoded, LineDecoder
+from rcf_fast.kinesis.decoders.base import Decoded, LineDecoder, line_event
 from rcf_fast.kinesis.errors import DecodeError
+from rcf_fast.kinesis.limits import DEFAULT_LIMITS, Limits, gunzip, loads
 from rcf_fast.kinesis.records import Event, EventFailure
 
 
@@ -21,18 +22,30 @@ class CloudWatchLogsDecoder:
 
     name = "cwl"
 
-    def __init__(self, inner: LineDecoder) -> None:
+    def __init__(self, inner: LineDecoder, limits: Limits = DEFAULT_LIMITS) -> None:
         self.inner = inner
+        self.limits = limits
 
     def decode(self, data: bytes) -> Decoded:
+        if not data.startswith(b"\x1f\x8b"):
+            raise DecodeError(
+                f"CloudWatch Logs payload is not gzip: Not a gzipped file ({data[:2]!r})"
+            )
         try:
-            text = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DecodeError(f"CloudWatch Logs payload is not gzip: {exc}") from None
+            text = gunzip(data, self.limits.max_decompressed_bytes)
+        except DecodeError as exc:
+            exc.args = (f"CloudWatch Logs payload: {exc.reason}",)
+            exc.reason = exc.args[0]
+            raise
+        # One object per log event, plus the payload, its lists: refuse a payload with more
+        # objects than that before json builds them.
         try:
-            payload = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DecodeError(f"CloudWatch Logs payload is not JSON: {exc}") from None
+            payload = loads(text, self.limits, max_containers=2 * self.limits.max_events + 16)
+        except DecodeError as exc:
+            exc.args = (f"CloudWatch Logs payload is not JSON: {exc.reason}",)
+            exc.reason = exc.args[0]
+            raise
+        del text
         if not isinstance(payload, dict):
             raise DecodeError("CloudWatch Logs payload is not a JSON object")
         kind = payload.get("messageType")
@@ -40,29 +53,29 @@ class CloudWatchLogsDecoder:
             return []
         if kind != "DATA_MESSAGE":
             raise DecodeError(
-                f"CloudWatch Logs messageType {kind!r}; expected DATA_MESSAGE or CONTROL_MESSAGE"
+                f"CloudWatch Logs messageType {str(kind)[:40]!r}; "
+                "expected DATA_MESSAGE or CONTROL_MESSAGE"
             )
         events = payload.get("logEvents")
         if not isinstance(events, list):
             raise DecodeError("CloudWatch Logs payload has no logEvents list")
-        context = {"logGroup": payload.get("logGroup"), "logStream": payload.get("logStream")}
+        self.limits.check_events(len(events), "CloudWatch Logs payload")
+        context = {
+            name: value
+            for name in ("logGroup", "logStream")
+            if isinstance(value := payload.get(name), str)
+        }
         out: Decoded = []
         for i, ev in enumerate(events):
-            try:
-                if not isinstance(ev, dict) or not isinstance(ev.get("message"), str):
-                    raise DecodeError("log event without a message string")
-                fields = self.inner.decode_line(ev["message"])
-                ts = ev.get("timestamp")
+            if not isinstance(ev, dict) or not isinstance(ev.get("message"), str):
+                out.append(EventFailure(i, f"log event {i}: no message string"))
+                continue
+            item = line_event(self.inner, i, ev["message"], self.limits, "log event")
+            if isinstance(item, Event):
                 for name, value in context.items():
-                    fields.setdefault(name, value)
-                out.append(
-                    Event(i, fields, float(ts) / 1000.0 if isinstance(ts, (int, float)) else None)
-                )
-            except DecodeError as exc:
-                detail = ev.get("message") if isinstance(ev, dict) else None
-                out.append(
-                    EventFailure(
-                        i, f"log event {i}: {exc.reason}", str(detail)[:1000] if detail else None
-                    )
-                )
+                    item.fields.setdefault(name, value)
+                ts = ev.get("timestamp")
+                if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+                    item = Event(i, item.fields, float(ts) / 1000.0)
+            out.append(item)
         return out

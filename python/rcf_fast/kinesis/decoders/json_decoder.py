@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import json
-
 from rcf_fast.kinesis.errors import DecodeError
+from rcf_fast.kinesis.limits import DEFAULT_LIMITS, Limits, flatten, loads
 
 
 class JsonDecoder:
-    """Decodes one JSON object; nested objects are flattened (``{"a": {"b": 1}}`` -> ``a.b``)."""
+    """Decodes one JSON object; nested objects are flattened (``{"a": {"b": 1}}`` -> ``a.b``).
+
+    Nesting depth, number size, field count and text field size are bounded by ``limits``
+    (checked without recursion, before the text is parsed or while it is)."""
 
     name = "json"
 
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+
     def decode_line(self, text: str) -> dict:
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DecodeError(
-                f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            ) from None
+        obj = loads(text, self.limits)
         if not isinstance(obj, dict):
             raise DecodeError(f"expected a JSON object, got {type(obj).__name__}")
-        return _flatten(obj)
-
-
-def _flatten(obj: dict, prefix: str = "") -> dict:
-    out: dict = {}
-    for k, v in obj.items():
-        name = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, name + "."))
-        else:
-            out[name] = v
-    return out
+        return flatten(obj, self.limits)

@@ -1,5 +1,5 @@
 //! Rough timing of the rrcf workloads in pure Rust, for profiling (not a test).
-//! Usage: cargo run --profile profiling -p rcf-core --example rrcf_timing
+//! Usage: cargo run --profile profiling -p rcf-tools --bin rrcf_timing
 use rcf_core::rrcf::{Behaviour, Inserted, Mt19937, RrcfTree};
 use std::time::Instant;
 

@@ -1,6 +1,6 @@
 //! Instruction counts for 16-d points (the benchmark's third workload) on a warmed forest.
 //! Usage: PART=none|score|stream valgrind --tool=callgrind \
-//!   target/profiling/examples/profile_16d   (subtract `none` for the part's own cost)
+//!   target/profiling/profile_16d   (subtract `none` for the part's own cost)
 use rcf_core::{Forest, ForestConfig};
 
 fn main() {

@@ -1,6 +1,6 @@
 //! Per-point streaming speed with 1 thread against `threads` (env THREADS, default all cores),
 //! alternating blocks of points in one process so that both see the same machine noise.
-//! Usage: cargo run --profile profiling -p rcf-core --example profile_threads -- [points] [dims]
+//! Usage: cargo run --profile profiling -p rcf-tools --bin profile_threads -- [points] [dims]
 use rcf_core::{Forest, ForestConfig};
 use std::time::Instant;
 

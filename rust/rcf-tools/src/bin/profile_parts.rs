@@ -1,5 +1,5 @@
 //! Times the parts of a streaming step on a warmed standard forest (1-d, shingle 4).
-//! Usage: cargo run --profile profiling --example profile_parts
+//! Usage: cargo run --profile profiling -p rcf-tools --bin profile_parts
 use rcf_core::{Forest, ForestConfig};
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! Best-of-60 timing of one kind of call on a warmed standard forest, for A/B comparisons on a
 //! noisy machine (the minimum over short passes is stable where means are not).
 //! Usage: MODE=score|update|stream|batch [DIMS=1|16] [THREADS=n] [TREES=n] [V=1]
-//!        cargo run --profile profiling -p rcf-core --example time_min
+//!        cargo run --profile profiling -p rcf-tools --bin time_min
 use rcf_core::{Forest, ForestConfig};
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! Heap bytes of a full standard forest of 4-d points, by part (trees with their samplers, the
 //! shared point store, the component structs).
-//! Usage: cargo run --release -p rcf-core --example mem_parts
-use rcf_core::sampler::Component;
+//! Usage: cargo run --release -p rcf-tools --bin mem_parts
+use rcf_core::testing::Component;
 use rcf_core::{Forest, ForestConfig};
 
 fn main() {
