@@ -55,11 +55,18 @@ def rss() -> int:
 def krcf_forest(seed: int):
     import krcf
 
-    return krcf.RandomCutForest({
-        "dimensions": 1, "shingle_size": SHINGLE, "num_trees": TREES, "sample_size": SAMPLES,
-        "output_after": SAMPLES // 4, "random_seed": seed, "internal_shingling": True,
-        "parallel_execution_enabled": False,
-    })
+    return krcf.RandomCutForest(
+        {
+            "dimensions": 1,
+            "shingle_size": SHINGLE,
+            "num_trees": TREES,
+            "sample_size": SAMPLES,
+            "output_after": SAMPLES // 4,
+            "random_seed": seed,
+            "internal_shingling": True,
+            "parallel_execution_enabled": False,
+        }
+    )
 
 
 def record(benchmark, group, library, stream, n, rounds):
@@ -77,16 +84,19 @@ def keyed(k: int) -> rcf_fast.KeyedForests:
     """A KeyedForests of `k` warmed keys (built once per run)."""
     if k not in _warmed:
         _warmed.clear()
-        kf = rcf_fast.KeyedForests(shingle_size=SHINGLE, num_trees=TREES, sample_size=SAMPLES,
-                                   seed=1)
+        kf = rcf_fast.KeyedForests(
+            shingle_size=SHINGLE, num_trees=TREES, sample_size=SAMPLES, seed=1
+        )
         before = rss()
         keys, X = warm_rows(k)
         for i in range(0, len(keys), 20_000):
-            kf.update_many(keys[i:i + 20_000], X[i:i + 20_000])
+            kf.update_many(keys[i : i + 20_000], X[i : i + 20_000])
         some = kf.keys()[0]
-        print(f"\n{k} keys: {(rss() - before) / k / 1e6:.3f} MB resident per key, "
-              f"memory_usage {kf.memory_usage() / k / 1e6:.3f} MB per key, "
-              f"state {len(kf.forest(some).to_bytes()) / 1e6:.3f} MB per key")
+        print(
+            f"\n{k} keys: {(rss() - before) / k / 1e6:.3f} MB resident per key, "
+            f"memory_usage {kf.memory_usage() / k / 1e6:.3f} MB per key, "
+            f"state {len(kf.forest(some).to_bytes()) / 1e6:.3f} MB per key"
+        )
         _warmed[k] = kf
     return _warmed[k]
 
@@ -100,8 +110,12 @@ def test_keyed_rcf_fast(benchmark, k):
 
     def stream():
         keys, X = next(chunks)
-        return np.concatenate([kf.score_update_many(keys[i:i + BATCH], X[i:i + BATCH])
-                               for i in range(0, n, BATCH)])
+        return np.concatenate(
+            [
+                kf.score_update_many(keys[i : i + BATCH], X[i : i + BATCH])
+                for i in range(0, n, BATCH)
+            ]
+        )
 
     record(benchmark, f"keyed {k:>4} keys", "rcf_fast KeyedForests", stream, n, rounds=5)
 
@@ -113,9 +127,10 @@ def test_keyed_rcf_fast_dict(benchmark, k):
     forests = {}
     _, X = warm_rows(k)
     for i in range(k):
-        f = rcf_fast.RandomCutForest(shingle_size=SHINGLE, num_trees=TREES, sample_size=SAMPLES,
-                                     seed=i, threads=1)
-        f.update_many(X[i * WARM:(i + 1) * WARM])
+        f = rcf_fast.RandomCutForest(
+            shingle_size=SHINGLE, num_trees=TREES, sample_size=SAMPLES, seed=i, threads=1
+        )
+        f.update_many(X[i * WARM : (i + 1) * WARM])
         forests[f"key-{i}"] = f
     chunks = iter([stream_rows(k, BATCH, seed) for seed in range(10, 16)])
 
@@ -134,7 +149,7 @@ def test_keyed_krcf(benchmark, k):
     for i in range(k):
         # Seed 94 hits a krcf bug ("deleting wrong node") on this stream; these do not.
         f = krcf_forest(1000 + i)
-        for v in X[i * WARM:(i + 1) * WARM, 0].tolist():
+        for v in X[i * WARM : (i + 1) * WARM, 0].tolist():
             f.update([v])
         forests[f"key-{i}"] = f
     chunks = iter([stream_rows(k, BATCH, seed) for seed in range(10, 14)])
@@ -198,14 +213,18 @@ def test_keyed_memory_limit(benchmark):
     from pathlib import Path
 
     here = str(Path(__file__).resolve().parent)
-    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, here], check=True,
-                         capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, here], check=True, capture_output=True, text=True
+    ).stdout.split()
     growth, state, usage, resident, same = (int(v) for v in out[-5:])
-    benchmark.extra_info.update(rss_growth_mb=growth / 1e6, state_mb_per_key=state / 1e6,
-                                resident_keys=resident)
+    benchmark.extra_info.update(
+        rss_growth_mb=growth / 1e6, state_mb_per_key=state / 1e6, resident_keys=resident
+    )
     benchmark.pedantic(lambda: None, rounds=1)
-    print(f"\n3000 keys x 300 points, memory_limit 500 MB: RSS growth {growth / 1e6:.0f} MB, "
-          f"{resident} keys resident ({usage / 1e6:.0f} MB by memory_usage), "
-          f"state {state / 1e6:.3f} MB per key, scores identical to unlimited: {bool(same)}")
+    print(
+        f"\n3000 keys x 300 points, memory_limit 500 MB: RSS growth {growth / 1e6:.0f} MB, "
+        f"{resident} keys resident ({usage / 1e6:.0f} MB by memory_usage), "
+        f"state {state / 1e6:.3f} MB per key, scores identical to unlimited: {bool(same)}"
+    )
     assert same
     assert growth <= 700e6

@@ -40,8 +40,12 @@ def stream(n: int, k: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
 
 
 def run(kf: KeyedForests, keys: list[str], X: np.ndarray, size: int = 100) -> np.ndarray:
-    return np.concatenate([kf.score_update_many(keys[i:i + size], X[i:i + size])
-                           for i in range(0, len(keys), size)])
+    return np.concatenate(
+        [
+            kf.score_update_many(keys[i : i + size], X[i : i + size])
+            for i in range(0, len(keys), size)
+        ]
+    )
 
 
 class CountingStore(MutableMapping):
@@ -85,8 +89,17 @@ def test_seeds_follow_the_documented_formula():
 
 def test_parameters_are_those_of_random_cut_forest():
     kf, f = KeyedForests(), RandomCutForest()
-    for name in ("dimensions", "shingle_size", "num_trees", "sample_size", "time_decay",
-                 "sampler", "scoring", "output_after", "threads"):
+    for name in (
+        "dimensions",
+        "shingle_size",
+        "num_trees",
+        "sample_size",
+        "time_decay",
+        "sampler",
+        "scoring",
+        "output_after",
+        "threads",
+    ):
         assert getattr(kf, name) == getattr(f, name), name
     assert kf.memory_limit is None and kf.max_keys is None and kf.store is None
 
@@ -122,15 +135,16 @@ def test_batches_equal_row_by_row_calls_and_scoring_changes_nothing():
     rows = np.array([b.score_update(k, float(x[0])) for k, x in zip(keys, X)])
     np.testing.assert_array_equal(batch, rows)
     for i in range(0, 1500, 200):
-        c.update_many(keys[i:i + 200], X[i:i + 200])
+        c.update_many(keys[i : i + 200], X[i : i + 200])
     assert c.to_bytes() == a.to_bytes() == b.to_bytes()
     before = a.to_bytes()
     s = a.score_many(keys[:50], X[:50])
     assert a.to_bytes() == before and s.shape == (50,) and np.all(s >= 0)
     assert a.score("never-seen", 1.0) == 0.0 and "never-seen" not in a
     # numpy string arrays and tuples are sequences of str too.
-    np.testing.assert_array_equal(a.score_many(np.array(keys[:5]), X[:5]),
-                                  a.score_many(tuple(keys[:5]), X[:5].ravel()))
+    np.testing.assert_array_equal(
+        a.score_many(np.array(keys[:5]), X[:5]), a.score_many(tuple(keys[:5]), X[:5].ravel())
+    )
 
 
 @pytest.mark.parametrize("limit", ["max_keys", "memory_limit", "directory"])
@@ -192,8 +206,13 @@ def test_a_key_gets_the_same_forest_in_another_process():
         "kf = KeyedForests(**params)\n"
         "print(json.dumps(kf.score_update_many(keys, np.array(xs)).tolist()))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                         input=json.dumps([keys, X.ravel().tolist(), PARAMS])).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        input=json.dumps([keys, X.ravel().tolist(), PARAMS]),
+    ).stdout
     assert json.loads(out) == mine
 
 
@@ -327,7 +346,7 @@ def test_threads_share_one_collection_without_deadlock():
         try:
             idx = groups[t]
             for j in range(0, len(idx), 50):
-                part = idx[j:j + 50]
+                part = idx[j : j + 50]
                 got[part] = kf.score_update_many([keys[i] for i in part], X[part])
                 len(kf), kf.memory_usage()
         except (ValueError, TypeError, RuntimeError, ConnectionError) as e:
