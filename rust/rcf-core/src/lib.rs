@@ -61,6 +61,7 @@ mod forest;
 mod helpers;
 mod input;
 mod kernels;
+pub mod keyed;
 mod lanes;
 mod lockstep;
 mod point_store;
@@ -76,6 +77,7 @@ mod tree;
 pub use config::{ForestConfig, SamplerKind, ScoringKind, MAX_SAMPLE_SIZE};
 pub use error::{RcfError, Result};
 pub use forest::{DiVector, Forest};
+pub use keyed::{KeyedConfig, KeyedForests};
 pub mod rrcf;
 
 /// Internals that the crate's integration tests and the dev tools (`rcf-tools`) reach into;
