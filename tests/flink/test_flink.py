@@ -229,3 +229,22 @@ def test_minicluster_failover_restores_without_losing_or_relearning_a_row(
         got.setdefault(key, []).append(score)
         assert count == len(got[key]), (key, count)  # no row lost, none learned twice
     assert got == expected
+
+
+def test_a_small_cache_reloads_from_state_and_scores_the_same() -> None:
+    # cache_size=1 with three keys interleaved: every row of a key reloads its forest from the
+    # (fake) state; scores must equal the uncached function's and the reference.
+    rows = [(f"k{i % 3}", [float((i * 5) % 11)]) for i in range(240)]
+    expected = reference_scores(rows, 1, SEED, **PARAMS)
+    for cache in (0, 1, 2, 128):
+        fn = RandomCutForestFunction(1, seed=SEED, cache_size=cache, **PARAMS)
+        states = {k: _State() for k in ("k0", "k1", "k2")}
+        got: dict[str, list[float]] = {}
+        for key, values in rows:
+            fn._state = states[key]
+            (out,) = _run(fn, key, (key, values))
+            got.setdefault(key, []).append(out[1])
+        assert got == expected, cache
+        assert len(fn._cache) == min(cache, 3)
+    with pytest.raises(ValueError, match="cache_size"):
+        RandomCutForestFunction(1, cache_size=-1)
