@@ -3,7 +3,7 @@
 The forest lives in Rust (``rcf_fast._rcf``); this package adds the pure-Python helpers.
 """
 
-from rcf_fast._rcf import Attribution, RandomCutForest, StateError, __version__
+from rcf_fast._rcf import Attribution, KeyedForests, RandomCutForest, StateError, __version__
 from rcf_fast.shingle import shingle
 
-__all__ = ["Attribution", "RandomCutForest", "StateError", "__version__", "shingle"]
+__all__ = ["Attribution", "KeyedForests", "RandomCutForest", "StateError", "__version__", "shingle"]

@@ -1,6 +1,7 @@
 """Type stubs of the compiled module ``rcf_fast._rcf`` (mirrors the Rust docstrings)."""
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from typing import Literal, SupportsFloat, final
 
 import numpy as np
@@ -94,3 +95,98 @@ class RandomCutForest:
     def __reduce__(self) -> tuple[object, tuple[bytes]]: ...
     def __copy__(self) -> RandomCutForest: ...
     def __deepcopy__(self, memo: object) -> RandomCutForest: ...
+
+@final
+class KeyedForests:
+    """Many streams, one forest per key, at full speed."""
+
+    def __new__(
+        cls,
+        dimensions: int = 1,
+        shingle_size: int = 1,
+        num_trees: int = 100,
+        sample_size: int = 256,
+        time_decay: float | None = None,
+        sampler: Literal["decay", "window"] = "decay",
+        scoring: Literal["rcf", "codisp"] = "rcf",
+        output_after: int | None = None,
+        seed: int | None = None,
+        threads: int | None = None,
+        *,
+        memory_limit: int | None = None,
+        max_keys: int | None = None,
+        store: str | os.PathLike[str] | MutableMapping[str, bytes] | None = None,
+        idle_ttl: float | None = None,
+    ) -> KeyedForests: ...
+    @staticmethod
+    def derive_seed(seed: int, key: str) -> int:
+        """The seed of ``key``'s forest: ``splitmix64(seed ^ fnv1a64(key.encode("utf-8")))``."""
+    def seed_of(self, key: str) -> int:
+        """The seed of ``key``'s forest in this collection."""
+    def score(self, key: str, x: _Point) -> float:
+        """Anomaly score of ``x`` for ``key`` without learning it."""
+    def update(self, key: str, x: _Point) -> None:
+        """Learns observation ``x`` of ``key``."""
+    def score_update(self, key: str, x: _Point) -> float:
+        """Scores observation ``x`` of ``key``, then learns it."""
+    def score_update_many(self, keys: Iterable[str], x: ArrayLike) -> NDArray[np.float64]:
+        """Scores then learns each row of ``X`` for the key of that row."""
+    def score_many(self, keys: Iterable[str], x: ArrayLike) -> NDArray[np.float64]:
+        """Scores each row of ``X`` for its key without learning."""
+    def update_many(self, keys: Iterable[str], x: ArrayLike) -> None:
+        """Learns each row of ``X`` for its key."""
+    def attribution(self, key: str, x: _Point) -> Attribution:
+        """Which input dimension made ``x`` anomalous for ``key``."""
+    def forest(self, key: str) -> RandomCutForest:
+        """A copy of ``key``'s forest."""
+    def keys(self) -> list[str]:
+        """Every known key, sorted."""
+    def resident_keys(self) -> list[str]:
+        """Keys whose forests are in memory, sorted."""
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def memory_usage(self) -> int:
+        """Approximate bytes of memory held by the resident forests."""
+    def flush(self) -> int:
+        """Saves every key changed since it was last saved; returns how many were written."""
+    def to_bytes(self) -> bytes:
+        """Every key's forest and the parameters, as versioned, checksummed bytes."""
+    @staticmethod
+    def from_bytes(
+        data: bytes, store: str | os.PathLike[str] | MutableMapping[str, bytes] | None = None
+    ) -> KeyedForests:
+        """Restores a collection from ``to_bytes()`` output."""
+    @staticmethod
+    def _from_bytes(
+        data: bytes, store: str | os.PathLike[str] | MutableMapping[str, bytes] | None = None
+    ) -> KeyedForests: ...
+    def __reduce__(self) -> tuple[object, tuple[bytes, object]]: ...
+    @property
+    def dimensions(self) -> int: ...
+    @property
+    def shingle_size(self) -> int: ...
+    @property
+    def num_trees(self) -> int: ...
+    @property
+    def sample_size(self) -> int: ...
+    @property
+    def time_decay(self) -> float: ...
+    @property
+    def sampler(self) -> str: ...
+    @property
+    def scoring(self) -> str: ...
+    @property
+    def output_after(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def threads(self) -> int | None: ...
+    @property
+    def memory_limit(self) -> int | None: ...
+    @property
+    def max_keys(self) -> int | None: ...
+    @property
+    def idle_ttl(self) -> float | None: ...
+    @property
+    def store(self) -> object | None: ...

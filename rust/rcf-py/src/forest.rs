@@ -381,3 +381,15 @@ impl PyForest {
         )
     }
 }
+
+impl PyAttribution {
+    /// An attribution from the core's (for the other classes of this module).
+    pub(crate) fn from_core(py: Python<'_>, a: rcf_core::DiVector) -> Self {
+        let total = a.total();
+        PyAttribution {
+            high: a.high.into_pyarray(py).unbind(),
+            low: a.low.into_pyarray(py).unbind(),
+            total,
+        }
+    }
+}

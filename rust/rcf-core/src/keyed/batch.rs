@@ -1,0 +1,253 @@
+//! A batch grouped by key, waves of keys that fit the limits, and the keys of a wave run in
+//! parallel: each forest visited once per batch, single-threaded, its rows in order.
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use super::{Entry, KeyedError, KeyedForests, Mode, Store};
+use crate::error::Result;
+use crate::forest::Forest;
+
+/// A key's rows in a batch, in order.
+pub(crate) struct Group<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) rows: Vec<usize>,
+}
+
+/// Groups row indices by key, keys in order of first appearance.
+pub(crate) fn group<'a>(keys: &[&'a str]) -> Vec<Group<'a>> {
+    let mut at: HashMap<&str, usize> = HashMap::with_capacity(keys.len().min(4096));
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    for (i, &k) in keys.iter().enumerate() {
+        let g = *at.entry(k).or_insert_with(|| {
+            groups.push(Group {
+                key: k,
+                rows: Vec::new(),
+            });
+            groups.len() - 1
+        });
+        groups[g].rows.push(i);
+    }
+    groups
+}
+
+/// One key's work in a wave.
+struct Job<'g> {
+    group: &'g Group<'g>,
+    /// The resident entry, taken out of the map for the wave; `None` for a key scored but
+    /// never seen (a fresh forest scores it and is dropped).
+    entry: Option<(String, Entry)>,
+    result: Result<Vec<f64>>,
+}
+
+/// The process that may use rayon's global pool: a forked child (which inherits no threads)
+/// runs serially instead of waiting for workers that do not exist there.
+fn pool_usable() -> bool {
+    static OWNER: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *OWNER.get_or_init(std::process::id) == std::process::id()
+}
+
+/// Runs `f` over consecutive parts of `items`: in parallel on rayon's global pool (several
+/// parts per core, so that uneven parts balance) unless `threads == Some(1)`.
+pub(crate) fn for_each_chunk<T: Send>(
+    threads: Option<usize>,
+    items: &mut [T],
+    f: impl Fn(&mut [T]) + Sync + Send,
+) {
+    let n = threads.unwrap_or_else(crate::helpers::cores);
+    if n <= 1 || items.len() < 2 || !pool_usable() {
+        f(items);
+        return;
+    }
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        let parts = (n * 4).min(items.len());
+        let per = items.len().div_ceil(parts);
+        items.par_chunks_mut(per).for_each(f);
+    }
+    #[cfg(not(feature = "parallel"))]
+    f(items);
+}
+
+/// Asks the cache (L2) for the `len` bytes at `p`: a hint, no effect on results.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn hint(p: *const i8, len: usize) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+    let mut off = 0;
+    while off < len {
+        // SAFETY: `p + off` stays inside the live slice the caller passed (off < len), and a
+        // prefetch only hints the cache: it reads nothing and never faults.
+        unsafe { _mm_prefetch::<{ _MM_HINT_T1 }>(p.add(off)) };
+        off += 64;
+    }
+}
+
+/// Prefetches the next key's trees (internal nodes) and points while the current key is
+/// scored. Measured on the 300-key benchmark (CPU time per point, 2 cores, busy machine):
+/// 5-10% faster than without.
+#[inline]
+fn prefetch(f: &Forest) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        for c in f.components() {
+            let nodes = c.tree.nodes();
+            hint(nodes.as_ptr().cast::<i8>(), std::mem::size_of_val(nodes));
+        }
+        let s = f.store();
+        let slots = s.len() + s.free_len();
+        if slots > 0 && s.dim() > 0 {
+            // Points are stored contiguously from id 0: `slots` of them.
+            hint(s.point(0).as_ptr().cast::<i8>(), slots * s.dim() * 4);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = f;
+}
+
+/// One key's rows through its forest, the way `mode` says.
+fn run_key(forest: &mut Forest, rows: &[usize], data: &[f64], mode: Mode) -> Result<Vec<f64>> {
+    let d = forest.config().dimensions;
+    let row = |i: usize| &data[i * d..(i + 1) * d];
+    // Learning goes row by row through the one-point path: its lockstep walks of eight trees
+    // keep more cache misses in flight, which is what a cold forest needs. Measured on 300 keys
+    // (~3 rows per key and batch): 1.4x the batch path (`score_update_many`), same scores.
+    match mode {
+        Mode::ScoreUpdate => rows.iter().map(|&i| forest.score_update(row(i))).collect(),
+        Mode::Update => rows
+            .iter()
+            .map(|&i| forest.update(row(i)).map(|()| 0.0))
+            .collect(),
+        Mode::Score => {
+            if let [i] = rows {
+                return Ok(vec![forest.score(row(*i))?]);
+            }
+            let mut buf = Vec::with_capacity(rows.len() * d);
+            for &i in rows {
+                buf.extend_from_slice(row(i));
+            }
+            forest.score_many(&buf)
+        }
+    }
+}
+
+impl KeyedForests {
+    /// End of the wave that starts at group `start`: as many groups as fit the limits (at
+    /// least one).
+    pub(crate) fn wave_end(&self, groups: &[Group<'_>], start: usize) -> usize {
+        if self.config.memory_limit.is_none() && self.config.max_keys.is_none() {
+            return groups.len();
+        }
+        let max_keys = self.config.max_keys.unwrap_or(usize::MAX);
+        let max_bytes = self.config.memory_limit.unwrap_or(usize::MAX);
+        let mut bytes = 0usize;
+        let mut end = start;
+        while end < groups.len() {
+            let b = self
+                .resident
+                .get(groups[end].key)
+                .map_or(self.peak_bytes, |e| e.bytes.max(self.peak_bytes));
+            if end > start && (end - start + 1 > max_keys || bytes + b > max_bytes) {
+                break;
+            }
+            bytes += b;
+            end += 1;
+        }
+        end
+    }
+
+    /// Runs one wave: room first (evictions), then loads, then new keys, then the forests.
+    pub(crate) fn run_wave<S: Store>(
+        &mut self,
+        store: &mut S,
+        groups: &[Group<'_>],
+        data: &[f64],
+        mode: Mode,
+        out: &mut [f64],
+    ) -> std::result::Result<(), KeyedError<S::Error>> {
+        let keep: HashSet<&str> = groups.iter().map(|g| g.key).collect();
+        let (mut extra_keys, mut extra_bytes) = (0, 0);
+        for g in groups {
+            match self.resident.get(g.key) {
+                Some(e) => extra_bytes += self.peak_bytes.saturating_sub(e.bytes),
+                None => {
+                    extra_keys += 1;
+                    extra_bytes += self.peak_bytes;
+                }
+            }
+        }
+        self.enforce_room(store, &keep, extra_keys, extra_bytes)?;
+        // Loads before new keys: a store error leaves no key created.
+        let mut unknown = Vec::new();
+        for g in groups {
+            if !self.load(store, g.key)? {
+                unknown.push(g.key);
+            }
+        }
+        if mode != Mode::Score {
+            for k in unknown {
+                let f = self.fresh(k);
+                self.insert(k.to_owned(), f, true);
+            }
+        }
+        let mut jobs: Vec<Job<'_>> = groups
+            .iter()
+            .map(|g| Job {
+                group: g,
+                entry: self.resident.remove_entry(g.key),
+                result: Ok(Vec::new()),
+            })
+            .collect();
+        let fresh_for_score: Vec<Option<Forest>> = jobs
+            .iter()
+            .map(|j| j.entry.is_none().then(|| self.fresh(j.group.key)))
+            .collect();
+        let mut work: Vec<(Job<'_>, Option<Forest>)> =
+            jobs.drain(..).zip(fresh_for_score).collect();
+        for_each_chunk(self.config.forest.threads, &mut work, |part| {
+            for i in 0..part.len() {
+                if let Some((next, _)) = part.get(i + 1) {
+                    if let Some((_, e)) = &next.entry {
+                        prefetch(&e.forest);
+                    }
+                }
+                let (job, temp) = &mut part[i];
+                let forest = match (&mut job.entry, temp) {
+                    (Some((_, e)), _) => &mut e.forest,
+                    (None, Some(f)) => f,
+                    (None, None) => unreachable!("a job has a resident or a fresh forest"),
+                };
+                job.result = run_key(forest, &job.group.rows, data, mode);
+            }
+        });
+        let now = Instant::now();
+        let mut error = None;
+        for (job, _) in work {
+            match job.result {
+                Ok(scores) => {
+                    for (&i, s) in job.group.rows.iter().zip(scores) {
+                        out[i] = s;
+                    }
+                }
+                Err(e) => error = Some(e),
+            }
+            if let Some((k, mut e)) = job.entry {
+                let tick = self.next_tick();
+                e.tick = tick;
+                e.used = now;
+                if mode != Mode::Score {
+                    e.dirty = true;
+                    let b = e.forest.heap_bytes();
+                    self.resident_bytes = self.resident_bytes - e.bytes + b;
+                    self.peak_bytes = self.peak_bytes.max(b);
+                    e.bytes = b;
+                }
+                self.resident.insert(k, e);
+            }
+        }
+        match error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
