@@ -57,23 +57,12 @@ def index_source(count: int, per_checkpoint: int | None = None) -> Source:
 def reference_scores(
     rows: Sequence[tuple[str, Sequence[float]]], dimensions: int, seed: int, **params: object
 ) -> dict[str, list[float]]:
-    """Each key's scores from ``rcf_fast.KeyedForests`` when it exists, else per-key forests
-    seeded with :func:`rcf_fast.flink.key_seed` (the derivation KeyedForests documents)."""
+    """Each key's scores from ``rcf_fast.KeyedForests(dimensions, seed=seed, **params)`` fed the
+    rows in order."""
     import rcf_fast
-    from rcf_fast.flink import key_seed
 
+    keyed = rcf_fast.KeyedForests(dimensions, seed=seed, **params)
     out: dict[str, list[float]] = {}
-    keyed_cls = getattr(rcf_fast, "KeyedForests", None)
-    if keyed_cls is not None:
-        keyed = keyed_cls(dimensions, seed=seed, **params)
-        for key, values in rows:
-            out.setdefault(key, []).append(float(keyed.score_update(key, list(values))))
-        return out
-    forests: dict[str, rcf_fast.RandomCutForest] = {}
     for key, values in rows:
-        if key not in forests:
-            forests[key] = rcf_fast.RandomCutForest(
-                dimensions, seed=key_seed(seed, key), threads=1, **params
-            )
-        out.setdefault(key, []).append(forests[key].score_update(list(values)))
+        out.setdefault(key, []).append(float(keyed.score_update(key, list(values))))
     return out

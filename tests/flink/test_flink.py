@@ -45,13 +45,20 @@ def test_key_seed_rejects_bad_seeds(seed: object) -> None:
 
 
 def test_keyed_forests_seeds_keys_like_key_seed() -> None:
-    keyed_cls = getattr(rcf_fast, "KeyedForests", None)
-    if keyed_cls is None:
-        pytest.xfail("rcf_fast.KeyedForests has not landed on this branch yet")
-    keyed = keyed_cls(1, seed=SEED, **PARAMS)
+    for seed, key in [(SEED, "k"), (0, ""), ((1 << 64) - 1, "host-\u00e9"), (12345, "x" * 300)]:
+        assert rcf_fast.KeyedForests.derive_seed(seed, key) == key_seed(seed, key)
+    keyed = rcf_fast.KeyedForests(1, seed=SEED, **PARAMS)
     ref = rcf_fast.RandomCutForest(1, seed=key_seed(SEED, "k"), threads=1, **PARAMS)
-    for i in range(50):
-        assert keyed.score_update("k", [float(i % 5)]) == ref.score_update([float(i % 5)])
+    fn = RandomCutForestFunction(1, seed=SEED, **PARAMS)
+    fn._state = _State()
+    for i in range(60):
+        x = [float(i % 5)]
+        (row,) = _run(fn, "k", ("k", x))
+        assert keyed.score_update("k", x) == ref.score_update(x) == row[1]
+    # The same forest, byte for byte (threads is a runtime setting saved with the state).
+    theirs = keyed.forest("k")
+    theirs.threads = 1
+    assert theirs.to_bytes() == fn._state.stored.to_bytes()
 
 
 def test_constructor_rejects_bad_parameters_on_the_client() -> None:
