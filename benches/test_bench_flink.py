@@ -2,10 +2,11 @@
 for each way of keeping the forest in keyed state, against the same rows through a dict of
 forests in this process; and the state bytes per key.
 
-Standard forests (1-d, shingle 4, 100 trees, 256 samples), 10 keys interleaved, parallelism 1.
-Each configuration is one job in its own process (benches/flink_throughput.py). Wall-clock
-includes the MiniCluster's start (~10-30 s); the figure to compare is the worker's CPU per row,
-which a busy machine disturbs far less than the wall clock.
+Standard forests (1-d, shingle 4, 100 trees, 256 samples), 4 keys interleaved, parallelism 1.
+Each configuration is one job in its own process (benches/flink_throughput.py). The job's wall
+clock is mostly the MiniCluster's and the Python worker's start (~20 s here, the no-op control
+shows it); the figures to compare are the worker's rows per CPU-second and per wall-second from
+its first row to the end of the input; a busy machine disturbs the CPU figure far less.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ SCRIPT = Path(__file__).resolve().parent / "flink_throughput.py"
 sys.path.insert(0, str(SCRIPT.parent))
 from flink_throughput import rows
 
-KEYS = 10
+KEYS = 4  # 500 rows per key: every forest is full (256 samples) for most of the run
 CONFIGS = [
     # (state mode, cache_size, rows, bundle ms)
-    ("noop", 0, 4000, 1000),
-    ("object", 128, 4000, 1000),
-    ("object", 0, 4000, 1000),
-    ("bytes", 0, 400, 1000),
+    ("noop", 0, 2000, 1000),
+    ("object", 128, 2000, 1000),
+    ("object", 0, 2000, 1000),
+    ("bytes", 0, 2000, 1000),
 ]
 
 
@@ -78,7 +79,7 @@ def test_flink_rows_per_cpu_second(benchmark, tmp_path, mode, cache, n, bundle_m
 
     benchmark.pedantic(job, rounds=1, iterations=1)
     assert stats["rows"] == n
-    base = in_process_cpu_per_row(min(n, 4000))
+    base = in_process_cpu_per_row(n)
     per_row = stats["worker_cpu_s"] / n
     benchmark.extra_info.update(
         {
@@ -86,7 +87,8 @@ def test_flink_rows_per_cpu_second(benchmark, tmp_path, mode, cache, n, bundle_m
             "worker_rows_per_cpu_s": round(1 / per_row),
             "in_process_rows_per_cpu_s": round(1 / base),
             "flink_vs_in_process": round(base / per_row, 3),
-            "wall_rows_per_s": round(n / (stats["net_runtime_ms"] / 1000), 1),
+            "worker_wall_rows_per_s": round(n / stats["worker_wall_s"]),
+            "job_wall_s": stats["net_runtime_ms"] / 1000,
         }
     )
     print(f"\n{mode} cache={cache}: {benchmark.extra_info}")
