@@ -235,21 +235,18 @@ class RandomCutForestFunction(KeyedProcessFunction):  # type: ignore[misc]
 
     def _values(self, row: object) -> tuple[list[float] | None, int | None, str]:
         """(values, event_time, reason): values is None when the row is bad."""
-        if not isinstance(row, (tuple, list)) and not hasattr(row, "__len__"):
+        if not isinstance(row, (tuple, list, Row)):
             return None, None, f"row must be (key, values[, event_time]), got {type(row).__name__}"
-        try:
-            n = len(row)  # type: ignore[arg-type]
-        except TypeError:
-            return None, None, "row has no length"
+        n = len(row)
         if n not in (2, 3):
             return None, None, f"row must have 2 or 3 fields (key, values[, event_time]), got {n}"
-        values = row[1]  # type: ignore[index]
-        event_time = row[2] if n == 3 else None  # type: ignore[index]
+        values = row[1]
+        event_time = row[2] if n == 3 else None
         if event_time is not None and (
             isinstance(event_time, bool) or not isinstance(event_time, int)
         ):
             return None, None, f"event_time must be an integer or None, got {event_time!r}"
-        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
             return (
                 None,
                 None,
