@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.deps-stamp
 
-.PHONY: help venv develop release demo test test-rust test-python bench bench-kinesis profile format lint all clean nab wheel wheel-test java
+.PHONY: help venv develop release demo test test-rust test-python bench bench-kinesis profile format lint all clean nab wheel wheel-test java flink-app
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -51,6 +51,19 @@ java:  ## Java 17+ for the KCL test (apt-get installs it when missing and run as
 			apt-get update -q && apt-get install -y -q openjdk-17-jre-headless; \
 		else echo "Java 17+ is needed for the KCL test: apt-get install openjdk-17-jre-headless" >&2; \
 			exit 1; fi; }
+
+# The Kinesis connector for Flink 2.x (Maven Central; not on PyPI). Pick the release built for the
+# Flink runtime the application runs on (docs/scale_out.md).
+FLINK_KINESIS_JAR := flink-sql-connector-aws-kinesis-streams-6.0.0-2.0.jar
+FLINK_KINESIS_JAR_URL ?= https://repo1.maven.org/maven2/org/apache/flink/flink-sql-connector-aws-kinesis-streams/6.0.0-2.0/$(FLINK_KINESIS_JAR)
+
+flink-app: release  ## Managed Service for Apache Flink zip (dist/rcf-flink-app.zip; downloads the connector jar)
+	rm -rf out/flink-app && mkdir -p out/flink-app/lib
+	cp examples/flink/rcf_flink_job.py examples/flink/application_properties.json out/flink-app/
+	$(PIP) install -q --no-deps --target out/flink-app/lib/site-packages dist/rcf_fast-*.whl
+	curl -fsSL -o out/flink-app/lib/$(FLINK_KINESIS_JAR) $(FLINK_KINESIS_JAR_URL)
+	rm -f dist/rcf-flink-app.zip
+	cd out/flink-app && $(abspath $(PY)) -m zipfile -c $(abspath dist)/rcf-flink-app.zip *
 
 demo: develop  ## NYC taxi through the forest (out/nyc_taxi.png), then the Kinesis pipeline on a local moto server
 	$(PY) examples/nyc_taxi_demo.py
