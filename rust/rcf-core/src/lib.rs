@@ -70,7 +70,7 @@ pub mod shingle;
 mod simd;
 pub mod tree;
 
-pub use config::{ForestConfig, SamplerKind, ScoringKind, MAX_SAMPLE_SIZE};
+pub use config::{ForestConfig, SamplerKind, ScoringKind, MAX_SAMPLE_SIZE, MAX_TIME_DECAY};
 pub use error::{RcfError, Result};
 pub use forest::{DiVector, Forest};
 pub use point_store::PointStore;

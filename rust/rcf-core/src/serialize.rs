@@ -82,9 +82,8 @@ impl Forest {
         };
         forest.pool = Pool::default();
         forest.check().map_err(RcfError::Corrupt)?;
-        let capacity = forest.config.sample_size;
         for c in &mut forest.components {
-            c.tree.reserve_for(capacity);
+            c.tree.reserve_one_more();
         }
         Ok(forest)
     }
@@ -100,6 +99,11 @@ impl Forest {
         if !self.shingle.is_valid(c.dimensions, c.shingle_size) {
             return Err("shingle history is inconsistent".into());
         }
+        if self.points_seen > self.entries_seen {
+            return Err("more points learned than observations seen".into());
+        }
+        // The store's sizes first: the trees' checks read its points.
+        self.store.check_shape()?;
         let mut refs = vec![0u32; self.store_len_slots()];
         let window = c.sampler == crate::config::SamplerKind::Window;
         for comp in &self.components {
@@ -111,7 +115,7 @@ impl Forest {
             }
             comp.check(&self.store, &mut refs, c.sample_size)?;
         }
-        self.store.check(&refs)
+        self.store.check_refs(&refs)
     }
 
     fn store_len_slots(&self) -> usize {

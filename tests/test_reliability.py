@@ -1,0 +1,252 @@
+"""Issue 10, forest side: nothing a caller passes segfaults, panics, hangs, freezes the
+interpreter or allocates without bound. Adversarial cases run in a subprocess under a memory cap
+and a time limit (tests/isolated.py), so a regression is a failure, not a killed runner."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+
+import numpy as np
+import pytest
+from isolated import expect_ok
+from rcf_fast import RandomCutForest, StateError
+
+import forest_state as fs
+
+# Builds a small trained forest and defines `load(payload)`: seal, from_bytes, report the outcome
+# as one line ("ok", "StateError: ...", or another exception's type).
+PRELUDE = """
+import pickle, struct, sys
+import numpy as np
+import forest_state as fs
+from rcf_fast import RandomCutForest, StateError
+
+def trained(**kw):
+    kw.setdefault("num_trees", 3)
+    kw.setdefault("sample_size", 64)
+    kw.setdefault("seed", 1)
+    f = RandomCutForest(**kw)
+    f.update_many(np.random.default_rng(0).normal(size=(300, f.dimensions)))
+    return f
+
+def outcome(fn):
+    try:
+        fn()
+        return "ok"
+    except StateError as e:
+        return "StateError: " + str(e)
+    except BaseException as e:
+        return type(e).__name__ + ": " + str(e)
+
+def load(payload):
+    return outcome(lambda: RandomCutForest.from_bytes(fs.seal(payload)))
+"""
+
+
+def isolated_outcome(body: str, mem_gb: float = 1.5) -> str:
+    out = expect_ok(PRELUDE + body, mem_gb=mem_gb)
+    return out.strip().splitlines()[-1]
+
+
+def test_point_store_shorter_than_its_references_is_a_state_error():
+    out = isolated_outcome(
+        """
+f = trained(dimensions=2)
+st = fs.parse(f.to_bytes())
+d = st.data
+cut = 2 * 4  # drop the last point's two values
+p = st.payload
+new = p[: d.at] + struct.pack("<Q", d.count - 2) + p[d.start : d.end - cut] + p[d.end :]
+print(load(new))
+"""
+    )
+    assert out.startswith("StateError"), out
+
+
+def test_point_store_shorter_than_its_references_through_pickle():
+    out = isolated_outcome(
+        """
+f = trained(dimensions=2)
+st = fs.parse(f.to_bytes())
+d = st.data
+p = st.payload
+new = p[: d.at] + struct.pack("<Q", d.count - 2) + p[d.start : d.end - 8] + p[d.end :]
+class Bad:
+    def __reduce__(self):
+        return (RandomCutForest._from_bytes, (fs.seal(new),))
+blob = pickle.dumps(Bad())
+print(outcome(lambda: pickle.loads(blob)))
+"""
+    )
+    assert out.startswith("StateError"), out
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_cut_values_are_rejected(value):
+    out = isolated_outcome(
+        f"""
+f = trained(dimensions=2)
+st = fs.parse(f.to_bytes())
+t = st.trees[0]
+outcomes = []
+for i in range(t.nodes.count):
+    p = bytearray(st.payload)
+    struct.pack_into("<f", p, t.nodes.start + 12 * i, float({str(value)!r}))
+    outcomes.append(load(p).split(":")[0])
+print(sorted(set(outcomes)))
+"""
+    )
+    assert out == "['StateError']", out
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_sampler_weights_are_rejected(value):
+    out = isolated_outcome(
+        f"""
+f = trained()
+st = fs.parse(f.to_bytes())
+t = st.trees[1]
+p = bytearray(st.payload)
+struct.pack_into("<f", p, t.weights.start + 4 * 5, float({str(value)!r}))
+print(load(p))
+"""
+    )
+    assert out.startswith("StateError"), out
+
+
+def test_out_of_range_indices_and_wrong_masses_are_rejected():
+    out = isolated_outcome(
+        """
+f = trained(dimensions=3)
+st = fs.parse(f.to_bytes())
+t = st.trees[0]
+seen = set()
+# Every u16 field of every node (left, right, dim, mass) set to values out of range or off by one.
+for i in range(t.nodes.count):
+    for k, off in enumerate((4, 6, 8, 10)):
+        at = t.nodes.start + 12 * i + off
+        (v,) = struct.unpack_from("<H", st.payload, at)
+        for new in (v + 1, v - 1, 0x7FFF, 0x8000 | 0x7FF0, 0xFFFE):
+            if new == v or not 0 <= new <= 0xFFFF:
+                continue
+            p = bytearray(st.payload)
+            struct.pack_into("<H", p, at, new)
+            r = load(p)
+            seen.add(r.split(":")[0])
+# Leaf point ids and masses.
+for i in range(t.leaf.count):
+    at = t.leaf.start + 4 * i
+    (v,) = struct.unpack_from("<I", st.payload, at)
+    for new in (v ^ 1, v + (1 << 24), v | 0xFFFFFF, v & 0xFFFFFF):
+        p = bytearray(st.payload)
+        struct.pack_into("<I", p, at, new & 0xFFFFFFFF)
+        seen.add(load(p).split(":")[0])
+print(sorted(seen))
+"""
+    )
+    # Some changes leave a valid forest (a cut dimension that still separates, say); none may
+    # give anything but a forest or StateError.
+    assert set(eval(out)) <= {"ok", "StateError"}, out  # noqa: S307
+    assert "StateError" in out
+
+
+def test_structural_check_does_not_allocate_by_declared_size():
+    # A 65535-dimension forest whose tree claims 32766 internal nodes over 32767 leaves of one
+    # point: ~590 KB with a valid checksum. The check used to allocate two 17 GB box arrays.
+    out = isolated_outcome(
+        """
+D = 65535
+f = RandomCutForest(dimensions=D, num_trees=1, sample_size=32766, seed=1)
+f.update(np.zeros(D))
+st = fs.parse(f.to_bytes())
+t = st.trees[0]
+p = st.payload
+n_nodes = 32766
+nodes = bytearray()
+for i in range(n_nodes):
+    left = 0x8000 | i
+    right = i + 1 if i + 1 < n_nodes else 0x8000 | n_nodes
+    nodes += struct.pack("<fHHHH", 0.0, left, right, i % D, min(n_nodes + 1 - i, 0xFFFF))
+leaves = struct.pack("<I", (1 << 24) | 0) * (n_nodes + 1)
+new = (
+    p[: t.root_at] + struct.pack("<H", 0)
+    + struct.pack("<Q", n_nodes) + nodes
+    + struct.pack("<Q", n_nodes) + struct.pack("<H", 0xFFFF) * n_nodes
+    + p[t.free_node_at : t.leaf.at]
+    + struct.pack("<Q", n_nodes + 1) + leaves
+    + p[t.leaf.end :]
+)
+print(len(new), load(new))
+""",
+        mem_gb=1.0,
+    )
+    assert "StateError" in out, out
+
+
+def test_constructor_memory_grows_with_data_not_capacity():
+    # 10,000 trees x 1,677 samples: nothing learned yet, so nothing much to hold.
+    out = isolated_outcome(
+        """
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096
+before = rss()
+f = RandomCutForest(num_trees=10_000, sample_size=1677, seed=1)
+after = rss()
+g = RandomCutForest.from_bytes(f.to_bytes())
+loaded = rss()
+print(f.memory_usage(), after - before, loaded - after)
+""",
+        mem_gb=2.0,
+    )
+    usage, grown, grown_load = (int(v) for v in out.split())
+    assert usage < 20 * 2**20, out
+    assert grown < 40 * 2**20, out
+    assert grown_load < 40 * 2**20, out
+
+
+def test_checksum_valid_garbage_is_never_more_than_a_state_error():
+    # Random bytes sealed with a valid checksum, and every prefix of a real state.
+    out = isolated_outcome(
+        """
+rng = np.random.default_rng(5)
+seen = set()
+for n in (0, 1, 7, 40, 200, 5000):
+    for _ in range(20):
+        seen.add(load(rng.integers(0, 256, n, dtype=np.uint8).tobytes()).split(":")[0])
+st = fs.parse(trained(dimensions=2, sampler="window").to_bytes())
+for n in range(0, len(st.payload), 37):
+    seen.add(load(st.payload[:n]).split(":")[0])
+print(sorted(seen))
+"""
+    )
+    assert out == "['StateError']", out
+
+
+def test_state_round_trip_still_exact():
+    f = RandomCutForest(dimensions=2, shingle_size=2, num_trees=5, sample_size=32, seed=3)
+    x = np.random.default_rng(1).normal(size=(300, 2))
+    f.update_many(x)
+    g = RandomCutForest.from_bytes(f.to_bytes())
+    assert g.to_bytes() == f.to_bytes()
+    h = pickle.loads(pickle.dumps(f))
+    assert h.score_update_many(x[:50]).tolist() == f.score_update_many(x[:50]).tolist()
+    with pytest.raises(StateError):
+        RandomCutForest.from_bytes(fs.seal(fs.payload_of(f.to_bytes())[:-1]))
+    assert struct.calcsize("<fHHHH") == 12
+
+
+@pytest.mark.parametrize("bad", [1e37, 1e3, float("inf"), float("nan"), -1e-9])
+def test_time_decay_that_could_not_be_saved_is_refused(bad):
+    with pytest.raises(ValueError, match="time_decay.*between 0 and 100"):
+        RandomCutForest(time_decay=bad)
+
+
+@pytest.mark.parametrize("td", [0.0, 1e-4, 1.0, 100.0])
+def test_every_accepted_time_decay_saves_and_loads(td):
+    f = RandomCutForest(num_trees=5, time_decay=td, seed=2)
+    x = np.random.default_rng(3).normal(size=(700, 1))
+    f.update_many(x)
+    g = RandomCutForest.from_bytes(f.to_bytes())
+    assert g.score_update_many(x[:100]).tolist() == f.score_update_many(x[:100]).tolist()
