@@ -250,3 +250,226 @@ def test_every_accepted_time_decay_saves_and_loads(td):
     f.update_many(x)
     g = RandomCutForest.from_bytes(f.to_bytes())
     assert g.score_update_many(x[:100]).tolist() == f.score_update_many(x[:100]).tolist()
+
+
+# --- Input validation (issue 10 item 9) -------------------------------------------------------
+
+
+def test_big_endian_arrays_are_accepted():
+    f = RandomCutForest(dimensions=2, num_trees=10, seed=1)
+    g = RandomCutForest(dimensions=2, num_trees=10, seed=1)
+    x = np.random.default_rng(0).normal(size=(300, 2))
+    assert f.score_update_many(x.astype(">f8")).tolist() == g.score_update_many(x).tolist()
+    assert f.score(x[0].astype(">f8")) == g.score(x[0])
+    assert f.score(x[0].astype(">f4")) == g.score(x[0].astype("<f4"))
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"dimensions": 2**63},
+        {"dimensions": 10**400},
+        {"output_after": 2**64 - 1},
+        {"seed": 2**200},
+        {"seed": -1},
+        {"num_trees": -(2**70)},
+        {"threads": 2**64},
+        {"time_decay": 10**400},
+    ],
+)
+def test_out_of_range_parameters_are_value_errors_naming_the_range(kw):
+    (name,) = kw
+    with pytest.raises(ValueError, match=f"`{name}`: .*(between|beyond)") as e:
+        RandomCutForest(**kw)
+    assert type(e.value) is ValueError
+
+
+def test_seed_message_names_the_type():
+    with pytest.raises(TypeError, match="`seed`: expected an int, got float"):
+        RandomCutForest(seed=1.5)
+    assert RandomCutForest(seed=np.uint64(2**64 - 1)).seed == 2**64 - 1
+
+
+@pytest.mark.parametrize("point", [[10**400, 1.0], np.array([10**400, 1], dtype=object)])
+def test_huge_python_ints_in_points_are_value_errors(point):
+    f = RandomCutForest(dimensions=2, seed=1)
+    with pytest.raises(ValueError, match="out of range at row 0, column 0"):
+        f.score(point)
+    with pytest.raises(ValueError, match="out of range"):
+        f.update_many([point])
+    with pytest.raises(ValueError, match="out of range"):
+        RandomCutForest(seed=1).score(10**400)
+
+
+@pytest.mark.parametrize("blob", [b"\x01\x02", bytearray(b"\x01\x02"), memoryview(b"\x01\x02")])
+def test_bytes_like_points_are_all_refused_alike(blob):
+    f = RandomCutForest(dimensions=2, seed=1)
+    for call in (f.score, f.update, f.score_many, f.update_many):
+        with pytest.raises(TypeError, match=type(blob).__name__):
+            call(blob)
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_state_loads_from_any_bytes_like(kind):
+    f = RandomCutForest(num_trees=5, seed=1)
+    f.update_many(np.arange(100.0))
+    assert RandomCutForest.from_bytes(kind(f.to_bytes())).to_bytes() == f.to_bytes()
+    with pytest.raises(StateError):
+        RandomCutForest.from_bytes(kind(b"x" * 30))
+
+
+def test_pandas_missing_values_give_the_same_error_in_a_frame_and_a_series():
+    import pandas as pd
+    f2 = RandomCutForest(dimensions=2, seed=1)
+    f1 = RandomCutForest(seed=1)
+    inputs = [
+        (f2, pd.DataFrame({"a": [1.0, pd.NA], "b": [1.0, 2.0]})),
+        (f2, pd.DataFrame({"a": pd.array([1, None], dtype="Int64"), "b": [1.0, 2.0]})),
+        (f1, pd.Series([1.0, pd.NA])),
+        (f1, pd.Series([1, None], dtype="Int64")),
+        (f1, pd.Series([1, None], dtype="Float64")),
+    ]
+    for forest, data in inputs:
+        with pytest.raises(ValueError, match="row 1, column 0"):
+            forest.update_many(data)
+    assert f1.entries_seen == 0 and f2.entries_seen == 0
+
+
+# --- Locks never hold the GIL (item 6), one pool per process (item 7), fork (item 8) -------------
+
+
+def _long_batch_rows(forest: RandomCutForest) -> np.ndarray:
+    """Rows enough for a batch of about two seconds on this machine (sized by a short run)."""
+    import time
+
+    probe = np.random.default_rng(1).normal(size=(2000, 1))
+    t = time.perf_counter()
+    RandomCutForest.from_bytes(forest.to_bytes()).update_many(probe)
+    per_row = (time.perf_counter() - t) / len(probe)
+    n = int(min(max(2.0 / max(per_row, 1e-7), 5_000), 2_000_000))
+    return np.random.default_rng(2).normal(size=(n, 1))
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["getter", "repr", "copy", "threads_setter", "score_update", "to_bytes"],
+)
+def test_waiting_for_the_forest_lock_does_not_freeze_other_python_threads(call):
+    import copy
+    import threading
+    import time
+
+    f = RandomCutForest(num_trees=100, seed=1, threads=1)
+    f.update_many(np.random.default_rng(0).normal(size=(500, 1)))
+    rows = _long_batch_rows(f)
+    calls = {
+        "getter": lambda: f.entries_seen,
+        "repr": lambda: repr(f),
+        "copy": lambda: copy.copy(f),
+        "threads_setter": lambda: setattr(f, "threads", 1),
+        "score_update": lambda: f.score_update(0.5),
+        "to_bytes": lambda: f.to_bytes(),
+    }
+    batch_started = threading.Event()
+    batch_done = threading.Event()
+    waiter_calling = threading.Event()
+
+    def batch():
+        batch_started.set()
+        f.score_update_many(rows)
+        batch_done.set()
+
+    def waiter():
+        batch_started.wait()
+        # Let the batch take the lock (it converts its input first); not a timing assertion.
+        time.sleep(0.3)
+        waiter_calling.set()
+        calls[call]()  # waits for the batch to finish
+
+    a = threading.Thread(target=batch)
+    b = threading.Thread(target=waiter)
+    a.start()
+    b.start()
+    waiter_calling.wait()
+    # A fixed amount of pure-Python work: it must complete while the batch still runs. If the
+    # waiter held the GIL while waiting for the lock, this thread could not run until the
+    # batch ended (at most one switch interval of progress).
+    n = 0
+    for _ in range(300_000):
+        n += 1
+    finished_during_batch = not batch_done.is_set()
+    a.join()
+    b.join()
+    assert n == 300_000
+    assert finished_during_batch, f"{call}: this thread made no progress during the batch"
+
+
+def test_forests_share_one_pool_of_threads():
+    out = isolated_outcome(
+        """
+import os
+def threads():
+    return len(os.listdir("/proc/self/task"))
+cores = len(os.sched_getaffinity(0))
+start = threads()
+x = np.random.default_rng(0).normal(size=(600, 1))
+forests = [RandomCutForest(num_trees=16, sample_size=32, seed=i) for i in range(100)]
+for f in forests:
+    f.update_many(x)
+    for v in x[:20]:
+        f.score_update(v)
+default = threads() - start
+big = [RandomCutForest(num_trees=16, sample_size=32, seed=i, threads=1024) for i in range(10)]
+for f in big:
+    f.update_many(x)
+    f.score_update(0.3)
+after_big = threads() - start
+print(cores, default, after_big)
+""",
+        mem_gb=3.0,
+    )
+    cores, default, after_big = (int(v) for v in out.split())
+    # One pool thread per core for batches and at most 3 helpers for one-point calls, shared.
+    limit = cores + 3
+    assert default <= limit, out
+    assert after_big <= limit, out
+
+
+def test_a_forest_in_use_at_fork_time_raises_in_the_child_instead_of_hanging():
+    out = isolated_outcome(
+        """
+import os, threading, time
+busy = RandomCutForest(num_trees=100, seed=1, threads=1)
+other = RandomCutForest(num_trees=10, seed=2)
+x = np.random.default_rng(0).normal(size=(400_000, 1))
+other.update_many(x[:300])
+started = threading.Event()
+def batch():
+    started.set()
+    busy.update_many(x)
+t = threading.Thread(target=batch)
+t.start()
+started.wait()
+time.sleep(0.05)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(r)
+    res = [outcome(lambda: busy.score(0.1)), outcome(lambda: busy.entries_seen),
+           outcome(lambda: other.score_update(0.2)), outcome(lambda: RandomCutForest(seed=3).update_many(x[:500]))]
+    os.write(w, repr(res).encode())
+    os._exit(0)
+os.close(w)
+got = b""
+while chunk := os.read(r, 4096):
+    got += chunk
+os.waitpid(pid, 0)
+t.join()
+print(got.decode())
+""",
+        mem_gb=2.0,
+    )
+    res = eval(out)  # noqa: S307
+    assert res[0].startswith("RuntimeError") and "forked" in res[0], res
+    assert res[1].startswith("RuntimeError"), res
+    assert res[2] == "ok" and res[3] == "ok", res

@@ -9,6 +9,10 @@ use crate::error::{RcfError, Result};
 pub const MAX_SAMPLE_SIZE: usize = 32_766;
 /// Largest `num_trees * sample_size`: point ids are 24-bit and a batch chunk needs room too.
 pub const MAX_POINTS_HELD: usize = (1 << 24) - 3 * 2048;
+/// Largest `num_trees`.
+pub const MAX_TREES: usize = 10_000;
+/// Largest `threads` accepted (above the number of cores it acts as the number of cores).
+pub const MAX_THREADS: usize = 1024;
 /// Largest number of values in a (shingled) point: cut dimensions are stored in 16 bits.
 pub const MAX_POINT_DIMENSIONS: usize = 65_535;
 
@@ -121,7 +125,10 @@ pub struct ForestConfig {
     pub output_after: Option<usize>,
     /// Seed of every tree's generator; `None` draws one from the clock and process.
     pub seed: Option<u64>,
-    /// Worker threads for batch calls; `None` means all cores, 1 means serial.
+    /// Most threads one call works on at once (the caller included), for one-point and batch
+    /// calls alike; `None` means one per core, 1 means serial. Threads come from pools shared by
+    /// the whole process (see [`crate::parallel`]), so values above the number of cores act as
+    /// the number of cores. Results never depend on it.
     pub threads: Option<usize>,
 }
 
@@ -187,10 +194,10 @@ impl ForestConfig {
                 ),
             ));
         }
-        if self.num_trees == 0 || self.num_trees > 10_000 {
+        if self.num_trees == 0 || self.num_trees > MAX_TREES {
             return Err(RcfError::param(
                 "num_trees",
-                format!("must be between 1 and 10000, got {}", self.num_trees),
+                format!("must be between 1 and {MAX_TREES}, got {}", self.num_trees),
             ));
         }
         if self.sample_size < 2 || self.sample_size > MAX_SAMPLE_SIZE {
@@ -221,10 +228,10 @@ impl ForestConfig {
             }
         }
         if let Some(t) = self.threads {
-            if t == 0 || t > 1024 {
+            if t == 0 || t > MAX_THREADS {
                 return Err(RcfError::param(
                     "threads",
-                    format!("must be between 1 and 1024 (or None for all cores), got {t}"),
+                    format!("must be between 1 and {MAX_THREADS} (or None for all cores), got {t}"),
                 ));
             }
         }

@@ -6,7 +6,6 @@ use crate::config::{ForestConfig, SamplerKind, ScoringKind};
 use crate::error::{RcfError, Result};
 use crate::input::{matrix_to_f32, row_to_f32};
 use crate::point_store::PointStore;
-use crate::pool::Pool;
 use crate::rng::{splitmix64, Rng};
 use crate::sampler::{Change, Component};
 use crate::scratch::{with_scratch, Scratch};
@@ -42,8 +41,6 @@ pub struct Forest {
     pub(crate) shingle: Shingle,
     pub(crate) entries_seen: u64,
     pub(crate) points_seen: u64,
-    #[serde(skip)]
-    pub(crate) pool: Pool,
 }
 
 /// What one tree did with a point of a one-point call.
@@ -77,7 +74,6 @@ impl Forest {
             components,
             entries_seen: 0,
             points_seen: 0,
-            pool: Pool::default(),
             config,
         })
     }
@@ -87,8 +83,8 @@ impl Forest {
         &self.config
     }
 
-    /// Changes the worker threads of batch calls (`None`: all cores, 1: serial). Results do not
-    /// depend on it.
+    /// Changes the most threads one call works on (`None`: all cores, 1: serial; see
+    /// [`ForestConfig::threads`]). Results do not depend on it.
     pub fn set_threads(&mut self, threads: Option<usize>) -> Result<()> {
         let mut c = self.config.clone();
         c.threads = threads;
@@ -148,7 +144,7 @@ impl Forest {
         let scoring = self.config.scoring;
         let store = &self.store;
         let mut trees: Vec<&Component> = self.components.iter().collect();
-        let per_tree = crate::helpers::map_blocks(
+        let per_tree = crate::parallel::helpers::map_blocks(
             self.config.threads,
             &mut trees,
             crate::score::GROUP,
@@ -209,7 +205,7 @@ impl Forest {
         } = self;
         let store: &PointStore = store;
         let failure = std::sync::Mutex::new(None);
-        let per_tree = crate::helpers::map_blocks(
+        let per_tree = crate::parallel::helpers::map_blocks(
             config.threads,
             components,
             crate::score::GROUP,
@@ -319,7 +315,7 @@ impl Forest {
                 points.push(history.point_for(x, &mut q).then_some(q));
                 history.push(x);
             }
-            let per_tree = self.pool.map(self.config.threads, &self.components, |c| {
+            let per_tree = crate::parallel::pool::map(self.config.threads, &self.components, |c| {
                 with_scratch(|sc| {
                     points
                         .iter()
@@ -389,9 +385,8 @@ impl Forest {
         let cap = self.config.sample_size;
         let scoring = self.config.scoring;
         let store = &self.store;
-        let results = self
-            .pool
-            .map_mut(self.config.threads, &mut self.components, |c| {
+        let results =
+            crate::parallel::pool::map_mut(self.config.threads, &mut self.components, |c| {
                 with_scratch(|sc| -> std::result::Result<_, String> {
                     let mut scores = vec![0.0; steps.len()];
                     let mut added = Vec::new();

@@ -57,10 +57,9 @@ macro_rules! by_point_size {
 pub mod config;
 pub mod error;
 pub mod forest;
-pub mod helpers;
 pub mod input;
+pub mod parallel;
 pub mod point_store;
-pub mod pool;
 pub mod rng;
 pub mod sampler;
 pub mod score;

@@ -8,7 +8,6 @@ use bincode::Options;
 use crate::error::{RcfError, Result};
 use crate::forest::Forest;
 use crate::point_store::PointStore;
-use crate::pool::Pool;
 
 const MAGIC: &[u8; 8] = b"RCFFAST\0";
 /// Version of the saved format written by this build.
@@ -80,7 +79,6 @@ impl Forest {
                 .deserialize(payload)
                 .map_err(undecodable)?
         };
-        forest.pool = Pool::default();
         forest.check().map_err(RcfError::Corrupt)?;
         for c in &mut forest.components {
             c.tree.reserve_one_more();
@@ -163,7 +161,6 @@ mod v1 {
 
     use crate::config::ForestConfig;
     use crate::point_store::PointStore;
-    use crate::pool::Pool;
     use crate::rng::Rng;
     use crate::sampler::{Component as NewComponent, Sampler as NewSampler};
     use crate::shingle::Shingle;
@@ -224,7 +221,6 @@ mod v1 {
                 shingle: self.shingle,
                 entries_seen: self.entries_seen,
                 points_seen: self.points_seen,
-                pool: Pool::default(),
             }
         }
     }

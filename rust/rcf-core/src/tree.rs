@@ -792,8 +792,8 @@ impl Tree {
 
     /// Verifies every invariant; on success adds one reference per leaf to `refs`.
     /// Checks: references in range, each node reached once, masses add up, cuts finite and
-    /// separating the children, cached boxes are exactly the tight boxes, boxes cached iff mass
-    /// >= BOX_MIN_MASS, free lists account for every unused slot. Never panics, whatever the
+    /// separating the children, cached boxes are exactly the tight boxes, boxes cached iff the
+    /// mass is at least `BOX_MIN_MASS`, free lists account for every unused slot. Never panics, whatever the
     /// contents, and allocates only in proportion to the arrays it was given (no per-node box:
     /// a separation needs one dimension of each child's box, read from a cached box or from the
     /// fewer than `BOX_MIN_MASS` leaves of an uncached subtree). The store's shape must have
