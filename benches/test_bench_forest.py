@@ -20,11 +20,18 @@ TREES, SAMPLES, SHINGLE = 100, 256, 4
 def krcf_forest(dims, shingle, seed=1, parallel=False):
     import krcf
 
-    return krcf.RandomCutForest({
-        "dimensions": dims, "shingle_size": shingle, "num_trees": TREES, "sample_size": SAMPLES,
-        "output_after": SAMPLES // 4, "random_seed": seed, "internal_shingling": True,
-        "parallel_execution_enabled": parallel,
-    })
+    return krcf.RandomCutForest(
+        {
+            "dimensions": dims,
+            "shingle_size": shingle,
+            "num_trees": TREES,
+            "sample_size": SAMPLES,
+            "output_after": SAMPLES // 4,
+            "random_seed": seed,
+            "internal_shingling": True,
+            "parallel_execution_enabled": parallel,
+        }
+    )
 
 
 def krcf_warmed(dims, shingle, rows, parallel=False):
@@ -53,12 +60,15 @@ def run(benchmark, group, library, setup, stream, n):
 
 # ---- standard config: 1-d series, shingle 4, one call per point from Python ----------------
 
+
 @pytest.mark.benchmark
 def test_stream_rcf_fast(benchmark, taxi):
-    data = taxi[WARM:WARM + N]
+    data = taxi[WARM : WARM + N]
 
     def setup():
-        f = rcf_fast.RandomCutForest(shingle_size=SHINGLE, num_trees=TREES, sample_size=SAMPLES, seed=1)
+        f = rcf_fast.RandomCutForest(
+            shingle_size=SHINGLE, num_trees=TREES, sample_size=SAMPLES, seed=1
+        )
         f.update_many(taxi[:WARM])
         return (f,), {}
 
@@ -70,11 +80,12 @@ def test_stream_rcf_fast(benchmark, taxi):
 
 @pytest.mark.benchmark
 def test_stream_rcf_fast_serial(benchmark, taxi):
-    data = taxi[WARM:WARM + N]
+    data = taxi[WARM : WARM + N]
 
     def setup():
-        f = rcf_fast.RandomCutForest(shingle_size=SHINGLE, num_trees=TREES, sample_size=SAMPLES,
-                                     seed=1, threads=1)
+        f = rcf_fast.RandomCutForest(
+            shingle_size=SHINGLE, num_trees=TREES, sample_size=SAMPLES, seed=1, threads=1
+        )
         f.update_many(taxi[:WARM])
         return (f,), {}
 
@@ -87,17 +98,23 @@ def test_stream_rcf_fast_serial(benchmark, taxi):
 @pytest.mark.benchmark
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 def test_stream_krcf(benchmark, taxi, parallel):
-    data = [[float(v)] for v in taxi[WARM:WARM + N]]
+    data = [[float(v)] for v in taxi[WARM : WARM + N]]
     warm = [[float(v)] for v in taxi[:WARM]]
-    run(benchmark, "stream 1-d shingle 4", "krcf" if not parallel else "krcf (parallel)",
-        lambda: krcf_warmed(1, SHINGLE, warm, parallel), lambda f: krcf_stream(f, data), N)
+    run(
+        benchmark,
+        "stream 1-d shingle 4",
+        "krcf" if not parallel else "krcf (parallel)",
+        lambda: krcf_warmed(1, SHINGLE, warm, parallel),
+        lambda f: krcf_stream(f, data),
+        N,
+    )
 
 
 @pytest.mark.benchmark
 def test_stream_rcf3(benchmark, taxi):
     import rcf3
 
-    data = [[float(v)] for v in taxi[WARM:WARM + N]]
+    data = [[float(v)] for v in taxi[WARM : WARM + N]]
 
     def setup():
         f = rcf3.Forest(1, shingle_size=SHINGLE, num_trees=TREES, capacity=SAMPLES, seed=1)
@@ -145,34 +162,50 @@ def test_stream_rrcf(benchmark, taxi):
 
 # ---- same config, one 2-D batch with all cores -----------------------------------------------
 
+
 @pytest.mark.benchmark
 def test_batch_rcf_fast(benchmark, taxi):
-    data = taxi[WARM:WARM + 4 * N]
+    data = taxi[WARM : WARM + 4 * N]
 
     def setup():
-        f = rcf_fast.RandomCutForest(shingle_size=SHINGLE, num_trees=TREES, sample_size=SAMPLES, seed=1)
+        f = rcf_fast.RandomCutForest(
+            shingle_size=SHINGLE, num_trees=TREES, sample_size=SAMPLES, seed=1
+        )
         f.update_many(taxi[:WARM])
         return (f,), {}
 
-    run(benchmark, "batch 1-d shingle 4", "rcf_fast score_update_many", setup,
-        lambda f: f.score_update_many(data), len(data))
+    run(
+        benchmark,
+        "batch 1-d shingle 4",
+        "rcf_fast score_update_many",
+        setup,
+        lambda f: f.score_update_many(data),
+        len(data),
+    )
 
 
 @pytest.mark.benchmark
 def test_batch_krcf(benchmark, taxi):
     # krcf has no batch call: its best is the per-point loop (parallel mode measured above).
-    data = [[float(v)] for v in taxi[WARM:WARM + N]]
+    data = [[float(v)] for v in taxi[WARM : WARM + N]]
     warm = [[float(v)] for v in taxi[:WARM]]
-    run(benchmark, "batch 1-d shingle 4", "krcf", lambda: krcf_warmed(1, SHINGLE, warm),
-        lambda f: krcf_stream(f, data), N)
+    run(
+        benchmark,
+        "batch 1-d shingle 4",
+        "krcf",
+        lambda: krcf_warmed(1, SHINGLE, warm),
+        lambda f: krcf_stream(f, data),
+        N,
+    )
 
 
 # ---- 16-d points -------------------------------------------------------------------------------
 
+
 @pytest.mark.benchmark
 @pytest.mark.parametrize("mode", ["stream", "batch"])
 def test_16d_rcf_fast(benchmark, points16, mode):
-    data = points16[WARM:WARM + N]
+    data = points16[WARM : WARM + N]
 
     def setup():
         f = rcf_fast.RandomCutForest(dimensions=16, num_trees=TREES, sample_size=SAMPLES, seed=1)
@@ -180,9 +213,11 @@ def test_16d_rcf_fast(benchmark, points16, mode):
         return (f,), {}
 
     if mode == "stream":
+
         def stream(f):
             return [f.score_update(r) for r in data]
     else:
+
         def stream(f):
             return f.score_update_many(data)
 
@@ -191,17 +226,23 @@ def test_16d_rcf_fast(benchmark, points16, mode):
 
 @pytest.mark.benchmark
 def test_16d_krcf(benchmark, points16):
-    data = points16[WARM:WARM + N].tolist()
+    data = points16[WARM : WARM + N].tolist()
     warm = points16[:WARM].tolist()
-    run(benchmark, "16-d points", "krcf", lambda: krcf_warmed(16, 1, warm),
-        lambda f: krcf_stream(f, data), N)
+    run(
+        benchmark,
+        "16-d points",
+        "krcf",
+        lambda: krcf_warmed(16, 1, warm),
+        lambda f: krcf_stream(f, data),
+        N,
+    )
 
 
 @pytest.mark.benchmark
 def test_16d_rcf3(benchmark, points16):
     import rcf3
 
-    data = points16[WARM:WARM + N].tolist()
+    data = points16[WARM : WARM + N].tolist()
 
     def setup():
         f = rcf3.Forest(16, num_trees=TREES, capacity=SAMPLES, seed=1)

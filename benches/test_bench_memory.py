@@ -51,8 +51,9 @@ SCRIPT = textwrap.dedent(
 
 
 def per_forest_bytes(lib: str, count: int) -> float:
-    out = subprocess.run([sys.executable, "-c", SCRIPT, lib, str(count)], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, lib, str(count)], check=True, capture_output=True, text=True
+    ).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -60,8 +61,12 @@ def per_forest_bytes(lib: str, count: int) -> float:
 def test_standard_forest_memory(benchmark):
     ours = per_forest_bytes("rcf_fast", 60)
     peers = {lib: per_forest_bytes(lib, 10) for lib in ("krcf", "rcf3")}
-    benchmark.extra_info.update(rcf_fast_mb=ours / 1e6, **{f"{k}_mb": v / 1e6 for k, v in peers.items()})
+    benchmark.extra_info.update(
+        rcf_fast_mb=ours / 1e6, **{f"{k}_mb": v / 1e6 for k, v in peers.items()}
+    )
     benchmark.pedantic(lambda: None, rounds=1)
-    print(f"\nRSS per full standard 4-d forest: rcf_fast {ours / 1e6:.3f} MB, "
-          + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in peers.items()))
+    print(
+        f"\nRSS per full standard 4-d forest: rcf_fast {ours / 1e6:.3f} MB, "
+        + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in peers.items())
+    )
     assert ours <= 1.0e6

@@ -52,13 +52,17 @@ def top_events(scores: np.ndarray, k: int, gap: int) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--shingle", type=int, default=48, help="observations per point (48 = a day)")
+    parser.add_argument(
+        "--shingle", type=int, default=48, help="observations per point (48 = a day)"
+    )
     parser.add_argument("--top", type=int, default=8)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "nyc_taxi.png")
     args = parser.parse_args()
 
     stamps, values = load(args.data)
-    forest = rcf_fast.RandomCutForest(shingle_size=args.shingle, num_trees=100, sample_size=256, seed=42)
+    forest = rcf_fast.RandomCutForest(
+        shingle_size=args.shingle, num_trees=100, sample_size=256, seed=42
+    )
     # Learn the first week before scoring, so early points are judged against a full forest.
     warm = 7 * 48
     start = time.perf_counter()
@@ -69,12 +73,16 @@ def main() -> None:
     for i in range(warm, len(values)):
         scores[i] = forest.score_update(values[i])
     elapsed = time.perf_counter() - start
-    print(f"streamed {len(values)} points of {args.data.name} in {elapsed:.2f}s "
-          f"({len(values) / elapsed:,.0f} points/s, {forest.num_trees} trees, shingle {args.shingle})")
+    print(
+        f"streamed {len(values)} points of {args.data.name} in {elapsed:.2f}s "
+        f"({len(values) / elapsed:,.0f} points/s, {forest.num_trees} trees, shingle {args.shingle})"
+    )
 
     # Explain the top events: replay the forest up to each event and ask for its attribution.
     events = top_events(scores, args.top, gap=48)
-    replay = rcf_fast.RandomCutForest(shingle_size=args.shingle, num_trees=100, sample_size=256, seed=42)
+    replay = rcf_fast.RandomCutForest(
+        shingle_size=args.shingle, num_trees=100, sample_size=256, seed=42
+    )
     last = 0
     for i in sorted(events):
         replay.update_many(values[last:i])
@@ -87,13 +95,23 @@ def main() -> None:
         direction = "above" if a.high[0] >= a.low[0] else "below"
         hit = in_window(stamps[i])
         hits += hit
-        print(f"{rank:>4}  {stamps[i]:%Y-%m-%d %H:%M}     {values[i]:>7.0f}  {scores[i]:>6.2f}  "
-              f"{direction:9}  {'yes' if hit else '-'}"
-              f"   (high {a.high[0]:.2f}, low {a.low[0]:.2f})")
-    covered = sum(any(in_window(stamps[i]) and datetime.fromisoformat(a) <= stamps[i] <= datetime.fromisoformat(b)
-                      for i in events) for a, b in NAB_WINDOWS)
-    print(f"\n{hits}/{len(events)} top events fall in NAB's labelled windows; "
-          f"{covered}/{len(NAB_WINDOWS)} windows found")
+        print(
+            f"{rank:>4}  {stamps[i]:%Y-%m-%d %H:%M}     {values[i]:>7.0f}  {scores[i]:>6.2f}  "
+            f"{direction:9}  {'yes' if hit else '-'}"
+            f"   (high {a.high[0]:.2f}, low {a.low[0]:.2f})"
+        )
+    covered = sum(
+        any(
+            in_window(stamps[i])
+            and datetime.fromisoformat(a) <= stamps[i] <= datetime.fromisoformat(b)
+            for i in events
+        )
+        for a, b in NAB_WINDOWS
+    )
+    print(
+        f"\n{hits}/{len(events)} top events fall in NAB's labelled windows; "
+        f"{covered}/{len(NAB_WINDOWS)} windows found"
+    )
     plot(stamps, values, scores, events, args.out)
     print(f"plot written to {args.out}")
 
@@ -110,11 +128,17 @@ def plot(stamps, values, scores, events, out: Path) -> None:
     ax1.set_ylabel("taxi passengers / 30 min")
     for a, b in NAB_WINDOWS:
         for ax in (ax1, ax2):
-            ax.axvspan(datetime.fromisoformat(a), datetime.fromisoformat(b), color="orange", alpha=0.25)
+            ax.axvspan(
+                datetime.fromisoformat(a), datetime.fromisoformat(b), color="orange", alpha=0.25
+            )
     ax2.plot(stamps, scores, lw=0.6, color="#d62728")
-    ax2.scatter([stamps[i] for i in events], [scores[i] for i in events], color="black", s=12, zorder=3)
+    ax2.scatter(
+        [stamps[i] for i in events], [scores[i] for i in events], color="black", s=12, zorder=3
+    )
     ax2.set_ylabel("RCF anomaly score")
-    ax1.set_title("rcf_fast on NYC taxi (NAB): orange = labelled anomaly windows, dots = top events")
+    ax1.set_title(
+        "rcf_fast on NYC taxi (NAB): orange = labelled anomaly windows, dots = top events"
+    )
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 

@@ -20,8 +20,13 @@ WARMUP = 500
 
 def krcf_scores(series: np.ndarray, seed: int) -> np.ndarray:
     opts = {
-        "dimensions": 1, "shingle_size": 4, "num_trees": 100, "sample_size": 256,
-        "output_after": 64, "random_seed": seed, "internal_shingling": True,
+        "dimensions": 1,
+        "shingle_size": 4,
+        "num_trees": 100,
+        "sample_size": 256,
+        "output_after": 64,
+        "random_seed": seed,
+        "internal_shingling": True,
     }
     forest = krcf.RandomCutForest(opts)
     out = []
@@ -62,8 +67,15 @@ def rrcf_readme_stream(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_codisp_agrees_with_rrcf_in_distribution():
     sin, theirs = rrcf_readme_stream(0)
-    forest = RandomCutForest(shingle_size=4, num_trees=40, sample_size=256, sampler="window",
-                             scoring="codisp", output_after=1, seed=0)
+    forest = RandomCutForest(
+        shingle_size=4,
+        num_trees=40,
+        sample_size=256,
+        sampler="window",
+        scoring="codisp",
+        output_after=1,
+        seed=0,
+    )
     ours = forest.score_update_many(sin)[3:]  # first 3 observations only fill the shingle
     assert len(ours) == len(theirs)
     body = slice(50, None)

@@ -35,12 +35,30 @@ def test_restart_does_not_score_zeros(nyc_taxi):
 
 def test_configuration_survives():
     f = RandomCutForest(
-        dimensions=3, shingle_size=2, num_trees=7, sample_size=50, time_decay=0.01,
-        sampler="window", scoring="codisp", output_after=5, seed=99, threads=1,
+        dimensions=3,
+        shingle_size=2,
+        num_trees=7,
+        sample_size=50,
+        time_decay=0.01,
+        sampler="window",
+        scoring="codisp",
+        output_after=5,
+        seed=99,
+        threads=1,
     )
     g = RandomCutForest.from_bytes(f.to_bytes())
-    for attr in ("dimensions", "shingle_size", "num_trees", "sample_size", "time_decay",
-                 "sampler", "scoring", "output_after", "seed", "threads"):
+    for attr in (
+        "dimensions",
+        "shingle_size",
+        "num_trees",
+        "sample_size",
+        "time_decay",
+        "sampler",
+        "scoring",
+        "output_after",
+        "seed",
+        "threads",
+    ):
         assert getattr(g, attr) == getattr(f, attr), attr
 
 

@@ -19,8 +19,16 @@ values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=32)
     seed=st.integers(0, 2**64 - 1),
 )
 def test_batch_equals_row_by_row_and_state_round_trips(X, shingle, scoring, sampler, seed):
-    kw = {"dimensions": X.shape[1], "shingle_size": shingle, "num_trees": 5, "sample_size": 16,
-          "output_after": 2, "scoring": scoring, "sampler": sampler, "seed": seed}
+    kw = {
+        "dimensions": X.shape[1],
+        "shingle_size": shingle,
+        "num_trees": 5,
+        "sample_size": 16,
+        "output_after": 2,
+        "scoring": scoring,
+        "sampler": sampler,
+        "seed": seed,
+    }
     a = RandomCutForest(**kw)
     b = RandomCutForest(**kw)
     rows = np.array([a.score_update(r) for r in X])

@@ -473,3 +473,28 @@ print(got.decode())
     assert res[0].startswith("RuntimeError") and "forked" in res[0], res
     assert res[1].startswith("RuntimeError"), res
     assert res[2] == "ok" and res[3] == "ok", res
+
+
+@pytest.mark.parametrize("dims,shingle", [(1, 1), (2, 1), (3, 1), (4, 1), (2, 8), (16, 1)])
+def test_huge_values_give_finite_scores_or_a_clear_value_error(dims, shingle):
+    n = dims * shingle
+    limit = float(np.finfo(np.float32).max) / (2 * n)
+    f = RandomCutForest(dimensions=dims, shingle_size=shingle, num_trees=20, seed=1)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-limit, limit, size=(600, dims))
+    s = f.score_update_many(x)
+    assert np.isfinite(s).all()
+    for q in (x[0], np.full(dims, limit), np.full(dims, -limit)):
+        assert np.isfinite(f.score(q))
+        a = f.attribution(q)
+        assert np.isfinite(a.high).all() and np.isfinite(a.low).all() and np.isfinite(a.total)
+    g = RandomCutForest(dimensions=dims, shingle_size=shingle, num_trees=20, seed=1)
+    g.update_many(rng.normal(size=(300, dims)))
+    assert np.isfinite(g.score(np.full(dims, limit)))
+    for bad in (1.7e38, 3e38, limit * 1.01):
+        if bad <= limit:
+            continue
+        with pytest.raises(ValueError, match="out of range"):
+            g.score(np.full(dims, bad))
+        with pytest.raises(ValueError, match="out of range"):
+            g.update_many(np.full((2, dims), bad))

@@ -48,7 +48,9 @@ def test_concurrent_updates_and_scores_lose_nothing():
 def test_many_forests_in_parallel_threads_match_serial_results():
     rng = np.random.default_rng(5)
     data = [rng.normal(size=(500, 3)) for _ in range(6)]
-    serial = [RandomCutForest(dimensions=3, seed=i).score_update_many(d) for i, d in enumerate(data)]
+    serial = [
+        RandomCutForest(dimensions=3, seed=i).score_update_many(d) for i, d in enumerate(data)
+    ]
     results = [None] * 6
 
     def run(i):

@@ -29,7 +29,7 @@ fn main() {
     let depths: Vec<(f64, usize)> = f
         .components()
         .iter()
-        .map(|c| c.tree.depth_stats())
+        .map(|c| depth_stats(&c.tree, f.store()))
         .collect();
     let mean = depths.iter().map(|d| d.0).sum::<f64>() / depths.len() as f64;
     let max = depths.iter().map(|d| d.1).max().unwrap_or(0);
@@ -39,4 +39,17 @@ fn main() {
         n as f64 / dt,
         total / n as f64
     );
+}
+
+/// Mass-weighted mean depth of a tree's leaves and the largest depth (a leaf's own point leads
+/// to it).
+fn depth_stats(tree: &rcf_core::Tree, store: &rcf_core::PointStore) -> (f64, usize) {
+    let (mut sum, mut count, mut max) = (0.0, 0.0, 0);
+    for (id, mass) in tree.leaves() {
+        let d = tree.leaf_depth(store.point(id));
+        sum += f64::from(mass) * d as f64;
+        count += f64::from(mass);
+        max = max.max(d);
+    }
+    (if count > 0.0 { sum / count } else { 0.0 }, max)
 }

@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ForestConfig, SamplerKind, ScoringKind};
 use crate::error::{RcfError, Result};
-use crate::input::{matrix_to_f32, row_to_f32};
+use crate::input::{matrix_to_f32, row_to_f32, value_limit};
+use crate::lanes::GROUP;
 use crate::point_store::PointStore;
-use crate::rng::{splitmix64, Rng};
+use crate::rng::splitmix64;
 use crate::sampler::{Change, Component};
 use crate::scratch::{with_scratch, Scratch};
 use crate::shingle::Shingle;
@@ -129,9 +130,14 @@ impl Forest {
             + self.components.capacity() * std::mem::size_of::<Component>()
     }
 
+    /// Largest magnitude of an input value ([`value_limit`] of the shingled point size).
+    pub fn value_limit(&self) -> f64 {
+        value_limit(self.config.point_dimensions())
+    }
+
     fn observation(&self, x: &[f64]) -> Result<Vec<f32>> {
         let mut v = vec![0f32; self.config.dimensions];
-        row_to_f32(x, self.config.dimensions, 0, &mut v)?;
+        row_to_f32(x, self.config.dimensions, 0, self.value_limit(), &mut v)?;
         Ok(v)
     }
 
@@ -147,7 +153,7 @@ impl Forest {
         let per_tree = crate::parallel::helpers::map_blocks(
             self.config.threads,
             &mut trees,
-            crate::score::GROUP,
+            GROUP,
             |share, scores: &mut [f64]| {
                 with_scratch(|sc| scores_of_share(scoring, share, store, q, sc, scores));
             },
@@ -182,18 +188,60 @@ impl Forest {
         self.learn(&x, true)
     }
 
-    fn learn(&mut self, x: &[f32], want_score: bool) -> Result<f64> {
-        let mut q = Vec::new();
-        let has_point = self.shingle.point_for(x, &mut q);
+    /// The bookkeeping of one observation before the trees see it: shingling, counters, and the
+    /// shingled point (left in `q`) added to the store. `want_score`: the caller reports a
+    /// score for it (given once the forest is ready).
+    fn admit(&mut self, x: &[f32], q: &mut Vec<f32>, want_score: bool) -> Step {
+        let step = if self.shingle.point_for(x, q) {
+            let s = Step {
+                id: self.store.add(q),
+                t: self.points_seen,
+                ready: want_score && self.is_ready(),
+            };
+            self.points_seen += 1;
+            s
+        } else {
+            Step {
+                id: NO_POINT,
+                t: 0,
+                ready: false,
+            }
+        };
         self.shingle.push(x);
         self.entries_seen += 1;
-        if !has_point {
+        step
+    }
+
+    /// The bookkeeping after the trees took new points: the points of `added` (one entry per
+    /// new leaf) gain a reference, then those of `removed` (one per leaf gone) lose one, then
+    /// new points that no tree kept (`new`) are freed. Gains come first so that a point added
+    /// and removed within one batch never drops to zero on the way; then a failed tree's
+    /// message becomes the error.
+    fn settle(
+        &mut self,
+        added: impl IntoIterator<Item = u32>,
+        removed: impl IntoIterator<Item = u32>,
+        new: impl IntoIterator<Item = u32>,
+        failure: Option<String>,
+    ) -> Result<()> {
+        for id in added {
+            self.store.inc(id);
+        }
+        for id in removed {
+            self.store.dec(id);
+        }
+        for id in new {
+            self.store.release_if_unused(id);
+        }
+        failure.map_or(Ok(()), |e| Err(RcfError::Internal(e)))
+    }
+
+    fn learn(&mut self, x: &[f32], want_score: bool) -> Result<f64> {
+        let mut q = Vec::new();
+        let Step { id, t, ready } = self.admit(x, &mut q, want_score);
+        if id == NO_POINT {
             return Ok(0.0);
         }
-        let ready = want_score && self.is_ready();
-        let id = self.store.add(&q);
-        let t = self.points_seen;
-        self.points_seen += 1;
         let lambda = self.lambda();
         let cap = self.config.sample_size;
         let scoring = self.config.scoring;
@@ -208,19 +256,19 @@ impl Forest {
         let per_tree = crate::parallel::helpers::map_blocks(
             config.threads,
             components,
-            crate::score::GROUP,
+            GROUP,
             |share, outcomes: &mut [Outcome]| {
                 with_scratch(|sc| {
-                    let mut scores = [0.0; crate::score::GROUP];
+                    let mut scores = [0.0; GROUP];
                     let scores = &mut scores[..share.len()];
-                    let mut keeps = [false; crate::score::GROUP];
+                    let mut keeps = [false; GROUP];
                     for (k, c) in keeps.iter_mut().zip(share.iter()) {
                         *k = c.keeps(t, cap);
                     }
                     // With the RCF score, a tree that keeps q scores it while inserting it.
                     let by_insert = ready && scoring == ScoringKind::Rcf;
                     if by_insert {
-                        crate::score::rcf_scores_except(
+                        crate::lockstep::rcf_scores_except(
                             share,
                             |c: &Component| &c.tree,
                             |i| keeps[i],
@@ -243,14 +291,11 @@ impl Forest {
                             let own = by_insert.then_some(&mut *s);
                             // The lockstep walk descended this tree too (one group: a share
                             // has at most GROUP trees): its insertion starts from that leaf.
-                            let leaf = sc.lane_leaf[j];
-                            let walked = (by_insert && leaf != crate::tree::NIL).then(|| {
-                                let depth = sc.lane_depth[j];
-                                let Scratch { path, paths, .. } = &mut *sc;
-                                path.clear();
-                                path.extend_from_slice(&paths[j][..depth]);
-                                leaf
-                            });
+                            let walked = if by_insert {
+                                crate::lockstep::walked(sc, j)
+                            } else {
+                                None
+                            };
                             match c.update(store, id, t, lambda, cap, sc, own, walked) {
                                 Ok(change) => o.change = change,
                                 Err(e) => {
@@ -269,23 +314,16 @@ impl Forest {
         let mut total = 0.0;
         for o in &per_tree {
             total += o.score;
-            // The new point gains references, old ones lose them: never the same point.
-            if o.change.added {
-                self.store.inc(id);
-            }
-            if let Some(r) = o.change.removed {
-                self.store.dec(r);
-            }
         }
-        let error = failure
+        let failure = failure
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let result = match error {
-            Some(e) => Err(e),
-            None => Ok(total),
-        };
-        self.store.release_if_unused(id);
-        let total = result.map_err(RcfError::Internal)?;
+        self.settle(
+            per_tree.iter().filter(|o| o.change.added).map(|_| id),
+            per_tree.iter().filter_map(|o| o.change.removed),
+            [id],
+            failure,
+        )?;
         Ok(if ready {
             total / self.components.len() as f64
         } else {
@@ -301,7 +339,7 @@ impl Forest {
     /// consecutive observations: row i is shingled with the history and rows before it.
     pub fn score_many(&self, data: &[f64]) -> Result<Vec<f64>> {
         let d = self.config.dimensions;
-        let xs = matrix_to_f32(data, d)?;
+        let xs = matrix_to_f32(data, d, self.value_limit())?;
         let n = xs.len() / d;
         if !self.is_ready() {
             return Ok(vec![0.0; n]);
@@ -332,7 +370,7 @@ impl Forest {
     /// row, computed with every tree consuming the batch in parallel.
     pub fn score_update_many(&mut self, data: &[f64]) -> Result<Vec<f64>> {
         let d = self.config.dimensions;
-        let xs = matrix_to_f32(data, d)?;
+        let xs = matrix_to_f32(data, d, self.value_limit())?;
         let mut out = Vec::with_capacity(xs.len() / d);
         for chunk in xs.chunks(CHUNK * d) {
             self.learn_chunk(chunk, &mut out)?;
@@ -343,7 +381,7 @@ impl Forest {
     /// Learns each row of `data` in turn (no scores).
     pub fn update_many(&mut self, data: &[f64]) -> Result<()> {
         let d = self.config.dimensions;
-        let xs = matrix_to_f32(data, d)?;
+        let xs = matrix_to_f32(data, d, self.value_limit())?;
         let mut sink = Vec::new();
         for chunk in xs.chunks(CHUNK * d) {
             sink.clear();
@@ -358,29 +396,8 @@ impl Forest {
 
     fn learn_chunk_inner(&mut self, xs: &[f32], out: &mut Vec<f64>, want: bool) -> Result<()> {
         let d = self.config.dimensions;
-        let output_after = self.config.effective_output_after() as u64;
-        let mut steps = Vec::with_capacity(xs.len() / d);
         let mut q = Vec::new();
-        for x in xs.chunks(d) {
-            let step = if self.shingle.point_for(x, &mut q) {
-                let s = Step {
-                    id: self.store.add(&q),
-                    t: self.points_seen,
-                    ready: want && self.points_seen >= output_after,
-                };
-                self.points_seen += 1;
-                s
-            } else {
-                Step {
-                    id: NO_POINT,
-                    t: 0,
-                    ready: false,
-                }
-            };
-            self.shingle.push(x);
-            self.entries_seen += 1;
-            steps.push(step);
-        }
+        let steps: Vec<Step> = xs.chunks(d).map(|x| self.admit(x, &mut q, want)).collect();
         let lambda = self.lambda();
         let cap = self.config.sample_size;
         let scoring = self.config.scoring;
@@ -446,33 +463,25 @@ impl Forest {
                 })
             });
         let mut per_tree = Vec::with_capacity(results.len());
-        let mut error = None;
+        let mut failure = None;
         for r in results {
             match r {
-                Ok((scores, added, removed)) => {
-                    for id in added {
-                        self.store.inc(id);
-                    }
-                    per_tree.push((scores, removed));
-                }
-                Err(e) => error = Some(e),
+                Ok(done) => per_tree.push(done),
+                Err(e) => failure = Some(e),
             }
         }
-        for (_, removed) in &per_tree {
-            for &id in removed {
-                self.store.dec(id);
-            }
-        }
-        for s in &steps {
-            if s.id != NO_POINT {
-                self.store.release_if_unused(s.id);
-            }
-        }
-        if let Some(e) = error {
-            return Err(RcfError::Internal(e));
-        }
+        self.settle(
+            per_tree
+                .iter()
+                .flat_map(|(_, added, _)| added.iter().copied()),
+            per_tree
+                .iter()
+                .flat_map(|(_, _, removed)| removed.iter().copied()),
+            steps.iter().map(|s| s.id).filter(|&id| id != NO_POINT),
+            failure,
+        )?;
         if want {
-            let scores: Vec<Vec<f64>> = per_tree.into_iter().map(|(s, _)| s).collect();
+            let scores: Vec<Vec<f64>> = per_tree.into_iter().map(|(s, _, _)| s).collect();
             sum_in_tree_order(&scores, steps.len(), self.components.len(), out);
         }
         Ok(())
@@ -519,7 +528,7 @@ fn scores_of_share<C: std::borrow::Borrow<Component>>(
 ) {
     match scoring {
         ScoringKind::Rcf => {
-            crate::score::rcf_scores(share, |c: &C| &c.borrow().tree, store, q, sc, out);
+            crate::lockstep::rcf_scores(share, |c: &C| &c.borrow().tree, store, q, sc, out);
         }
         ScoringKind::CoDisp => {
             for (c, o) in share.iter().zip(out.iter_mut()) {
@@ -539,7 +548,7 @@ fn scores_in_tree(
     out: &mut [f64],
 ) {
     match scoring {
-        ScoringKind::Rcf => crate::score::rcf_scores_of_points(&c.tree, store, qs, sc, out),
+        ScoringKind::Rcf => crate::lockstep::rcf_scores_of_points(&c.tree, store, qs, sc, out),
         ScoringKind::CoDisp => {
             for (q, o) in qs.iter().zip(out.iter_mut()) {
                 *o = c.tree.codisp_expected(store, q, sc);
@@ -591,6 +600,3 @@ fn entropy_seed() -> u64 {
         ^ COUNTER.fetch_add(0x9E37_79B9, Ordering::Relaxed);
     splitmix64(&mut s)
 }
-
-#[allow(dead_code)]
-fn _assert_rng_send(_: &Rng) {}

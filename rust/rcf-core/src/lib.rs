@@ -58,6 +58,9 @@ pub mod config;
 pub mod error;
 pub mod forest;
 pub mod input;
+mod kernels;
+mod lanes;
+pub mod lockstep;
 pub mod parallel;
 pub mod point_store;
 pub mod rng;
@@ -66,7 +69,6 @@ pub mod score;
 pub mod scratch;
 pub mod serialize;
 pub mod shingle;
-mod simd;
 pub mod tree;
 
 pub use config::{ForestConfig, SamplerKind, ScoringKind, MAX_SAMPLE_SIZE, MAX_TIME_DECAY};

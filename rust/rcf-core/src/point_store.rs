@@ -65,16 +65,16 @@ impl PointStore {
     /// [`PointStore::point`] for `D` values per point (0: any), so that offsets are constants.
     #[inline(always)]
     pub fn point_d<const D: usize>(&self, id: u32) -> &[f32] {
-        let d = crate::tree::dims::<D>(self.dim);
+        let d = crate::kernels::dims::<D>(self.dim);
         let start = id as usize * d;
         &self.data[start..start + d]
     }
 
     /// The values of point `id` as `N` vectors of four (points of `4·N` values).
     #[inline(always)]
-    pub(crate) fn point_x4<const N: usize>(&self, id: u32) -> crate::simd::Lanes<N> {
+    pub(crate) fn point_x4<const N: usize>(&self, id: u32) -> crate::kernels::simd::Lanes<N> {
         let start = id as usize * 4 * N;
-        crate::simd::load::<N>(&self.data[start..start + 4 * N])
+        crate::kernels::simd::load::<N>(&self.data[start..start + 4 * N])
     }
 
     /// Adds one reference to `id`.

@@ -1,17 +1,15 @@
 //! Per-thread scratch buffers for tree walks, so that no walk allocates.
 use std::cell::RefCell;
 
+use crate::lanes::Lanes;
+
 /// Reusable buffers of one thread.
 #[derive(Default)]
 pub struct Scratch {
     /// Node path of the current walk.
     pub path: Vec<u16>,
-    /// Node paths of trees walked together (see `score::rcf_scores`).
-    pub paths: [Vec<u16>; crate::score::GROUP],
-    /// The leaf each of those walks reached (`tree::NIL`: an empty tree or an unused lane).
-    pub lane_leaf: [u16; crate::score::GROUP],
-    /// The length of each of those paths.
-    pub lane_depth: [usize; crate::score::GROUP],
+    /// The last lockstep walk (see `lockstep`).
+    pub(crate) lanes: Lanes,
     /// Two boxes' worth of f32 (lo, hi).
     pub boxes: Vec<f32>,
     /// Per-level or per-dimension f64 work space (an insertion's level separations).
