@@ -29,6 +29,7 @@ def run(code: str, mem_gb: float = 1.5, timeout: float = 120) -> subprocess.Comp
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -40,5 +41,7 @@ def run(code: str, mem_gb: float = 1.5, timeout: float = 120) -> subprocess.Comp
 def expect_ok(code: str, mem_gb: float = 1.5, timeout: float = 120) -> str:
     """Runs `code` isolated; fails with its output unless it exits 0. Returns its stdout."""
     p = run(code, mem_gb, timeout)
-    assert p.returncode == 0, f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr[-3000:]}"
+    assert p.returncode == 0, (
+        f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr[-3000:]}"
+    )
     return p.stdout

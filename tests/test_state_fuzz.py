@@ -120,7 +120,9 @@ op = st.tuples(
     st.integers(0, 2**20),
     st.integers(0, 2**10),
 )
-mutation = st.fixed_dictionaries({"base": st.integers(0, 2), "ops": st.lists(op, min_size=1, max_size=4)})
+mutation = st.fixed_dictionaries(
+    {"base": st.integers(0, 2), "ops": st.lists(op, min_size=1, max_size=4)}
+)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -278,7 +278,12 @@ fn copies_and_restored_forests_do_not_grow_on_update() {
     for i in 0..67 {
         f.update(&[sine(i)]).unwrap();
     }
-    let trees = |f: &Forest| -> usize { f.components().iter().map(|c| c.heap_bytes()).sum() };
+    let trees = |f: &Forest| -> usize {
+        f.components()
+            .iter()
+            .map(rcf_core::sampler::Component::heap_bytes)
+            .sum()
+    };
     let before = trees(&f);
     let mut copy = f.clone();
     let mut restored = Forest::from_bytes(&f.to_bytes()).unwrap();
