@@ -46,14 +46,10 @@ pub fn row_to_f32(
                 what: "value out of range",
                 row: row_index,
                 column: j,
-                message: if limit >= f64::from(f32::MAX) / 2.0 {
-                    format!("{v} does not fit in float32 (|x| <= {limit:.3e} expected)")
-                } else {
-                    format!(
-                        "|x| <= {limit:.3e} expected (float32's largest value / (2 * \
-                         dimensions * shingle_size), so that sums of spans fit in float32), got {v}"
-                    )
-                },
+                message: format!(
+                    "{v:e} does not fit in float32 with room for sums of spans (|x| <= {limit:.3e} \
+                     expected: float32's largest value / (2 * dimensions * shingle_size))"
+                ),
             });
         }
         *o = v as f32;
