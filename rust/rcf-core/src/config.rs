@@ -9,8 +9,17 @@ use crate::error::{RcfError, Result};
 pub const MAX_SAMPLE_SIZE: usize = 32_766;
 /// Largest `num_trees * sample_size`: point ids are 24-bit and a batch chunk needs room too.
 pub const MAX_POINTS_HELD: usize = (1 << 24) - 3 * 2048;
+/// Largest `num_trees`.
+pub const MAX_TREES: usize = 10_000;
+/// Largest `threads` accepted (above the number of cores it acts as the number of cores).
+pub const MAX_THREADS: usize = 1024;
 /// Largest number of values in a (shingled) point: cut dimensions are stored in 16 bits.
 pub const MAX_POINT_DIMENSIONS: usize = 65_535;
+
+/// Largest `time_decay`. Above ~709 `e^λ` overflows f64 and the decay sampler would stop
+/// keeping points (its weights also leave f32's range sooner); from ~50 on, a point one step
+/// older already weighs `e^-50` as much, so the sample is the last `sample_size` points anyway.
+pub const MAX_TIME_DECAY: f64 = 100.0;
 
 /// How each tree chooses the points it keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +39,70 @@ pub enum ScoringKind {
     CoDisp,
 }
 
+impl SamplerKind {
+    /// The name used in the Python API and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            SamplerKind::Decay => "decay",
+            SamplerKind::Window => "window",
+        }
+    }
+}
+
+impl std::fmt::Display for SamplerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SamplerKind {
+    type Err = RcfError;
+
+    /// `"decay"` or `"window"`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "decay" => Ok(SamplerKind::Decay),
+            "window" => Ok(SamplerKind::Window),
+            other => Err(RcfError::param(
+                "sampler",
+                format!("expected \"decay\" or \"window\", got {other:?}"),
+            )),
+        }
+    }
+}
+
+impl ScoringKind {
+    /// The name used in the Python API and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoringKind::Rcf => "rcf",
+            ScoringKind::CoDisp => "codisp",
+        }
+    }
+}
+
+impl std::fmt::Display for ScoringKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ScoringKind {
+    type Err = RcfError;
+
+    /// `"rcf"` or `"codisp"`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "rcf" => Ok(ScoringKind::Rcf),
+            "codisp" => Ok(ScoringKind::CoDisp),
+            other => Err(RcfError::param(
+                "scoring",
+                format!("expected \"rcf\" or \"codisp\", got {other:?}"),
+            )),
+        }
+    }
+}
+
 /// Parameters of a forest. Build one with [`ForestConfig::new`] and adjust the public fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ForestConfig {
@@ -41,7 +114,8 @@ pub struct ForestConfig {
     pub num_trees: usize,
     /// Points kept per tree. Default 256.
     pub sample_size: usize,
-    /// λ of the time-decayed sampler; `None` means `0.1 / sample_size`. 0 is a uniform reservoir.
+    /// λ of the time-decayed sampler; `None` means `0.1 / sample_size`. 0 is a uniform reservoir;
+    /// at most [`MAX_TIME_DECAY`].
     pub time_decay: Option<f64>,
     /// Sampler kind. Default [`SamplerKind::Decay`].
     pub sampler: SamplerKind,
@@ -51,7 +125,10 @@ pub struct ForestConfig {
     pub output_after: Option<usize>,
     /// Seed of every tree's generator; `None` draws one from the clock and process.
     pub seed: Option<u64>,
-    /// Worker threads for batch calls; `None` means all cores, 1 means serial.
+    /// Most threads one call works on at once (the caller included), for one-point and batch
+    /// calls alike; `None` means one per core, 1 means serial. Threads come from pools shared by
+    /// the whole process (see [`crate::parallel`]), so values above the number of cores act as
+    /// the number of cores. Results never depend on it.
     pub threads: Option<usize>,
 }
 
@@ -117,10 +194,10 @@ impl ForestConfig {
                 ),
             ));
         }
-        if self.num_trees == 0 || self.num_trees > 10_000 {
+        if self.num_trees == 0 || self.num_trees > MAX_TREES {
             return Err(RcfError::param(
                 "num_trees",
-                format!("must be between 1 and 10000, got {}", self.num_trees),
+                format!("must be between 1 and {MAX_TREES}, got {}", self.num_trees),
             ));
         }
         if self.sample_size < 2 || self.sample_size > MAX_SAMPLE_SIZE {
@@ -143,18 +220,18 @@ impl ForestConfig {
             ));
         }
         if let Some(l) = self.time_decay {
-            if !l.is_finite() || l < 0.0 {
+            if !(0.0..=MAX_TIME_DECAY).contains(&l) {
                 return Err(RcfError::param(
                     "time_decay",
-                    format!("must be a finite number >= 0, got {l}"),
+                    format!("must be between 0 and {MAX_TIME_DECAY} (or None), got {l}"),
                 ));
             }
         }
         if let Some(t) = self.threads {
-            if t == 0 || t > 1024 {
+            if t == 0 || t > MAX_THREADS {
                 return Err(RcfError::param(
                     "threads",
-                    format!("must be between 1 and 1024 (or None for all cores), got {t}"),
+                    format!("must be between 1 and {MAX_THREADS} (or None for all cores), got {t}"),
                 ));
             }
         }
@@ -165,6 +242,20 @@ impl ForestConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_parse_and_print_themselves() {
+        for k in [SamplerKind::Decay, SamplerKind::Window] {
+            assert_eq!(k.to_string().parse::<SamplerKind>().unwrap(), k);
+        }
+        for k in [ScoringKind::Rcf, ScoringKind::CoDisp] {
+            assert_eq!(k.to_string().parse::<ScoringKind>().unwrap(), k);
+        }
+        let e = "Decay".parse::<SamplerKind>().unwrap_err().to_string();
+        assert!(e.contains("sampler") && e.contains("\"window\""), "{e}");
+        let e = "x".parse::<ScoringKind>().unwrap_err().to_string();
+        assert!(e.contains("scoring") && e.contains("\"codisp\""), "{e}");
+    }
 
     #[test]
     fn defaults_are_valid_and_documented_values() {
@@ -183,8 +274,14 @@ mod tests {
         let mut c = ForestConfig::new(0);
         c.num_trees = 3;
         assert!(c.validate().unwrap_err().to_string().contains("dimensions"));
-        let mut c = ForestConfig::new(2);
-        c.time_decay = Some(-1.0);
-        assert!(c.validate().unwrap_err().to_string().contains("time_decay"));
+        for bad in [-1.0, f64::NAN, f64::INFINITY, 1e37, MAX_TIME_DECAY * 1.01] {
+            let mut c = ForestConfig::new(2);
+            c.time_decay = Some(bad);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(
+                e.contains("time_decay") && e.contains("between 0 and"),
+                "{e}"
+            );
+        }
     }
 }

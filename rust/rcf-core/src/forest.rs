@@ -4,10 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ForestConfig, SamplerKind, ScoringKind};
 use crate::error::{RcfError, Result};
-use crate::input::{matrix_to_f32, row_to_f32};
+use crate::input::{matrix_to_f32, row_to_f32, value_limit};
 use crate::lanes::GROUP;
 use crate::point_store::PointStore;
-use crate::pool::Pool;
 use crate::rng::splitmix64;
 use crate::sampler::{Change, Component};
 use crate::scratch::{with_scratch, Scratch};
@@ -43,8 +42,6 @@ pub struct Forest {
     pub(crate) shingle: Shingle,
     pub(crate) entries_seen: u64,
     pub(crate) points_seen: u64,
-    #[serde(skip)]
-    pub(crate) pool: Pool,
 }
 
 /// What one tree did with a point of a one-point call.
@@ -78,7 +75,6 @@ impl Forest {
             components,
             entries_seen: 0,
             points_seen: 0,
-            pool: Pool::default(),
             config,
         })
     }
@@ -88,9 +84,8 @@ impl Forest {
         &self.config
     }
 
-    /// Changes the threads that share the trees (`None`: all cores, 1: serial): one-point calls
-    /// (`score`, `update`, `score_update`) split the trees among spinning helper threads, batch
-    /// calls among the forest's pool. Results do not depend on it.
+    /// Changes the most threads one call works on (`None`: all cores, 1: serial; see
+    /// [`ForestConfig::threads`]). Results do not depend on it.
     pub fn set_threads(&mut self, threads: Option<usize>) -> Result<()> {
         let mut c = self.config.clone();
         c.threads = threads;
@@ -137,9 +132,14 @@ impl Forest {
             + self.components.capacity() * std::mem::size_of::<Component>()
     }
 
+    /// Largest magnitude of an input value ([`value_limit`] of the shingled point size).
+    pub fn value_limit(&self) -> f64 {
+        value_limit(self.config.point_dimensions())
+    }
+
     fn observation(&self, x: &[f64]) -> Result<Vec<f32>> {
         let mut v = vec![0f32; self.config.dimensions];
-        row_to_f32(x, self.config.dimensions, 0, &mut v)?;
+        row_to_f32(x, self.config.dimensions, 0, self.value_limit(), &mut v)?;
         Ok(v)
     }
 
@@ -152,7 +152,7 @@ impl Forest {
         let scoring = self.config.scoring;
         let store = &self.store;
         let mut trees: Vec<&Component> = self.components.iter().collect();
-        let per_tree = crate::helpers::map_blocks(
+        let per_tree = crate::parallel::helpers::map_blocks(
             self.config.threads,
             &mut trees,
             GROUP,
@@ -247,7 +247,7 @@ impl Forest {
         }
         let how = Learning::of(&self.config, &self.store);
         let failure = std::sync::Mutex::new(None);
-        let per_tree = crate::helpers::map_blocks(
+        let per_tree = crate::parallel::helpers::map_blocks(
             self.config.threads,
             &mut self.components,
             GROUP,
@@ -285,7 +285,7 @@ impl Forest {
     /// consecutive observations: row i is shingled with the history and rows before it.
     pub fn score_many(&self, data: &[f64]) -> Result<Vec<f64>> {
         let d = self.config.dimensions;
-        let xs = matrix_to_f32(data, d)?;
+        let xs = matrix_to_f32(data, d, self.value_limit())?;
         let n = xs.len() / d;
         if !self.is_ready() {
             return Ok(vec![0.0; n]);
@@ -299,7 +299,7 @@ impl Forest {
                 points.push(history.point_for(x, &mut q).then_some(q));
                 history.push(x);
             }
-            let per_tree = self.pool.map(self.config.threads, &self.components, |c| {
+            let per_tree = crate::parallel::pool::map(self.config.threads, &self.components, |c| {
                 with_scratch(|sc| {
                     points
                         .iter()
@@ -316,7 +316,7 @@ impl Forest {
     /// row, computed with every tree consuming the batch in parallel.
     pub fn score_update_many(&mut self, data: &[f64]) -> Result<Vec<f64>> {
         let d = self.config.dimensions;
-        let xs = matrix_to_f32(data, d)?;
+        let xs = matrix_to_f32(data, d, self.value_limit())?;
         let mut out = Vec::with_capacity(xs.len() / d);
         for chunk in xs.chunks(CHUNK * d) {
             self.learn_chunk(chunk, &mut out)?;
@@ -327,7 +327,7 @@ impl Forest {
     /// Learns each row of `data` in turn (no scores).
     pub fn update_many(&mut self, data: &[f64]) -> Result<()> {
         let d = self.config.dimensions;
-        let xs = matrix_to_f32(data, d)?;
+        let xs = matrix_to_f32(data, d, self.value_limit())?;
         let mut sink = Vec::new();
         for chunk in xs.chunks(CHUNK * d) {
             sink.clear();
@@ -345,9 +345,8 @@ impl Forest {
         let mut q = Vec::new();
         let steps: Vec<Step> = xs.chunks(d).map(|x| self.admit(x, &mut q, want)).collect();
         let how = Learning::of(&self.config, &self.store);
-        let results = self
-            .pool
-            .map_mut(self.config.threads, &mut self.components, |c| {
+        let results =
+            crate::parallel::pool::map_mut(self.config.threads, &mut self.components, |c| {
                 with_scratch(|sc| learn_run(&how, &steps, c, sc))
             });
         let mut per_tree = Vec::with_capacity(results.len());
@@ -379,7 +378,7 @@ impl Forest {
     /// observation first), without the forest's shingle history; 0 before the forest is ready.
     pub fn score_shingled(&self, q: &[f64]) -> Result<f64> {
         let mut v = vec![0f32; self.config.point_dimensions()];
-        row_to_f32(q, v.len(), 0, &mut v)?;
+        row_to_f32(q, v.len(), 0, self.value_limit(), &mut v)?;
         Ok(if self.is_ready() {
             self.score_point(&v)
         } else {
@@ -391,7 +390,7 @@ impl Forest {
     pub fn attribution_shingled(&self, q: &[f64]) -> Result<DiVector> {
         let pd = self.config.point_dimensions();
         let mut v = vec![0f32; pd];
-        row_to_f32(q, pd, 0, &mut v)?;
+        row_to_f32(q, pd, 0, self.value_limit(), &mut v)?;
         let mut high = vec![0.0; pd];
         let mut low = vec![0.0; pd];
         if self.is_ready() {

@@ -1,8 +1,23 @@
-//! Checks of user input: every value finite and representable as f32, rows of the right width.
+//! Checks of user input: every value finite and within [`value_limit`], rows of the right width.
 use crate::error::{RcfError, Result};
 
-/// Converts one row to f32, rejecting NaN, infinities and values beyond f32's range.
-pub fn row_to_f32(row: &[f64], expected: usize, row_index: usize, out: &mut [f32]) -> Result<()> {
+/// Largest magnitude of an input value for points of `point_dims` values (after shingling):
+/// `f32::MAX / (2 · point_dims)`. Scores sum, over a point's values, the span of a box widened
+/// by the point, each up to twice the largest magnitude, in f32: within this limit the sum
+/// cannot overflow (beyond it, inf / inf made NaN scores and attributions).
+pub fn value_limit(point_dims: usize) -> f64 {
+    f64::from(f32::MAX) / (2.0 * point_dims.max(1) as f64)
+}
+
+/// Converts one row to f32, rejecting NaN, infinities and values beyond `limit` in magnitude
+/// (see [`value_limit`]).
+pub fn row_to_f32(
+    row: &[f64],
+    expected: usize,
+    row_index: usize,
+    limit: f64,
+    out: &mut [f32],
+) -> Result<()> {
     if row.len() != expected {
         return Err(RcfError::DimensionMismatch {
             expected,
@@ -26,22 +41,25 @@ pub fn row_to_f32(row: &[f64], expected: usize, row_index: usize, out: &mut [f32
                 message: "expected a finite number".into(),
             });
         }
-        let f = v as f32;
-        if f.is_infinite() {
+        if v.abs() > limit {
             return Err(RcfError::InvalidValue {
                 what: "value out of range",
                 row: row_index,
                 column: j,
-                message: format!("{v} does not fit in float32 (|x| <= 3.4e38 expected)"),
+                message: format!(
+                    "{v:e} does not fit in float32 with room for sums of spans (|x| <= {limit:.3e} \
+                     expected: float32's largest value / (2 * dimensions * shingle_size))"
+                ),
             });
         }
-        *o = f;
+        *o = v as f32;
     }
     Ok(())
 }
 
-/// Converts a row-major matrix of `cols` columns; the whole input is checked before any use.
-pub fn matrix_to_f32(data: &[f64], cols: usize) -> Result<Vec<f32>> {
+/// Converts a row-major matrix of `cols` columns, values within `limit`; the whole input is
+/// checked before any use.
+pub fn matrix_to_f32(data: &[f64], cols: usize, limit: f64) -> Result<Vec<f32>> {
     if cols == 0 || data.len() % cols != 0 {
         return Err(RcfError::DimensionMismatch {
             expected: cols,
@@ -50,7 +68,7 @@ pub fn matrix_to_f32(data: &[f64], cols: usize) -> Result<Vec<f32>> {
     }
     let mut out = vec![0f32; data.len()];
     for (i, (row, o)) in data.chunks(cols).zip(out.chunks_mut(cols)).enumerate() {
-        row_to_f32(row, cols, i, o)?;
+        row_to_f32(row, cols, i, limit, o)?;
     }
     Ok(out)
 }

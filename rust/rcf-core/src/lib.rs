@@ -58,14 +58,13 @@ mod config;
 pub mod detector;
 mod error;
 mod forest;
-mod helpers;
 mod input;
 mod kernels;
 pub mod keyed;
 mod lanes;
 mod lockstep;
+mod parallel;
 mod point_store;
-mod pool;
 mod rng;
 mod sampler;
 mod score;
@@ -74,10 +73,14 @@ mod serialize;
 mod shingle;
 mod tree;
 
-pub use config::{ForestConfig, SamplerKind, ScoringKind, MAX_SAMPLE_SIZE};
+pub use config::{
+    ForestConfig, SamplerKind, ScoringKind, MAX_POINT_DIMENSIONS, MAX_SAMPLE_SIZE, MAX_THREADS,
+    MAX_TIME_DECAY, MAX_TREES,
+};
 pub use error::{RcfError, Result};
 pub use forest::{DiVector, Forest};
 pub use keyed::{KeyedConfig, KeyedForests};
+pub use parallel::{fork_generation, watch_forks};
 pub mod rrcf;
 
 /// Internals that the crate's integration tests and the dev tools (`rcf-tools`) reach into;

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 /// Reference count of a free id. A point has at most one leaf per tree, so counts stay below
 /// `num_trees`, which the configuration keeps under this.
 const FREE: u16 = u16::MAX;
+/// Point ids are 24-bit (tree leaves keep the mass in the other 8 bits).
+const ID_LIMIT: usize = 1 << 24;
 
 /// Reference-counted storage of points.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -130,11 +132,29 @@ impl PointStore {
         self.refs.get(id as usize).is_some_and(|&r| r != FREE)
     }
 
-    /// Structural check used after deserializing; `expected` gives each id's reference count.
-    pub(crate) fn check(&self, expected: &[u32]) -> std::result::Result<(), String> {
-        if self.data.len() != self.refs.len() * self.dim {
-            return Err("point store sizes disagree".into());
+    /// First structural check after deserializing: sizes agree and values are finite, so that
+    /// [`PointStore::point`] is safe for every id below the number of slots.
+    pub(crate) fn check_shape(&self) -> std::result::Result<(), String> {
+        if self.dim == 0
+            || self.refs.len().checked_mul(self.dim) != Some(self.data.len())
+            || self.refs.len() > ID_LIMIT
+        {
+            return Err(format!(
+                "point store sizes disagree: {} values for {} points of {} values",
+                self.data.len(),
+                self.refs.len(),
+                self.dim
+            ));
         }
+        if self.data.iter().any(|v| !v.is_finite()) {
+            return Err("point store holds a non-finite value".into());
+        }
+        Ok(())
+    }
+
+    /// Second structural check: `expected` gives each id's reference count (from the trees).
+    pub(crate) fn check_refs(&self, expected: &[u32]) -> std::result::Result<(), String> {
+        self.check_shape()?;
         if expected.len() != self.refs.len() {
             return Err("point store length disagrees with trees".into());
         }
@@ -155,9 +175,6 @@ impl PointStore {
             if !live_ok {
                 return Err(format!("point {i} has {r} references, trees hold {e}"));
             }
-        }
-        if self.data.iter().any(|v| !v.is_finite()) {
-            return Err("point store holds a non-finite value".into());
         }
         Ok(())
     }

@@ -8,7 +8,6 @@ use bincode::Options;
 use crate::error::{RcfError, Result};
 use crate::forest::Forest;
 use crate::point_store::PointStore;
-use crate::pool::Pool;
 
 const MAGIC: &[u8; 8] = b"RCFFAST\0";
 /// Version of the saved format written by this build.
@@ -80,11 +79,9 @@ impl Forest {
                 .deserialize(payload)
                 .map_err(undecodable)?
         };
-        forest.pool = Pool::default();
         forest.check().map_err(RcfError::Corrupt)?;
-        let capacity = forest.config.sample_size;
         for c in &mut forest.components {
-            c.tree.reserve_for(capacity);
+            c.tree.reserve_one_more();
         }
         Ok(forest)
     }
@@ -100,6 +97,11 @@ impl Forest {
         if !self.shingle.is_valid(c.dimensions, c.shingle_size) {
             return Err("shingle history is inconsistent".into());
         }
+        if self.points_seen > self.entries_seen {
+            return Err("more points learned than observations seen".into());
+        }
+        // The store's sizes first: the trees' checks read its points.
+        self.store.check_shape()?;
         let mut refs = vec![0u32; self.store_len_slots()];
         let window = c.sampler == crate::config::SamplerKind::Window;
         for comp in &self.components {
@@ -111,7 +113,7 @@ impl Forest {
             }
             comp.check(&self.store, &mut refs, c.sample_size)?;
         }
-        self.store.check(&refs)
+        self.store.check_refs(&refs)
     }
 
     fn store_len_slots(&self) -> usize {
@@ -159,7 +161,6 @@ mod v1 {
 
     use crate::config::ForestConfig;
     use crate::point_store::PointStore;
-    use crate::pool::Pool;
     use crate::rng::Rng;
     use crate::sampler::{Component as NewComponent, Sampler as NewSampler};
     use crate::shingle::Shingle;
@@ -220,7 +221,6 @@ mod v1 {
                 shingle: self.shingle,
                 entries_seen: self.entries_seen,
                 points_seen: self.points_seen,
-                pool: Pool::default(),
             }
         }
     }

@@ -1,14 +1,24 @@
 //! `RandomCutForest` and `Attribution`: argument checks, one core call, result conversion.
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+//!
+//! Every call that touches the forest goes through [`PyForest::read`] or [`PyForest::write`]:
+//! the GIL is released before waiting for the forest's lock (a long batch on one thread never
+//! stalls the others' Python code), a panic is caught and raised as `RuntimeError`, a failed
+//! update marks the forest as unusable instead of leaving it half-updated unnoticed, and a
+//! forest that another thread was inside when the process forked raises in the child instead
+//! of waiting forever for a lock whose holder does not exist there.
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
 
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
-use rcf_core::{Forest, ForestConfig, SamplerKind, ScoringKind};
+use pyo3::types::{PyBytes, PyFloat, PyInt, PyTuple};
+use rcf_core::{Forest, ForestConfig, RcfError, MAX_SAMPLE_SIZE};
+use rcf_core::{MAX_POINT_DIMENSIONS, MAX_THREADS, MAX_TREES};
 
 use crate::arrays;
-use crate::errors::to_py;
+use crate::errors::{Error, Result};
 
 /// Per-dimension explanation of an anomaly score.
 ///
@@ -56,7 +66,8 @@ impl PyAttribution {
 /// sample_size : int
 ///     Points kept per tree (2 to 32766).
 /// time_decay : float or None
-///     λ of the time-decayed sampler; ``None`` means ``0.1 / sample_size``, 0 a uniform sample.
+///     λ of the time-decayed sampler, 0 to 100; ``None`` means ``0.1 / sample_size``, 0 a
+///     uniform sample.
 /// sampler : {"decay", "window"}
 ///     Time-decayed reservoir, or a sliding window of the last ``sample_size`` points.
 /// scoring : {"rcf", "codisp"}
@@ -66,131 +77,241 @@ impl PyAttribution {
 /// seed : int or None
 ///     Seed of all trees' generators; same seed and input give bit-identical scores.
 /// threads : int or None
-///     Threads a call may use (batch calls and one-point calls); ``None`` uses all cores, 1 is
-///     serial. Results never depend on it.
+///     Most threads one call works on at once, the caller included (one-point and batch calls
+///     alike); ``None`` means one per core, 1 is serial. The threads come from pools shared by
+///     every forest of the process (one thread per core for batches, at most 3 helpers for
+///     one-point calls), so values above the number of cores act as the number of cores and
+///     many forests do not mean many threads. Results never depend on it.
 #[pyclass(frozen, module = "rcf_fast._rcf", name = "RandomCutForest")]
 pub struct PyForest {
+    /// Values per observation (never changes; read without the lock).
+    dims: usize,
     inner: RwLock<Forest>,
+    /// Threads inside a call (waiting or holding the lock) in the low 32 bits, the fork
+    /// generation they belong to in the high 32 bits (see [`PyForest::enter`]).
+    users: AtomicU64,
+    /// Set when an update failed inside (a bug): the forest may be half-updated.
+    broken: AtomicBool,
 }
 
-fn nonneg(name: &str, v: i64) -> PyResult<usize> {
-    usize::try_from(v).map_err(|_| {
-        PyValueError::new_err(format!("invalid parameter `{name}`: must be >= 0, got {v}"))
-    })
+/// A thread inside a call of a forest; leaving drops the count.
+struct Inside<'a>(&'a AtomicU64);
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl PyForest {
-    fn read(&self) -> RwLockReadGuard<'_, Forest> {
-        self.inner
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn wrap(forest: Forest) -> Self {
+        rcf_core::watch_forks();
+        PyForest {
+            dims: forest.config().dimensions,
+            inner: RwLock::new(forest),
+            users: AtomicU64::new(u64::from(rcf_core::fork_generation()) << 32),
+            broken: AtomicBool::new(false),
+        }
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Forest> {
-        self.inner
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Counts this thread in. Threads counted in an older fork generation than this process's
+    /// were inside a call when the process forked: they do not exist here and the lock they
+    /// hold would never be released, so the forest is unusable in this process.
+    fn enter(&self) -> Result<Inside<'_>> {
+        let generation = u64::from(rcf_core::fork_generation());
+        let mut seen = self.users.load(Ordering::Acquire);
+        loop {
+            let next = if seen >> 32 == generation {
+                seen + 1
+            } else if seen & 0xFFFF_FFFF != 0 {
+                return Err(Error::Forked("forest"));
+            } else {
+                (generation << 32) | 1
+            };
+            match self
+                .users
+                .compare_exchange_weak(seen, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(Inside(&self.users)),
+                Err(now) => seen = now,
+            }
+        }
     }
 
-    fn dims(&self) -> usize {
-        self.read().config().dimensions
+    /// `f` on the forest, read-only: the GIL released, then the lock taken, panics caught.
+    fn read<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&Forest) -> std::result::Result<R, RcfError> + Send,
+    ) -> Result<R> {
+        py.detach(|| {
+            let _inside = self.enter()?;
+            if self.broken.load(Ordering::Acquire) {
+                return Err(Error::Broken("forest"));
+            }
+            let g = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+            match catch_unwind(AssertUnwindSafe(|| f(&g))) {
+                Ok(r) => Ok(r?),
+                Err(p) => Err(Error::panic(p.as_ref())),
+            }
+        })
     }
+
+    /// `f` on the forest, to change it: as [`PyForest::read`]; a failure inside (a panic or a
+    /// broken invariant, never bad input, which the core rejects before changing anything)
+    /// marks the forest as unusable rather than leaving a half-done update unnoticed.
+    fn write<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Forest) -> std::result::Result<R, RcfError> + Send,
+    ) -> Result<R> {
+        py.detach(|| {
+            let _inside = self.enter()?;
+            let mut g = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+            if self.broken.load(Ordering::Acquire) {
+                return Err(Error::Broken("forest"));
+            }
+            let out = match catch_unwind(AssertUnwindSafe(|| f(&mut g))) {
+                Ok(r) => r.map_err(Error::from),
+                Err(p) => Err(Error::panic(p.as_ref())),
+            };
+            if out.as_ref().is_err_and(Error::is_internal) {
+                self.broken.store(true, Ordering::Release);
+            }
+            out
+        })
+    }
+}
+
+/// Largest `output_after` accepted (a count of points; 2**63-1 in effect means never ready).
+const MAX_OUTPUT_AFTER: usize = i64::MAX as usize;
+
+/// How a bound reads in messages.
+fn bound_text(v: u64) -> String {
+    match v {
+        u64::MAX => "2**64-1".into(),
+        0x7FFF_FFFF_FFFF_FFFF => "2**63-1".into(),
+        v => v.to_string(),
+    }
+}
+
+/// An int parameter in `min..=max` (any Python int, or an object with `__index__`):
+/// `TypeError` for other types, `ValueError` naming the range otherwise.
+fn int_param(name: &str, v: &Bound<'_, PyAny>, min: u64, max: u64) -> PyResult<u64> {
+    let index = if v.is_instance_of::<PyInt>() {
+        v.clone()
+    } else if v.is_instance_of::<PyFloat>() {
+        return Err(PyTypeError::new_err(format!(
+            "invalid parameter `{name}`: expected an int, got float {v}"
+        )));
+    } else {
+        v.call_method0("__index__").map_err(|_| {
+            PyTypeError::new_err(format!(
+                "invalid parameter `{name}`: expected an int, got {}",
+                v.get_type()
+                    .name()
+                    .map_or_else(|_| "?".into(), |n| n.to_string())
+            ))
+        })?
+    };
+    match index.extract::<u64>() {
+        Ok(x) if (min..=max).contains(&x) => Ok(x),
+        _ => {
+            let text = index.str().map_or_else(|_| "?".into(), |s| s.to_string());
+            let text = if text.len() > 30 {
+                format!("an int of {} digits", text.trim_start_matches('-').len())
+            } else {
+                text
+            };
+            Err(PyValueError::new_err(format!(
+                "invalid parameter `{name}`: must be between {} and {}, got {text}",
+                bound_text(min),
+                bound_text(max)
+            )))
+        }
+    }
+}
+
+/// A size parameter, or its default when absent or None; the range is the configuration's.
+fn size_param(
+    name: &str,
+    v: Option<&Bound<'_, PyAny>>,
+    min: usize,
+    max: usize,
+) -> PyResult<Option<usize>> {
+    v.filter(|v| !v.is_none())
+        .map(|v| int_param(name, v, min as u64, max as u64).map(|x| x as usize))
+        .transpose()
 }
 
 #[pymethods]
 impl PyForest {
     #[new]
-    #[pyo3(signature = (dimensions=1, shingle_size=1, num_trees=100, sample_size=256,
+    #[pyo3(signature = (dimensions=None, shingle_size=None, num_trees=None, sample_size=None,
         time_decay=None, sampler="decay", scoring="rcf", output_after=None, seed=None,
-        threads=None))]
+        threads=None),
+        text_signature = "(dimensions=1, shingle_size=1, num_trees=100, sample_size=256, \
+            time_decay=None, sampler='decay', scoring='rcf', output_after=None, seed=None, \
+            threads=None)")]
     fn new(
-        dimensions: i64,
-        shingle_size: i64,
-        num_trees: i64,
-        sample_size: i64,
-        time_decay: Option<f64>,
+        py: Python<'_>,
+        dimensions: Option<&Bound<'_, PyAny>>,
+        shingle_size: Option<&Bound<'_, PyAny>>,
+        num_trees: Option<&Bound<'_, PyAny>>,
+        sample_size: Option<&Bound<'_, PyAny>>,
+        time_decay: Option<&Bound<'_, PyAny>>,
         sampler: &str,
         scoring: &str,
-        output_after: Option<i64>,
+        output_after: Option<&Bound<'_, PyAny>>,
         seed: Option<&Bound<'_, PyAny>>,
-        threads: Option<i64>,
-    ) -> PyResult<Self> {
-        let sampler = match sampler {
-            "decay" => SamplerKind::Decay,
-            "window" => SamplerKind::Window,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "invalid parameter `sampler`: expected \"decay\" or \"window\", got {other:?}"
-                )))
-            }
-        };
-        let scoring = match scoring {
-            "rcf" => ScoringKind::Rcf,
-            "codisp" => ScoringKind::CoDisp,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "invalid parameter `scoring`: expected \"rcf\" or \"codisp\", got {other:?}"
-                )))
-            }
-        };
-        let seed = match seed {
+        threads: Option<&Bound<'_, PyAny>>,
+    ) -> Result<Self> {
+        let defaults = ForestConfig::default();
+        let seed = match seed.filter(|s| !s.is_none()) {
             None => None,
-            Some(s) if s.is_none() => None,
-            Some(s) => {
-                let v: i128 = s
-                    .call_method0("__index__")
-                    .and_then(|i| i.extract())
-                    .map_err(|_| {
-                        PyTypeError::new_err(format!(
-                            "invalid parameter `seed`: expected an int or None, got {}",
-                            s.get_type()
-                                .name()
-                                .map_or_else(|_| "?".into(), |n| n.to_string())
-                        ))
-                    })?;
-                Some(u64::try_from(v).map_err(|_| {
-                    PyValueError::new_err(format!(
-                        "invalid parameter `seed`: must be between 0 and 2**64-1, got {v}"
-                    ))
-                })?)
-            }
+            Some(s) => Some(int_param("seed", s, 0, u64::MAX)?),
         };
+        let time_decay = match time_decay.filter(|t| !t.is_none()) {
+            None => None,
+            Some(t) => Some(float_param("time_decay", t)?),
+        };
+        let dims = MAX_POINT_DIMENSIONS;
         let config = ForestConfig {
-            dimensions: nonneg("dimensions", dimensions)?,
-            shingle_size: nonneg("shingle_size", shingle_size)?,
-            num_trees: nonneg("num_trees", num_trees)?,
-            sample_size: nonneg("sample_size", sample_size)?,
+            dimensions: size_param("dimensions", dimensions, 1, dims)?
+                .unwrap_or(defaults.dimensions),
+            shingle_size: size_param("shingle_size", shingle_size, 1, dims)?
+                .unwrap_or(defaults.shingle_size),
+            num_trees: size_param("num_trees", num_trees, 1, MAX_TREES)?
+                .unwrap_or(defaults.num_trees),
+            sample_size: size_param("sample_size", sample_size, 2, MAX_SAMPLE_SIZE)?
+                .unwrap_or(defaults.sample_size),
             time_decay,
-            sampler,
-            scoring,
-            output_after: output_after
-                .map(|v| nonneg("output_after", v))
-                .transpose()?,
+            sampler: sampler.parse()?,
+            scoring: scoring.parse()?,
+            output_after: size_param("output_after", output_after, 0, MAX_OUTPUT_AFTER)?,
             seed,
-            threads: threads.map(|v| nonneg("threads", v)).transpose()?,
+            threads: size_param("threads", threads, 1, MAX_THREADS)?,
         };
-        let forest = Forest::new(config).map_err(to_py)?;
-        Ok(PyForest {
-            inner: RwLock::new(forest),
-        })
+        let forest = py.detach(|| Forest::new(config))?;
+        Ok(PyForest::wrap(forest))
     }
 
     /// Anomaly score of observation ``x`` without changing the forest (0.0 until ready).
-    fn score(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<f64> {
-        let x = arrays::point(x, self.dims())?;
-        py.detach(|| self.read().score(&x)).map_err(to_py)
+    fn score(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> Result<f64> {
+        let x = arrays::point(x, self.dims)?;
+        self.read(py, |f| f.score(&x))
     }
 
     /// Learns observation ``x``.
-    fn update(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<()> {
-        let x = arrays::point(x, self.dims())?;
-        py.detach(|| self.write().update(&x)).map_err(to_py)
+    fn update(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> Result<()> {
+        let x = arrays::point(x, self.dims)?;
+        self.write(py, |f| f.update(&x))
     }
 
     /// Scores observation ``x``, then learns it: the streaming call.
-    fn score_update(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<f64> {
-        let x = arrays::point(x, self.dims())?;
-        py.detach(|| self.write().score_update(&x)).map_err(to_py)
+    fn score_update(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> Result<f64> {
+        let x = arrays::point(x, self.dims)?;
+        self.write(py, |f| f.score_update(&x))
     }
 
     /// Scores each row of ``X`` (shape ``(n, dimensions)``) without learning; rows are
@@ -199,10 +320,9 @@ impl PyForest {
         &self,
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let rows = arrays::rows(x, self.dims())?;
-        let out = arrays::with_slice(&rows, |s| py.detach(|| self.read().score_many(s)))
-            .map_err(to_py)?;
+    ) -> Result<Bound<'py, PyArray1<f64>>> {
+        let rows = arrays::rows(x, self.dims)?;
+        let out = arrays::with_slice(&rows, |s| self.read(py, |f| f.score_many(s)))?;
         Ok(out.into_pyarray(py))
     }
 
@@ -212,23 +332,22 @@ impl PyForest {
         &self,
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let rows = arrays::rows(x, self.dims())?;
-        let out = arrays::with_slice(&rows, |s| py.detach(|| self.write().score_update_many(s)))
-            .map_err(to_py)?;
+    ) -> Result<Bound<'py, PyArray1<f64>>> {
+        let rows = arrays::rows(x, self.dims)?;
+        let out = arrays::with_slice(&rows, |s| self.write(py, |f| f.score_update_many(s)))?;
         Ok(out.into_pyarray(py))
     }
 
     /// Learns each row of ``X`` in turn. Releases the GIL.
-    fn update_many(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<()> {
-        let rows = arrays::rows(x, self.dims())?;
-        arrays::with_slice(&rows, |s| py.detach(|| self.write().update_many(s))).map_err(to_py)
+    fn update_many(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> Result<()> {
+        let rows = arrays::rows(x, self.dims)?;
+        arrays::with_slice(&rows, |s| self.write(py, |f| f.update_many(s)))
     }
 
     /// Which input dimension made ``x`` anomalous, and in which direction.
-    fn attribution(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<PyAttribution> {
-        let x = arrays::point(x, self.dims())?;
-        let a = py.detach(|| self.read().attribution(&x)).map_err(to_py)?;
+    fn attribution(&self, py: Python<'_>, x: &Bound<'_, PyAny>) -> Result<PyAttribution> {
+        let x = arrays::point(x, self.dims)?;
+        let a = self.read(py, |f| f.attribution(&x))?;
         let total = a.total();
         Ok(PyAttribution {
             high: a.high.into_pyarray(py).unbind(),
@@ -239,146 +358,145 @@ impl PyForest {
 
     /// True once ``output_after`` points were learned.
     #[getter]
-    fn is_ready(&self) -> bool {
-        self.read().is_ready()
+    fn is_ready(&self, py: Python<'_>) -> Result<bool> {
+        self.read(py, |f| Ok(f.is_ready()))
     }
 
     /// Observations given to the forest so far.
     #[getter]
-    fn entries_seen(&self) -> u64 {
-        self.read().entries_seen()
+    fn entries_seen(&self, py: Python<'_>) -> Result<u64> {
+        self.read(py, |f| Ok(f.entries_seen()))
     }
 
     #[getter]
     fn dimensions(&self) -> usize {
-        self.dims()
+        self.dims
     }
 
     #[getter]
-    fn shingle_size(&self) -> usize {
-        self.read().config().shingle_size
+    fn shingle_size(&self, py: Python<'_>) -> Result<usize> {
+        self.read(py, |f| Ok(f.config().shingle_size))
     }
 
     #[getter]
-    fn num_trees(&self) -> usize {
-        self.read().config().num_trees
+    fn num_trees(&self, py: Python<'_>) -> Result<usize> {
+        self.read(py, |f| Ok(f.config().num_trees))
     }
 
     #[getter]
-    fn sample_size(&self) -> usize {
-        self.read().config().sample_size
+    fn sample_size(&self, py: Python<'_>) -> Result<usize> {
+        self.read(py, |f| Ok(f.config().sample_size))
     }
 
     /// λ in force (the default resolved).
     #[getter]
-    fn time_decay(&self) -> f64 {
-        self.read().config().effective_time_decay()
+    fn time_decay(&self, py: Python<'_>) -> Result<f64> {
+        self.read(py, |f| Ok(f.config().effective_time_decay()))
     }
 
     #[getter]
-    fn sampler(&self) -> &'static str {
-        match self.read().config().sampler {
-            SamplerKind::Decay => "decay",
-            SamplerKind::Window => "window",
-        }
+    fn sampler(&self, py: Python<'_>) -> Result<&'static str> {
+        self.read(py, |f| Ok(f.config().sampler.name()))
     }
 
     #[getter]
-    fn scoring(&self) -> &'static str {
-        match self.read().config().scoring {
-            ScoringKind::Rcf => "rcf",
-            ScoringKind::CoDisp => "codisp",
-        }
+    fn scoring(&self, py: Python<'_>) -> Result<&'static str> {
+        self.read(py, |f| Ok(f.config().scoring.name()))
     }
 
     /// Points learned before scores are reported (the default resolved).
     #[getter]
-    fn output_after(&self) -> usize {
-        self.read().config().effective_output_after()
+    fn output_after(&self, py: Python<'_>) -> Result<usize> {
+        self.read(py, |f| Ok(f.config().effective_output_after()))
     }
 
     #[getter]
-    fn seed(&self) -> Option<u64> {
-        self.read().config().seed
+    fn seed(&self, py: Python<'_>) -> Result<Option<u64>> {
+        self.read(py, |f| Ok(f.config().seed))
     }
 
-    /// Threads a call may use (None: all cores). Settable; results do not depend on it.
+    /// Most threads one call works on (None: one per core). Settable; results do not depend
+    /// on it.
     #[getter]
-    fn get_threads(&self) -> Option<usize> {
-        self.read().config().threads
+    fn get_threads(&self, py: Python<'_>) -> Result<Option<usize>> {
+        self.read(py, |f| Ok(f.config().threads))
     }
 
     #[setter]
-    fn set_threads(&self, threads: Option<i64>) -> PyResult<()> {
-        let t = threads.map(|v| nonneg("threads", v)).transpose()?;
-        self.write().set_threads(t).map_err(to_py)
+    fn set_threads(&self, py: Python<'_>, threads: Option<&Bound<'_, PyAny>>) -> Result<()> {
+        let t = size_param("threads", threads, 1, MAX_THREADS)?;
+        self.write(py, |f| f.set_threads(t))
     }
 
     /// Approximate bytes of memory held by the forest.
-    fn memory_usage(&self) -> usize {
-        self.read().heap_bytes()
+    fn memory_usage(&self, py: Python<'_>) -> Result<usize> {
+        self.read(py, |f| Ok(f.heap_bytes()))
     }
 
     /// The full state (generators included) as versioned bytes.
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let b = py.detach(|| self.read().to_bytes());
-        PyBytes::new(py, &b)
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyBytes>> {
+        let b = self.read(py, |f| Ok(f.to_bytes()))?;
+        Ok(PyBytes::new(py, &b))
     }
 
-    /// Restores a forest from ``to_bytes()`` output; raises ``StateError`` for bad bytes.
+    /// Restores a forest from ``to_bytes()`` output (bytes, bytearray or memoryview); raises
+    /// ``StateError`` for bad bytes.
     #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
-        let f = py.detach(|| Forest::from_bytes(data)).map_err(to_py)?;
-        Ok(PyForest {
-            inner: RwLock::new(f),
-        })
+    fn from_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> Result<Self> {
+        let owned;
+        let bytes: &[u8] = if let Ok(b) = data.cast::<PyBytes>() {
+            b.as_bytes()
+        } else {
+            owned = arrays::state_bytes(data)?;
+            &owned
+        };
+        let f = py.detach(|| match catch_unwind(|| Forest::from_bytes(bytes)) {
+            Ok(r) => r.map_err(Error::from),
+            Err(p) => Err(Error::panic(p.as_ref())),
+        })?;
+        Ok(PyForest::wrap(f))
     }
 
     #[staticmethod]
-    fn _from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+    fn _from_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> Result<Self> {
         Self::from_bytes(py, data)
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> Result<Bound<'py, PyTuple>> {
         let py = slf.py();
         let ctor = slf.get_type().getattr("_from_bytes")?;
-        let state = slf.get().to_bytes(py);
-        PyTuple::new(py, [ctor.into_any(), PyTuple::new(py, [state])?.into_any()])
+        let state = slf.get().to_bytes(py)?;
+        Ok(PyTuple::new(
+            py,
+            [ctor.into_any(), PyTuple::new(py, [state])?.into_any()],
+        )?)
     }
 
-    fn __copy__(&self) -> Self {
-        PyForest {
-            inner: RwLock::new(self.read().clone()),
-        }
+    fn __copy__(&self, py: Python<'_>) -> Result<Self> {
+        let f = self.read(py, |f| Ok(f.clone()))?;
+        Ok(PyForest::wrap(f))
     }
 
-    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
-        self.__copy__()
+    fn __deepcopy__(&self, py: Python<'_>, _memo: &Bound<'_, PyAny>) -> Result<Self> {
+        self.__copy__(py)
     }
 
-    fn __repr__(&self) -> String {
-        let f = self.read();
-        let c = f.config();
-        format!(
-            "RandomCutForest(dimensions={}, shingle_size={}, num_trees={}, sample_size={}, \
-             sampler={:?}, scoring={:?}, entries_seen={}, is_ready={})",
-            c.dimensions,
-            c.shingle_size,
-            c.num_trees,
-            c.sample_size,
-            if c.sampler == SamplerKind::Decay {
-                "decay"
-            } else {
-                "window"
-            },
-            if c.scoring == ScoringKind::Rcf {
-                "rcf"
-            } else {
-                "codisp"
-            },
-            f.entries_seen(),
-            f.is_ready()
-        )
+    fn __repr__(&self, py: Python<'_>) -> Result<String> {
+        self.read(py, |f| {
+            let c = f.config();
+            Ok(format!(
+                "RandomCutForest(dimensions={}, shingle_size={}, num_trees={}, sample_size={}, \
+                 sampler={:?}, scoring={:?}, entries_seen={}, is_ready={})",
+                c.dimensions,
+                c.shingle_size,
+                c.num_trees,
+                c.sample_size,
+                c.sampler.name(),
+                c.scoring.name(),
+                f.entries_seen(),
+                f.is_ready()
+            ))
+        })
     }
 }
 
@@ -392,4 +510,32 @@ impl PyAttribution {
             total,
         }
     }
+}
+
+/// A float parameter: a Python float or int (any size; beyond float64 is out of range).
+fn float_param(name: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if v.is_instance_of::<pyo3::types::PyString>() {
+        return Err(PyTypeError::new_err(format!(
+            "invalid parameter `{name}`: expected a number, got str"
+        )));
+    }
+    v.extract::<f64>().map_err(|e| {
+        if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(v.py()) {
+            PyValueError::new_err(format!(
+                "invalid parameter `{name}`: {} is beyond the range of float64",
+                if v.str().map_or(0, |s| s.len().unwrap_or(0)) > 30 {
+                    "an int of more than 30 digits".to_string()
+                } else {
+                    v.str().map_or_else(|_| "?".into(), |s| s.to_string())
+                }
+            ))
+        } else {
+            PyTypeError::new_err(format!(
+                "invalid parameter `{name}`: expected a number, got {}",
+                v.get_type()
+                    .name()
+                    .map_or_else(|_| "?".into(), |n| n.to_string())
+            ))
+        }
+    })
 }

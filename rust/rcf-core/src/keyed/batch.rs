@@ -53,7 +53,7 @@ pub(crate) fn for_each_chunk<T: Send>(
     items: &mut [T],
     f: impl Fn(&mut [T]) + Sync + Send,
 ) {
-    let n = threads.unwrap_or_else(crate::helpers::cores);
+    let n = threads.unwrap_or_else(crate::parallel::cores);
     if n <= 1 || items.len() < 2 || !pool_usable() {
         f(items);
         return;

@@ -320,7 +320,11 @@ impl KeyedForests {
             .into());
         }
         // Every value is checked before any forest changes.
-        crate::input::matrix_to_f32(data, d)?;
+        crate::input::matrix_to_f32(
+            data,
+            d,
+            crate::input::value_limit(self.config.forest.point_dimensions()),
+        )?;
         self.expire_idle(store, false)?;
         let groups = batch::group(keys);
         let mut out = vec![0.0; keys.len()];
@@ -361,7 +365,11 @@ impl KeyedForests {
         key: &str,
         x: &[f64],
     ) -> std::result::Result<DiVector, KeyedError<S::Error>> {
-        crate::input::matrix_to_f32(x, self.config.forest.dimensions)?;
+        crate::input::matrix_to_f32(
+            x,
+            self.config.forest.dimensions,
+            crate::input::value_limit(self.config.forest.point_dimensions()),
+        )?;
         if x.len() != self.config.forest.dimensions {
             return Err(RcfError::DimensionMismatch {
                 expected: self.config.forest.dimensions,

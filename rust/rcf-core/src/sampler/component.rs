@@ -35,12 +35,12 @@ impl Component {
     pub fn new(dim: usize, capacity: usize, window: bool, seed: u64) -> Self {
         let sampler = if window {
             Sampler::Window {
-                fifo: VecDeque::with_capacity(capacity),
+                fifo: VecDeque::new(),
             }
         } else {
             Sampler::Decay {
-                weights: Vec::with_capacity(capacity),
-                leaves: Vec::with_capacity(capacity),
+                weights: Vec::new(),
+                leaves: Vec::new(),
                 next: 0,
                 epoch: 0,
             }

@@ -25,6 +25,7 @@ impl Tree {
         debug_assert!(point < ID_MASK);
         let packed = point | (1 << MASS_SHIFT);
         if self.free_leaf == NIL {
+            grow_by_quarter(&mut self.leaf);
             self.leaf.push(packed);
             (self.leaf.len() - 1) as u16
         } else {
@@ -48,6 +49,8 @@ impl Tree {
 
     pub(super) fn alloc_node(&mut self, node: Node, bbox: u16) -> u16 {
         if self.free_node == NIL {
+            grow_by_quarter(&mut self.nodes);
+            grow_by_quarter(&mut self.node_box);
             self.nodes.push(node);
             self.node_box.push(bbox);
             (self.nodes.len() - 1) as u16
@@ -133,5 +136,13 @@ impl Tree {
             let p = &mut self.leaf[slot as usize];
             *p = (*p & !ID_MASK) | map[(*p & ID_MASK) as usize];
         }
+    }
+}
+
+/// Makes room for one more element by a quarter of the length (at least 8) instead of doubling:
+/// a full tree holds one leaf more for a moment, and doubling then would waste nearly half.
+fn grow_by_quarter<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 4).max(8));
     }
 }

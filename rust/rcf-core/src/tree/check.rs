@@ -4,17 +4,29 @@ use super::{is_leaf, Tree, BIG_MASS, BOX_MIN_MASS, ID_MASK, LEAF, MASS_SHIFT, NI
 use crate::point_store::PointStore;
 
 impl Tree {
-    /// children, cached boxes are exactly the tight boxes, boxes cached iff mass >= BOX_MIN_MASS,
-    /// free lists account for every unused slot. Never panics, whatever the contents.
+    /// Verifies every invariant; on success adds one reference per leaf to `refs`.
+    /// Checks: references in range, each node reached once, masses add up, cuts finite and
+    /// separating the children, cached boxes are exactly the tight boxes, boxes cached iff the
+    /// mass is at least `BOX_MIN_MASS`, free lists account for every unused slot. Never panics, whatever the
+    /// contents, and allocates only in proportion to the arrays it was given (no per-node box:
+    /// a separation needs one dimension of each child's box, read from a cached box or from the
+    /// fewer than `BOX_MIN_MASS` leaves of an uncached subtree). The store's shape must have
+    /// been checked first ([`PointStore::check_shape`]).
     pub fn check(&self, store: &PointStore, refs: &mut [u32]) -> Result<(), String> {
         let d = self.dim;
-        if self.boxes.len() % (2 * d.max(1)) != 0 {
+        if d == 0 || store.dim() != d {
+            return Err("tree and point store disagree on the dimension".into());
+        }
+        if self.boxes.len() % (2 * d) != 0 {
             return Err("box storage has a partial box".into());
         }
         let n_nodes = self.nodes.len();
         let n_leaves = self.leaf.len();
         if self.node_box.len() != n_nodes || n_leaves > LEAF as usize || n_nodes >= LEAF as usize {
             return Err("tree arrays have inconsistent sizes".into());
+        }
+        if let Some(i) = self.nodes.iter().position(|n| !n.cut.is_finite()) {
+            return Err(format!("node {i} has a non-finite cut"));
         }
         let mut node_seen = vec![false; n_nodes];
         let mut leaf_seen = vec![false; n_leaves];
@@ -25,7 +37,7 @@ impl Tree {
                 (r as usize) < n_nodes
             }
         };
-        // Pre-order walk with an explicit stack; then boxes bottom-up in reverse order.
+        // Pre-order walk with an explicit stack; then bottom-up in reverse order.
         let mut order = Vec::new();
         if self.root != NIL {
             if !valid(self.root) {
@@ -56,9 +68,7 @@ impl Tree {
                 order.push(r);
             }
         }
-        let mut box_lo = vec![0f32; (n_nodes + n_leaves) * d];
-        let mut box_hi = vec![0f32; (n_nodes + n_leaves) * d];
-        let mut mass = vec![0u32; n_nodes + n_leaves];
+        // Masses bottom-up, leaves' points alive.
         let at = |r: u16| {
             if is_leaf(r) {
                 n_nodes + (r & !LEAF) as usize
@@ -66,8 +76,7 @@ impl Tree {
                 r as usize
             }
         };
-        let n_boxes = self.boxes.len() / (2 * d.max(1));
-        let mut box_used = vec![false; n_boxes];
+        let mut mass = vec![0u32; n_nodes + n_leaves];
         for &r in order.iter().rev() {
             let k = at(r);
             if is_leaf(r) {
@@ -76,45 +85,59 @@ impl Tree {
                 if !store.is_live(pid) {
                     return Err(format!("leaf {s} holds a dead point {pid}"));
                 }
-                if self.slot_mass(s as u16) == 0 {
+                mass[k] = self.slot_mass(s as u16);
+                if mass[k] == 0 {
                     return Err(format!("leaf {s} has mass 0"));
                 }
                 refs[pid as usize] += 1;
-                let p = store.point(pid);
-                box_lo[k * d..(k + 1) * d].copy_from_slice(p);
-                box_hi[k * d..(k + 1) * d].copy_from_slice(p);
-                mass[k] = self.slot_mass(s as u16);
                 continue;
             }
             let n = &self.nodes[r as usize];
-            let (l, rr) = (at(n.left), at(n.right));
-            let c = n.dim as usize;
-            if box_hi[l * d + c] > n.cut || box_lo[rr * d + c] <= n.cut {
-                return Err(format!("node {r}: cut does not separate its children"));
-            }
-            mass[k] = mass[l] + mass[rr];
-            if mass[k] != u32::from(n.mass) {
+            let sum = mass[at(n.left)].checked_add(mass[at(n.right)]);
+            if sum != Some(u32::from(n.mass)) {
                 return Err(format!(
-                    "node {r}: mass {} but children hold {}",
-                    n.mass, mass[k]
+                    "node {r}: mass {} but children hold more or less",
+                    n.mass
                 ));
             }
-            for i in 0..d {
-                box_lo[k * d + i] = box_lo[l * d + i].min(box_lo[rr * d + i]);
-                box_hi[k * d + i] = box_hi[l * d + i].max(box_hi[rr * d + i]);
-            }
+            mass[k] = u32::from(n.mass);
             let should_cache = n.mass >= BOX_MIN_MASS;
-            let bbox = self.node_box[r as usize];
-            if should_cache != (bbox != NO_BOX) {
+            if should_cache != (self.node_box[r as usize] != NO_BOX) {
                 return Err(format!("node {r}: box cache does not match its mass"));
             }
-            if bbox != NO_BOX {
-                if bbox as usize >= n_boxes || std::mem::replace(&mut box_used[bbox as usize], true)
-                {
-                    return Err(format!("node {r}: box slot invalid or shared"));
-                }
-                let (blo, bhi) = self.cached_box(bbox);
-                if blo != &box_lo[k * d..(k + 1) * d] || bhi != &box_hi[k * d..(k + 1) * d] {
+        }
+        // Cuts and cached boxes bottom-up: a child's box is verified before its parent's.
+        let n_boxes = self.boxes.len() / (2 * d);
+        let mut box_used = vec![false; n_boxes];
+        let mut child = [vec![0f32; 2 * d], vec![0f32; 2 * d]];
+        let mut stack = Vec::with_capacity(2 * BOX_MIN_MASS as usize);
+        for &r in order.iter().rev() {
+            if is_leaf(r) {
+                continue;
+            }
+            let n = &self.nodes[r as usize];
+            let c = n.dim as usize;
+            let left_hi = self.check_extent(store, n.left, c, true, &mut stack);
+            let right_lo = self.check_extent(store, n.right, c, false, &mut stack);
+            if !(left_hi <= n.cut && right_lo > n.cut) {
+                return Err(format!("node {r}: cut does not separate its children"));
+            }
+            let bbox = self.node_box[r as usize];
+            if bbox == NO_BOX {
+                continue;
+            }
+            if bbox as usize >= n_boxes || std::mem::replace(&mut box_used[bbox as usize], true) {
+                return Err(format!("node {r}: box slot invalid or shared"));
+            }
+            for (side, b) in [n.left, n.right].into_iter().zip(child.iter_mut()) {
+                let (lo, hi) = b.split_at_mut(d);
+                self.check_box(store, side, lo, hi, &mut stack);
+            }
+            let (blo, bhi) = self.cached_box(bbox);
+            let (llo, lhi) = child[0].split_at(d);
+            let (rlo, rhi) = child[1].split_at(d);
+            for i in 0..d {
+                if blo[i] != llo[i].min(rlo[i]) || bhi[i] != lhi[i].max(rhi[i]) {
                     return Err(format!("node {r}: cached box is not the tight box"));
                 }
             }
@@ -144,14 +167,10 @@ impl Tree {
                 return Err("a free leaf has a mass".into());
             }
             let next = self.leaf[i] & ID_MASK;
-            f = if next == ID_MASK {
-                NIL
-            } else {
-                u16::try_from(next).unwrap_or(0x7FFF_u16)
-            };
             if next != ID_MASK && next > 0x7FFF {
                 return Err("leaf free list is inconsistent".into());
             }
+            f = if next == ID_MASK { NIL } else { next as u16 };
         }
         if node_seen.iter().any(|s| !s) || leaf_seen.iter().any(|s| !s) {
             return Err("tree has unreachable slots".into());
@@ -165,5 +184,74 @@ impl Tree {
             return Err("box storage has unaccounted slots".into());
         }
         Ok(())
+    }
+
+    /// For [`Tree::check`]: the largest (`high`) or smallest value in dimension `c` below `r`,
+    /// whose subtree passed the mass and box-cache checks: a cached box (already verified) or
+    /// fewer than `BOX_MIN_MASS` leaves.
+    fn check_extent(
+        &self,
+        store: &PointStore,
+        r: u16,
+        c: usize,
+        high: bool,
+        stack: &mut Vec<u16>,
+    ) -> f32 {
+        if !is_leaf(r) {
+            if let Some((lo, hi)) = self.box_if_cached(r) {
+                return if high { hi[c] } else { lo[c] };
+            }
+        }
+        let mut out = if high {
+            f32::NEG_INFINITY
+        } else {
+            f32::INFINITY
+        };
+        self.each_small_leaf(r, stack, |pid| {
+            let v = store.point(pid)[c];
+            out = if high { out.max(v) } else { out.min(v) };
+        });
+        out
+    }
+
+    /// For [`Tree::check`]: the tight box below `r` into `lo`, `hi` (as [`Tree::check_extent`]).
+    fn check_box(
+        &self,
+        store: &PointStore,
+        r: u16,
+        lo: &mut [f32],
+        hi: &mut [f32],
+        stack: &mut Vec<u16>,
+    ) {
+        if !is_leaf(r) {
+            if let Some((blo, bhi)) = self.box_if_cached(r) {
+                lo.copy_from_slice(blo);
+                hi.copy_from_slice(bhi);
+                return;
+            }
+        }
+        lo.fill(f32::INFINITY);
+        hi.fill(f32::NEG_INFINITY);
+        self.each_small_leaf(r, stack, |pid| {
+            for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(store.point(pid)) {
+                *l = l.min(v);
+                *h = h.max(v);
+            }
+        });
+    }
+
+    /// The point of every leaf below `r`, a subtree of verified mass below `BOX_MIN_MASS`.
+    fn each_small_leaf(&self, r: u16, stack: &mut Vec<u16>, mut f: impl FnMut(u32)) {
+        stack.clear();
+        stack.push(r);
+        while let Some(x) = stack.pop() {
+            if is_leaf(x) {
+                f(self.leaf_point(x));
+            } else {
+                let n = &self.nodes[x as usize];
+                stack.push(n.left);
+                stack.push(n.right);
+            }
+        }
     }
 }

@@ -117,14 +117,17 @@ pub(crate) fn is_leaf(r: u16) -> bool {
 impl Tree {
     /// An empty tree for points of `dim` values holding at most `capacity` leaves (and, for a
     /// moment during an update, one more: the new point goes in before the old one leaves).
+    /// Nothing is reserved up front: the arrays grow with the points (a quarter at a time), so
+    /// that a forest's memory follows its data, not its capacity.
     pub fn new(dim: usize, capacity: usize) -> Self {
+        debug_assert!(capacity < LEAF as usize);
         Tree {
             dim,
             root: NIL,
-            nodes: Vec::with_capacity(capacity),
-            node_box: Vec::with_capacity(capacity),
+            nodes: Vec::new(),
+            node_box: Vec::new(),
             free_node: NIL,
-            leaf: Vec::with_capacity(capacity + 1),
+            leaf: Vec::new(),
             big_mass: std::collections::BTreeMap::new(),
             free_leaf: NIL,
             boxes: Vec::new(),
@@ -132,14 +135,13 @@ impl Tree {
         }
     }
 
-    /// Makes room for `capacity + 1` leaves and their nodes up front, so that a full tree never
-    /// grows its arrays (a restored tree has arrays of exactly its size).
-    pub fn reserve_for(&mut self, capacity: usize) {
-        let more = |len: usize, want: usize| want.saturating_sub(len);
-        self.nodes.reserve_exact(more(self.nodes.len(), capacity));
-        self.node_box
-            .reserve_exact(more(self.node_box.len(), capacity));
-        self.leaf.reserve_exact(more(self.leaf.len(), capacity + 1));
+    /// Makes room for one more leaf and node than the tree holds (a restored tree has arrays
+    /// of exactly its size, and a full tree holds one leaf more for a moment during an update).
+    /// Bounded by the data, unlike reserving for the sampler's capacity.
+    pub fn reserve_one_more(&mut self) {
+        self.nodes.reserve_exact(1);
+        self.node_box.reserve_exact(1);
+        self.leaf.reserve_exact(1);
     }
 
     /// Root reference (`NIL` when empty).

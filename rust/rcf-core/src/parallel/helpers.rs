@@ -5,16 +5,18 @@
 //! finds them all busy (other threads, other forests) does the whole job itself.
 //!
 //! Helpers are process-wide (one per extra core, at most [`MAX_HELPERS`]), started on first use
-//! and restarted in a forked child (which inherits no threads): a `pthread_atfork` handler marks
-//! the child, so that a call costs a flag check instead of a `getpid` system call (~150 ns here,
-//! on every one-point call). Idle helpers sleep on a condvar.
+//! and restarted in a forked child (which inherits no threads): the fork handler of
+//! [`super::watch_forks`] marks the child, so that a call costs a flag check instead of a
+//! `getpid` system call (~150 ns here, on every one-point call). Idle helpers sleep on a condvar.
 //!
 //! The one unsafe step: a helper runs a job that lives on the caller's stack. The caller waits
 //! for the helper to finish that job before the job goes out of scope, also when the caller's
 //! own share panics (a drop guard waits), which makes the borrow sound.
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+use super::{cores, watch_forks, FORKED};
 use std::time::{Duration, Instant};
 
 /// Helpers started at most (shares of a one-point call: this many + the caller).
@@ -137,27 +139,6 @@ struct Helpers {
     slots: Vec<Arc<Slot>>,
 }
 
-/// Set in a forked child by the handler that [`watch_forks`] registers: the helpers that the
-/// parent started do not run there.
-static FORKED: AtomicBool = AtomicBool::new(false);
-
-/// Registers (once per process; a child inherits it) the fork handler that sets [`FORKED`].
-/// False when that failed.
-fn watch_forks() -> bool {
-    #[cfg(unix)]
-    {
-        extern "C" fn in_child() {
-            FORKED.store(true, Ordering::Relaxed);
-        }
-        static WATCHING: OnceLock<bool> = OnceLock::new();
-        // SAFETY: registers a handler that only stores to an atomic (async-signal-safe); no
-        // handler runs before or after the fork in the parent.
-        *WATCHING.get_or_init(|| unsafe { libc::pthread_atfork(None, None, Some(in_child)) } == 0)
-    }
-    #[cfg(not(unix))]
-    true
-}
-
 /// A helper's share of the items and its results.
 type Cell<'a, T, R> = Mutex<(Option<&'a mut [T]>, Vec<R>)>;
 
@@ -165,13 +146,6 @@ type Cell<'a, T, R> = Mutex<(Option<&'a mut [T]>, Vec<R>)>;
 type Block<'a, T, R> = Mutex<Option<(&'a mut [T], &'a mut [R])>>;
 
 static HELPERS: Mutex<Option<Arc<Helpers>>> = Mutex::new(None);
-
-/// Cores of this machine, read once (the call reads cgroup files).
-pub fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES
-        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
-}
 
 /// The helpers of this process, or `None` when another thread is looking them up right now (the
 /// caller then works alone; `try_lock` also means that a child forked while another thread held
