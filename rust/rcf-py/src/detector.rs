@@ -6,10 +6,9 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use rcf_core::detector::{AnomalyDetector, DetectorConfig, ThresholderConfig, Transform};
-use rcf_core::{SamplerKind, ScoringKind};
 
 use crate::arrays;
-use crate::errors::to_py;
+use crate::errors::Result;
 
 /// Which input dimension made an alert, and in which direction.
 ///
@@ -205,30 +204,14 @@ impl PyAnomalyDetector {
         episode_gap: i64,
         transform: &str,
         transform_horizon: f64,
-    ) -> PyResult<Self> {
+    ) -> Result<Self> {
         let mut c = DetectorConfig::new(nonneg("dimensions", dimensions)?);
         c.forest.shingle_size = nonneg("shingle_size", shingle_size)?;
         c.forest.num_trees = nonneg("num_trees", num_trees)?;
         c.forest.sample_size = nonneg("sample_size", sample_size)?;
         c.forest.time_decay = time_decay;
-        c.forest.sampler = match sampler {
-            "decay" => SamplerKind::Decay,
-            "window" => SamplerKind::Window,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "invalid parameter `sampler`: expected \"decay\" or \"window\", got {other:?}"
-                )))
-            }
-        };
-        c.forest.scoring = match scoring {
-            "rcf" => ScoringKind::Rcf,
-            "codisp" => ScoringKind::CoDisp,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "invalid parameter `scoring`: expected \"rcf\" or \"codisp\", got {other:?}"
-                )))
-            }
-        };
+        c.forest.sampler = sampler.parse()?;
+        c.forest.scoring = scoring.parse()?;
         c.forest.output_after = output_after
             .map(|v| nonneg("output_after", v))
             .transpose()?;
@@ -241,9 +224,9 @@ impl PyAnomalyDetector {
             warmup: nonneg("warmup", warmup)?,
             episode_gap: nonneg("episode_gap", episode_gap)?,
         };
-        c.transform = Transform::parse(transform).map_err(to_py)?;
+        c.transform = Transform::parse(transform)?;
         c.transform_horizon = transform_horizon;
-        let det = AnomalyDetector::new(c).map_err(to_py)?;
+        let det = AnomalyDetector::new(c)?;
         Ok(PyAnomalyDetector {
             inner: RwLock::new(det),
         })
@@ -257,11 +240,9 @@ impl PyAnomalyDetector {
         py: Python<'_>,
         x: &Bound<'_, PyAny>,
         timestamp: Option<f64>,
-    ) -> PyResult<PyDetectorResult> {
+    ) -> Result<PyDetectorResult> {
         let x = arrays::point(x, self.dims())?;
-        let r = py
-            .detach(|| self.write().process(&x, timestamp))
-            .map_err(to_py)?;
+        let r = py.detach(|| self.write().process(&x, timestamp))?;
         let attribution = match r.attribution {
             Some(a) => {
                 let total = a.total();
@@ -303,7 +284,7 @@ impl PyAnomalyDetector {
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
         timestamps: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> Result<Bound<'py, PyDict>> {
         let d = self.dims();
         let rows = arrays::rows(x, d)?;
         let ts: Option<Vec<f64>> = match timestamps {
@@ -353,8 +334,7 @@ impl PyAnomalyDetector {
                     }
                 })
             })
-        })
-        .map_err(to_py)?;
+        })?;
         let m = score.len();
         let is_anomaly: Vec<bool> = grade.iter().map(|g| *g > 0.0).collect();
         let out = PyDict::new(py);
@@ -434,24 +414,22 @@ impl PyAnomalyDetector {
     }
 
     /// The full state as versioned bytes.
-    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let b = py.detach(|| self.read().to_bytes()).map_err(to_py)?;
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyBytes>> {
+        let b = py.detach(|| self.read().to_bytes())?;
         Ok(PyBytes::new(py, &b))
     }
 
     /// Restores a detector from ``to_bytes()`` output; raises ``StateError`` for bad bytes.
     #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
-        let d = py
-            .detach(|| AnomalyDetector::from_bytes(data))
-            .map_err(to_py)?;
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> Result<Self> {
+        let d = py.detach(|| AnomalyDetector::from_bytes(data))?;
         Ok(PyAnomalyDetector {
             inner: RwLock::new(d),
         })
     }
 
     #[staticmethod]
-    fn _from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+    fn _from_bytes(py: Python<'_>, data: &[u8]) -> Result<Self> {
         Self::from_bytes(py, data)
     }
 

@@ -84,9 +84,3 @@ impl From<Error> for PyErr {
         }
     }
 }
-
-/// A core error as a Python exception, for methods that return `PyResult` (the
-/// `AnomalyDetector` and `KeyedForests` bindings; the forest's methods return [`Result`]).
-pub fn to_py(e: RcfError) -> PyErr {
-    Error::Core(e).into()
-}

@@ -244,6 +244,48 @@ fn size_param(
         .transpose()
 }
 
+/// A forest configuration from the Python arguments every forest-holding class takes (the
+/// `RandomCutForest` parameters): absent or `None` sizes take `defaults`' values; every value is
+/// range-checked here with a message naming the parameter.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forest_config(
+    defaults: &ForestConfig,
+    dimensions: Option<&Bound<'_, PyAny>>,
+    shingle_size: Option<&Bound<'_, PyAny>>,
+    num_trees: Option<&Bound<'_, PyAny>>,
+    sample_size: Option<&Bound<'_, PyAny>>,
+    time_decay: Option<&Bound<'_, PyAny>>,
+    sampler: &str,
+    scoring: &str,
+    output_after: Option<&Bound<'_, PyAny>>,
+    seed: Option<&Bound<'_, PyAny>>,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> Result<ForestConfig> {
+    let seed = match seed.filter(|s| !s.is_none()) {
+        None => None,
+        Some(s) => Some(int_param("seed", s, 0, u64::MAX)?),
+    };
+    let time_decay = match time_decay.filter(|t| !t.is_none()) {
+        None => None,
+        Some(t) => Some(float_param("time_decay", t)?),
+    };
+    let dims = MAX_POINT_DIMENSIONS;
+    Ok(ForestConfig {
+        dimensions: size_param("dimensions", dimensions, 1, dims)?.unwrap_or(defaults.dimensions),
+        shingle_size: size_param("shingle_size", shingle_size, 1, dims)?
+            .unwrap_or(defaults.shingle_size),
+        num_trees: size_param("num_trees", num_trees, 1, MAX_TREES)?.unwrap_or(defaults.num_trees),
+        sample_size: size_param("sample_size", sample_size, 2, MAX_SAMPLE_SIZE)?
+            .unwrap_or(defaults.sample_size),
+        time_decay,
+        sampler: sampler.parse()?,
+        scoring: scoring.parse()?,
+        output_after: size_param("output_after", output_after, 0, MAX_OUTPUT_AFTER)?,
+        seed,
+        threads: size_param("threads", threads, 1, MAX_THREADS)?,
+    })
+}
+
 #[pymethods]
 impl PyForest {
     #[new]
@@ -266,32 +308,19 @@ impl PyForest {
         seed: Option<&Bound<'_, PyAny>>,
         threads: Option<&Bound<'_, PyAny>>,
     ) -> Result<Self> {
-        let defaults = ForestConfig::default();
-        let seed = match seed.filter(|s| !s.is_none()) {
-            None => None,
-            Some(s) => Some(int_param("seed", s, 0, u64::MAX)?),
-        };
-        let time_decay = match time_decay.filter(|t| !t.is_none()) {
-            None => None,
-            Some(t) => Some(float_param("time_decay", t)?),
-        };
-        let dims = MAX_POINT_DIMENSIONS;
-        let config = ForestConfig {
-            dimensions: size_param("dimensions", dimensions, 1, dims)?
-                .unwrap_or(defaults.dimensions),
-            shingle_size: size_param("shingle_size", shingle_size, 1, dims)?
-                .unwrap_or(defaults.shingle_size),
-            num_trees: size_param("num_trees", num_trees, 1, MAX_TREES)?
-                .unwrap_or(defaults.num_trees),
-            sample_size: size_param("sample_size", sample_size, 2, MAX_SAMPLE_SIZE)?
-                .unwrap_or(defaults.sample_size),
+        let config = forest_config(
+            &ForestConfig::default(),
+            dimensions,
+            shingle_size,
+            num_trees,
+            sample_size,
             time_decay,
-            sampler: sampler.parse()?,
-            scoring: scoring.parse()?,
-            output_after: size_param("output_after", output_after, 0, MAX_OUTPUT_AFTER)?,
+            sampler,
+            scoring,
+            output_after,
             seed,
-            threads: size_param("threads", threads, 1, MAX_THREADS)?,
-        };
+            threads,
+        )?;
         let forest = py.detach(|| Forest::new(config))?;
         Ok(PyForest::wrap(forest))
     }

@@ -12,7 +12,8 @@ use rcf_core::keyed::{DirStore, KeyedError, Mode, Store};
 use rcf_core::{ForestConfig, KeyedConfig, KeyedForests, SamplerKind, ScoringKind};
 
 use crate::arrays;
-use crate::errors::to_py;
+use crate::errors::Error;
+use crate::forest::forest_config;
 use crate::forest::{PyAttribution, PyForest};
 
 /// Where evicted keys go.
@@ -68,7 +69,7 @@ impl Store for Io<'_> {
 
 fn keyed_err(e: KeyedError<PyErr>) -> PyErr {
     match e {
-        KeyedError::Forest(e) => to_py(e),
+        KeyedError::Forest(e) => Error::Core(e).into(),
         KeyedError::Store(e) => e,
     }
 }
@@ -87,7 +88,7 @@ fn nonneg(name: &str, v: i64) -> PyResult<usize> {
 
 fn key_str(key: &Bound<'_, PyAny>, at: Option<usize>) -> PyResult<String> {
     match key.cast::<PyString>() {
-        Ok(s) => Ok(s.to_str()?.to_owned()),
+        Ok(s) => Ok(s.to_cow()?.into_owned()),
         Err(_) => Err(PyTypeError::new_err(match at {
             Some(i) => format!("keys must be str, got {} at position {i}", type_name(key)),
             None => format!("key must be str, got {}", type_name(key)),
@@ -109,26 +110,6 @@ fn key_list(keys: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         ))
     })?;
     it.enumerate().map(|(i, k)| key_str(&k?, Some(i))).collect()
-}
-
-fn seed_arg(seed: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
-    let Some(s) = seed.filter(|s| !s.is_none()) else {
-        return Ok(None);
-    };
-    let v: i128 = s
-        .call_method0("__index__")
-        .and_then(|i| i.extract())
-        .map_err(|_| {
-            PyTypeError::new_err(format!(
-                "invalid parameter `seed`: expected an int or None, got {}",
-                type_name(s)
-            ))
-        })?;
-    u64::try_from(v).map(Some).map_err(|_| {
-        PyValueError::new_err(format!(
-            "invalid parameter `seed`: must be between 0 and 2**64-1, got {v}"
-        ))
-    })
 }
 
 /// The store argument: None, a directory (str or os.PathLike), or a mapping of str to bytes.
@@ -256,75 +237,45 @@ impl PyKeyed {
     }
 }
 
-fn kind_name(s: SamplerKind) -> &'static str {
-    match s {
-        SamplerKind::Decay => "decay",
-        SamplerKind::Window => "window",
-    }
-}
-
-fn scoring_name(s: ScoringKind) -> &'static str {
-    match s {
-        ScoringKind::Rcf => "rcf",
-        ScoringKind::CoDisp => "codisp",
-    }
-}
-
 #[pymethods]
 impl PyKeyed {
     #[new]
-    #[pyo3(signature = (dimensions=1, shingle_size=1, num_trees=100, sample_size=256,
+    #[pyo3(signature = (dimensions=None, shingle_size=None, num_trees=None, sample_size=None,
         time_decay=None, sampler="decay", scoring="rcf", output_after=None, seed=None,
-        threads=None, *, memory_limit=None, max_keys=None, store=None, idle_ttl=None))]
+        threads=None, *, memory_limit=None, max_keys=None, store=None, idle_ttl=None),
+        text_signature = "(dimensions=1, shingle_size=1, num_trees=100, sample_size=256, \
+            time_decay=None, sampler='decay', scoring='rcf', output_after=None, seed=None, \
+            threads=None, *, memory_limit=None, max_keys=None, store=None, idle_ttl=None)")]
     fn new(
-        dimensions: i64,
-        shingle_size: i64,
-        num_trees: i64,
-        sample_size: i64,
-        time_decay: Option<f64>,
+        dimensions: Option<&Bound<'_, PyAny>>,
+        shingle_size: Option<&Bound<'_, PyAny>>,
+        num_trees: Option<&Bound<'_, PyAny>>,
+        sample_size: Option<&Bound<'_, PyAny>>,
+        time_decay: Option<&Bound<'_, PyAny>>,
         sampler: &str,
         scoring: &str,
-        output_after: Option<i64>,
+        output_after: Option<&Bound<'_, PyAny>>,
         seed: Option<&Bound<'_, PyAny>>,
-        threads: Option<i64>,
+        threads: Option<&Bound<'_, PyAny>>,
         memory_limit: Option<i64>,
         max_keys: Option<i64>,
         store: Option<&Bound<'_, PyAny>>,
         idle_ttl: Option<f64>,
-    ) -> PyResult<Self> {
-        let sampler = match sampler {
-            "decay" => SamplerKind::Decay,
-            "window" => SamplerKind::Window,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "invalid parameter `sampler`: expected \"decay\" or \"window\", got {other:?}"
-                )))
-            }
-        };
-        let scoring = match scoring {
-            "rcf" => ScoringKind::Rcf,
-            "codisp" => ScoringKind::CoDisp,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "invalid parameter `scoring`: expected \"rcf\" or \"codisp\", got {other:?}"
-                )))
-            }
-        };
+    ) -> crate::errors::Result<Self> {
         let config = KeyedConfig {
-            forest: ForestConfig {
-                dimensions: nonneg("dimensions", dimensions)?,
-                shingle_size: nonneg("shingle_size", shingle_size)?,
-                num_trees: nonneg("num_trees", num_trees)?,
-                sample_size: nonneg("sample_size", sample_size)?,
+            forest: forest_config(
+                &ForestConfig::default(),
+                dimensions,
+                shingle_size,
+                num_trees,
+                sample_size,
                 time_decay,
                 sampler,
                 scoring,
-                output_after: output_after
-                    .map(|v| nonneg("output_after", v))
-                    .transpose()?,
-                seed: seed_arg(seed)?,
-                threads: threads.map(|v| nonneg("threads", v)).transpose()?,
-            },
+                output_after,
+                seed,
+                threads,
+            )?,
             memory_limit: memory_limit
                 .map(|v| nonneg("memory_limit", v))
                 .transpose()?,
@@ -333,7 +284,7 @@ impl PyKeyed {
         };
         let (store, store_obj) = store_arg(store)?;
         let has_store = !matches!(store, StoreKind::None);
-        let inner = KeyedForests::new(config, has_store).map_err(to_py)?;
+        let inner = KeyedForests::new(config, has_store)?;
         Ok(PyKeyed {
             inner: Mutex::new(inner),
             store,
@@ -481,12 +432,14 @@ impl PyKeyed {
     /// bytes.
     #[staticmethod]
     #[pyo3(signature = (data, store=None))]
-    fn from_bytes(py: Python<'_>, data: &[u8], store: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    fn from_bytes(
+        py: Python<'_>,
+        data: &[u8],
+        store: Option<&Bound<'_, PyAny>>,
+    ) -> crate::errors::Result<Self> {
         let (store, store_obj) = store_arg(store)?;
         let has_store = !matches!(store, StoreKind::None);
-        let inner = py
-            .detach(|| KeyedForests::from_bytes(data, has_store))
-            .map_err(to_py)?;
+        let inner = py.detach(|| KeyedForests::from_bytes(data, has_store))?;
         let k = PyKeyed {
             inner: Mutex::new(inner),
             store,
@@ -502,7 +455,7 @@ impl PyKeyed {
         py: Python<'_>,
         data: &[u8],
         store: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
+    ) -> crate::errors::Result<Self> {
         Self::from_bytes(py, data, store)
     }
 
@@ -551,12 +504,12 @@ impl PyKeyed {
 
     #[getter]
     fn sampler(&self, py: Python<'_>) -> &'static str {
-        kind_name(py.detach(|| self.lock().config().forest.sampler))
+        SamplerKind::name(py.detach(|| self.lock().config().forest.sampler))
     }
 
     #[getter]
     fn scoring(&self, py: Python<'_>) -> &'static str {
-        scoring_name(py.detach(|| self.lock().config().forest.scoring))
+        ScoringKind::name(py.detach(|| self.lock().config().forest.scoring))
     }
 
     /// Points learned before scores are reported (the default resolved).
