@@ -46,7 +46,7 @@ def exercise(tree: rrcf.RCTree) -> None:
         tree.disp(k)
     for k in keys[: len(keys) // 2]:
         tree.forget_point(k)
-    if tree.root is not None:
+    if tree.root is not None and tree.ndim is not None:
         tree.insert_point(np.zeros(tree.ndim), index="fuzz")
         tree.codisp("fuzz")
     pickle.loads(pickle.dumps(tree)).to_dict()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from pyflink.common import Configuration, Types
 from pyflink.datastream import StreamExecutionEnvironment
@@ -55,7 +56,7 @@ def index_source(count: int, per_checkpoint: int | None = None) -> Source:
 
 
 def reference_scores(
-    rows: Sequence[tuple[str, Sequence[float]]], dimensions: int, seed: int, **params: object
+    rows: Sequence[tuple[str, Sequence[float]]], dimensions: int, seed: int, **params: Any
 ) -> dict[str, list[float]]:
     """Each key's scores from ``rcf_fast.KeyedForests(dimensions, seed=seed, **params)`` fed the
     rows in order."""

@@ -14,6 +14,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -22,7 +23,7 @@ from pyflink.common import Types, WatermarkStrategy
 from pyflink.datastream import MapFunction
 from rcf_fast.flink import RandomCutForestFunction
 
-PARAMS = {"shingle_size": 4, "num_trees": 20, "sample_size": 64}
+PARAMS: dict[str, Any] = {"shingle_size": 4, "num_trees": 20, "sample_size": 64}
 SEED = 7
 ROW_TYPE = Types.TUPLE([Types.STRING(), Types.LIST(Types.DOUBLE())])
 FLAT = Types.TUPLE([Types.STRING(), Types.STRING(), Types.DOUBLE(), Types.LONG(), Types.STRING()])

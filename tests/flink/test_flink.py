@@ -69,7 +69,7 @@ def test_constructor_rejects_bad_parameters_on_the_client() -> None:
     with pytest.raises(ValueError):
         RandomCutForestFunction(0)
     with pytest.raises(TypeError, match="anomaly_threshold"):
-        RandomCutForestFunction(1, anomaly_threshold="high")
+        RandomCutForestFunction(1, anomaly_threshold="high")  # type: ignore[arg-type]
     # No seed: one is drawn once, on the client, so every worker and restore shares it.
     fn = RandomCutForestFunction(1)
     assert 0 <= fn.seed < 1 << 64
