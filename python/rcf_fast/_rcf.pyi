@@ -8,6 +8,23 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from typing_extensions import TypeAlias
 
+__all__ = [
+    "AlertAttribution",
+    "AnomalyDetector",
+    "Attribution",
+    "Branch",
+    "DetectorResult",
+    "DimensionError",
+    "DuplicateIndexError",
+    "KeyedForests",
+    "Leaf",
+    "RandomCutForest",
+    "RrcfLeaves",
+    "RrcfTree",
+    "StateError",
+    "__version__",
+]
+
 __version__: str
 
 class StateError(ValueError):
