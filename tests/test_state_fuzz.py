@@ -81,12 +81,13 @@ def mutate(m):
         kind, a, b = op
         if kind == "set" and fl:
             at, fmt = fl[a % len(fl)]
+            if at + struct.calcsize("<" + fmt) > len(p):  # cut off by an earlier op
+                continue
             vals = EDGE[fmt]
             v = vals[b % len(vals)]
             if fmt in "HIQB":
                 v = v if b < len(vals) * 4 else (struct.unpack_from("<" + fmt, p, at)[0] + (b % 5) - 2) % (1 << (8 * struct.calcsize(fmt)))
-            if at + struct.calcsize("<" + fmt) <= len(p):
-                struct.pack_into("<" + fmt, p, at, v)
+            struct.pack_into("<" + fmt, p, at, v)
         elif kind == "flip" and p:
             p[a % len(p)] ^= 1 << (b % 8)
         elif kind == "cut" and p:
