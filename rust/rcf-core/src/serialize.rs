@@ -20,6 +20,51 @@ fn codec() -> impl Options {
         .with_little_endian()
 }
 
+/// Frames `payload` as saved state: `magic`, `version` (u32), payload length (u64), CRC-32 of
+/// the payload (u32), all little-endian, then the payload.
+pub(crate) fn seal(magic: &[u8], version: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Checks a frame made by [`seal`]: the header and `magic` (else "not an rcf_fast `what`"),
+/// the version (by `check_version`), the payload's length and checksum; returns the version and
+/// the payload.
+pub(crate) fn unseal<'a>(
+    bytes: &'a [u8],
+    magic: &[u8],
+    what: &str,
+    check_version: impl FnOnce(u32) -> Result<()>,
+) -> Result<(u32, &'a [u8])> {
+    if bytes.len() < HEADER || &bytes[..8] != magic {
+        return Err(RcfError::Corrupt(format!(
+            "these bytes are not an rcf_fast {what} (missing header)"
+        )));
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    check_version(version)?;
+    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
+    let payload = &bytes[HEADER..];
+    if payload.len() as u64 != len {
+        return Err(RcfError::Corrupt(format!(
+            "expected {len} bytes of payload, found {} (truncated or padded)",
+            payload.len()
+        )));
+    }
+    if crc32fast::hash(payload) != crc {
+        return Err(RcfError::Corrupt(
+            "checksum mismatch: the bytes are damaged".into(),
+        ));
+    }
+    Ok((version, payload))
+}
+
 impl Forest {
     /// The forest's full state (generators included) as bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -28,42 +73,20 @@ impl Forest {
         let payload = codec()
             .serialize(&canonical)
             .expect("in-memory serialization cannot fail");
-        let mut out = Vec::with_capacity(HEADER + payload.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        out.extend_from_slice(&payload);
-        out
+        seal(MAGIC, FORMAT_VERSION, &payload)
     }
 
     /// Restores a forest saved by [`Forest::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Forest> {
-        if bytes.len() < HEADER || &bytes[..8] != MAGIC {
-            return Err(RcfError::Corrupt(
-                "these bytes are not an rcf_fast forest (missing header)".into(),
-            ));
-        }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION && version != 1 {
-            return Err(RcfError::Corrupt(format!(
-                "saved format version {version} is not supported (this build reads versions 1 to {FORMAT_VERSION})"
-            )));
-        }
-        let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
-        let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
-        let payload = &bytes[HEADER..];
-        if payload.len() as u64 != len {
-            return Err(RcfError::Corrupt(format!(
-                "expected {len} bytes of payload, found {} (truncated or padded)",
-                payload.len()
-            )));
-        }
-        if crc32fast::hash(payload) != crc {
-            return Err(RcfError::Corrupt(
-                "checksum mismatch: the bytes are damaged".into(),
-            ));
-        }
+        let (version, payload) = unseal(bytes, MAGIC, "forest", |version| {
+            if version != FORMAT_VERSION && version != 1 {
+                return Err(RcfError::Corrupt(format!(
+                    "saved format version {version} is not supported (this build reads versions 1 to {FORMAT_VERSION})"
+                )));
+            }
+            Ok(())
+        })?;
+        let len = payload.len() as u64;
         let limit = len.saturating_mul(2).max(1024);
         let undecodable =
             |e: bincode::Error| RcfError::Corrupt(format!("undecodable payload: {e}"));

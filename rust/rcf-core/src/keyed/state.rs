@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use super::{KeyedConfig, KeyedError, KeyedForests, Store};
 use crate::error::{RcfError, Result};
 use crate::forest::Forest;
+use crate::serialize::{seal, unseal};
 
 const MAGIC: &[u8; 8] = b"RCFKEYS\0";
 /// Version of the collection format written by this build.
 pub const KEYED_FORMAT_VERSION: u32 = 1;
-const HEADER: usize = 8 + 4 + 8 + 4;
 
 #[derive(Serialize, Deserialize)]
 struct Saved {
@@ -61,45 +61,23 @@ impl KeyedForests {
                 entries,
             })
             .expect("in-memory serialization cannot fail");
-        let mut out = Vec::with_capacity(HEADER + payload.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&KEYED_FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        out.extend_from_slice(&payload);
-        Ok(out)
+        Ok(seal(MAGIC, KEYED_FORMAT_VERSION, &payload))
     }
 
     /// Restores a collection from [`KeyedForests::to_bytes`]; every key is resident and counts
     /// as changed (not yet saved to this collection's store). Bad bytes give
     /// `RcfError::Corrupt`.
     pub fn from_bytes(bytes: &[u8], has_store: bool) -> Result<KeyedForests> {
-        if bytes.len() < HEADER || &bytes[..8] != MAGIC {
-            return Err(RcfError::Corrupt(
-                "these bytes are not an rcf_fast KeyedForests state (missing header)".into(),
-            ));
-        }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != KEYED_FORMAT_VERSION {
-            return Err(RcfError::Corrupt(format!(
-                "KeyedForests format version {version} is not supported (this build reads \
-                 version {KEYED_FORMAT_VERSION})"
-            )));
-        }
-        let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
-        let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
-        let payload = &bytes[HEADER..];
-        if payload.len() as u64 != len {
-            return Err(RcfError::Corrupt(format!(
-                "expected {len} bytes of payload, found {} (truncated or padded)",
-                payload.len()
-            )));
-        }
-        if crc32fast::hash(payload) != crc {
-            return Err(RcfError::Corrupt(
-                "checksum mismatch: the bytes are damaged".into(),
-            ));
-        }
+        let (_, payload) = unseal(bytes, MAGIC, "KeyedForests state", |version| {
+            if version != KEYED_FORMAT_VERSION {
+                return Err(RcfError::Corrupt(format!(
+                    "KeyedForests format version {version} is not supported (this build reads \
+                     version {KEYED_FORMAT_VERSION})"
+                )));
+            }
+            Ok(())
+        })?;
+        let len = payload.len() as u64;
         let saved: Saved = codec()
             .with_limit(len.saturating_mul(2).max(1024))
             .deserialize(payload)
