@@ -141,3 +141,130 @@ def test_good_records_per_second(benchmark, mix):
     print(
         f"\n{mix}: {good} good of {len(records)} records, {rate:,.0f} good records/s (best round)"
     )
+
+
+# -- ScoringStep on the engine against a minimal krcf step (issue 16) --------------------------
+# 300 keys, two value fields, JSON records in batches of 1,000, the standard forest (100 trees,
+# 256 samples, shingle 4), forests warmed with 300 points per key before timing. The krcf step
+# is the least a Python consumer does: json.loads, score, update per record on a dict of krcf
+# forests. Both run over the same records in the same run; the summary prints the ratio.
+KEYS = 300
+KINESIS_WARM = 300
+KINESIS_BATCH = 1000
+STD = {"num_trees": 100, "sample_size": 256, "shingle_size": 4, "seed": 1}
+_kinesis_rates: dict[str, float] = {}
+
+
+def json_records(n: int, start: int, seed: int, keys: int = KEYS, per_key: bool = False) -> list:
+    import numpy as np
+    from rcf_fast.kinesis import RawRecord
+
+    rng = np.random.default_rng(seed)
+    if per_key:  # warm-up: every key in turn
+        ids = np.tile(np.arange(keys), n // keys)
+    else:
+        ids = rng.integers(0, keys, n)
+    t = start + np.arange(len(ids))
+    a = np.sin(0.05 * t + ids) * (1 + ids % 7) + rng.normal(0, 0.1, len(t))
+    b = np.cos(0.03 * t) * 3 + rng.normal(0, 0.1, len(t))
+    a[rng.random(len(t)) < 0.002] += 20
+    # float32-exact values (krcf stores float32; see test_bench_keyed.py).
+    a = a.astype(np.float32).astype(np.float64)
+    b = b.astype(np.float32).astype(np.float64)
+    return [
+        RawRecord(
+            "shardId-0",
+            str(start + i),
+            json.dumps({"host": f"host-{k}", "cpu": float(x), "mem": float(y)}).encode(),
+        )
+        for i, (k, x, y) in enumerate(zip(ids.tolist(), a.tolist(), b.tolist()))
+    ]
+
+
+def kinesis_summary() -> None:
+    r = _kinesis_rates
+    if "ScoringStep" in r and "krcf step" in r:
+        print(
+            f"\nScoringStep {r['ScoringStep']:,.0f} records/s, krcf step {r['krcf step']:,.0f}"
+            f" records/s: {r['ScoringStep'] / r['krcf step']:.2f}x"
+        )
+
+
+@pytest.mark.benchmark
+@pytest.mark.parametrize("explain", ["anomalies", "always"])
+def test_scoring_step_300_keys(benchmark, explain):
+    from rcf_fast.kinesis import ScoringStep, make_decoder
+
+    step = ScoringStep(
+        make_decoder("json"), STD, key_field="host", value_fields=["cpu", "mem"], explain=explain
+    )
+    warm = json_records(KEYS * KINESIS_WARM, 0, 1, per_key=True)
+    for i in range(0, len(warm), 10_000):
+        step.process(warm[i : i + 10_000])
+    start = [len(warm)]
+
+    def setup():
+        batch = json_records(KINESIS_BATCH, start[0], 10 + start[0])
+        start[0] += KINESIS_BATCH
+        return (batch,), {}
+
+    stats = benchmark.pedantic(step.process, setup=setup, rounds=5, iterations=1)
+    assert stats.scored == KINESIS_BATCH
+    rate = KINESIS_BATCH / benchmark.stats.stats.median
+    benchmark.extra_info["records_per_s"] = rate
+    name = "ScoringStep" if explain == "anomalies" else "ScoringStep explain=always"
+    _kinesis_rates[name] = rate
+    print(f"\n{name}: {rate:,.0f} records/s (median of 5 batches of {KINESIS_BATCH})")
+    kinesis_summary()
+
+
+@pytest.mark.benchmark
+def test_krcf_step_300_keys(benchmark):
+    import krcf
+
+    forests = {}
+
+    def forest(key: str, i: int):
+        return krcf.RandomCutForest(
+            {
+                "dimensions": 2,
+                "shingle_size": STD["shingle_size"],
+                "num_trees": STD["num_trees"],
+                "sample_size": STD["sample_size"],
+                "output_after": STD["sample_size"] // 4,
+                "random_seed": 1000 + i,
+                "internal_shingling": True,
+                "parallel_execution_enabled": False,
+            }
+        )
+
+    for i in range(KEYS):
+        forests[f"host-{i}"] = forest(f"host-{i}", i)
+    warm = json_records(KEYS * KINESIS_WARM, 0, 1, per_key=True)
+    for r in warm:
+        e = json.loads(r.data)
+        forests[e["host"]].update([e["cpu"], e["mem"]])
+    start = [len(warm)]
+
+    def setup():
+        batch = json_records(KINESIS_BATCH, start[0], 10 + start[0])
+        start[0] += KINESIS_BATCH
+        return (batch,), {}
+
+    def run(batch):
+        out = []
+        for r in batch:
+            e = json.loads(r.data)
+            f = forests[e["host"]]
+            x = [e["cpu"], e["mem"]]
+            out.append(f.score(x))
+            f.update(x)
+        return out
+
+    out = benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
+    assert len(out) == KINESIS_BATCH
+    rate = KINESIS_BATCH / benchmark.stats.stats.median
+    benchmark.extra_info["records_per_s"] = rate
+    _kinesis_rates["krcf step"] = rate
+    print(f"\nkrcf step: {rate:,.0f} records/s (median of 3 batches of {KINESIS_BATCH})")
+    kinesis_summary()

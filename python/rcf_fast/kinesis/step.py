@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,9 +32,9 @@ import numpy as np
 from rcf_fast.kinesis.decoders.base import Decoder
 from rcf_fast.kinesis.decoders.csv_decoder import CsvDecoder
 from rcf_fast.kinesis.errors import ConfigError, DecodeError
-from rcf_fast.kinesis.forests import KeyedForests
+from rcf_fast.kinesis.forests import EngineForests, KeyedForests
 from rcf_fast.kinesis.limits import DEFAULT_LIMITS, Limits, excerpt
-from rcf_fast.kinesis.records import Event, EventFailure, EventSkip, RawRecord, ScoreResult
+from rcf_fast.kinesis.records import Event, EventFailure, EventSkip, Position, RawRecord
 from rcf_fast.kinesis.schema import (
     PARTITION_KEY,
     Schema,
@@ -48,6 +49,7 @@ log = logging.getLogger("rcf_fast.kinesis")
 DEFAULT_KEY = "default"
 MAX_LOGGED_NEW_FIELDS = 100
 PASSTHROUGH_ALL = "all"
+EXPLAIN = ("anomalies", "always", "never")
 
 
 def reason_of(exc: BaseException) -> str:
@@ -86,6 +88,41 @@ class StepStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+def _bump(positions: dict[str, Position], shard_id: str, pos: Position) -> None:
+    last = positions.get(shard_id)
+    if last is None or pos > last:
+        positions[shard_id] = pos
+
+
+class _Pending:
+    """One event waiting for its score: extracted in phase one, scored in phase two."""
+
+    __slots__ = ("attribution", "event", "failure", "key", "point", "rec", "score", "values")
+
+    def __init__(
+        self, rec: RawRecord, event: Event, key: str, values: dict[str, float], point: np.ndarray
+    ) -> None:
+        self.rec = rec
+        self.event = event
+        self.key = key
+        self.values = values
+        self.point = point
+        self.score = 0.0
+        self.attribution: dict[str, dict[str, float]] | None = None
+        self.failure: str | None = None
+
+
+class _RecordPlan:
+    """A record's events in order: pending scores, or (index, reason, detail) failures."""
+
+    __slots__ = ("items", "n_events", "rec")
+
+    def __init__(self, rec: RawRecord, n_events: int) -> None:
+        self.rec = rec
+        self.n_events = n_events
+        self.items: list[_Pending | tuple[int, str, str | None]] = []
+
+
 class ScoringStep:
     """Decode, extract, score-then-learn, emit.
 
@@ -106,6 +143,16 @@ class ScoringStep:
         Where results and errors go.
     anomaly_threshold : float
         Results scoring at least this count as anomalies in the stats.
+    explain : "anomalies", "always" or "never"
+        Which results carry an attribution (per value field, ``{"high", "low"}``: how much of
+        the score comes from the value being above / below what the key's forest expects,
+        computed before the event is learned). "anomalies" (default): results scoring at least
+        ``anomaly_threshold``; "always": every result; "never": none. A result without one has
+        ``"attribution": null``. The engine computes it only for those rows.
+    forests : EngineForests or KeyedForests, optional
+        The forests (default: an ``EngineForests`` over ``rcf_fast.KeyedForests``). A
+        ``KeyedForests`` with a forest factory runs Python-side forests row by row (test
+        doubles).
     limits : Limits
         Error-entry caps (the decoders hold their own copy of the limits).
     passthrough : list of str or "all", optional
@@ -122,16 +169,22 @@ class ScoringStep:
         schema: Schema | None = None,
         results: Sink | None = None,
         errors: Sink | None = None,
-        forests: KeyedForests | None = None,
+        forests: EngineForests | KeyedForests | None = None,
         sample_size: int = 100,
         anomaly_threshold: float = 2.0,
+        explain: str = "anomalies",
         timestamp_field: str | None = None,
         limits: Limits | None = None,
         passthrough: Sequence[str] | str | None = None,
         min_presence: float = 0.9,
     ) -> None:
+        if explain not in EXPLAIN:
+            raise ConfigError(f"explain {explain!r}: expected one of {list(EXPLAIN)}")
+        self.explain = explain
         self.decoder = decoder
-        self.forests = forests if forests is not None else KeyedForests(forest_params)
+        self.forests: EngineForests | KeyedForests = (
+            forests if forests is not None else EngineForests(forest_params)
+        )
         self.key_field = key_field
         self.timestamp_field = timestamp_field
         self.schema = schema
@@ -273,12 +326,28 @@ class ScoringStep:
     # -- processing -----------------------------------------------------------------------------
 
     def process(self, records: Sequence[RawRecord]) -> StepStats:
-        """Apply records of one or more shards, each shard's records in sequence order."""
+        """Apply records of one or more shards, each shard's records in sequence order.
+
+        Two phases: every record is decoded and every event's key and values extracted (replays
+        skipped, failures noted), then all scorable events go to the forests in one call
+        (grouped per key by the engine, a key's events in order); then results and error entries
+        are emitted in record order and the shard positions advance.
+        """
         if self.value_fields is None:
             self.discover(records)
         stats = StepStats()
+        plans: list[_RecordPlan] = []
+        pending: list[_Pending] = []
+        positions = dict(self.forests.positions)
         for rec in records:
-            self._process_record(rec, stats)
+            plan = self._plan_record(rec, stats, positions, pending)
+            if plan is not None:
+                plans.append(plan)
+        self._score_pending(pending)
+        for plan in plans:
+            self._emit(plan, stats)
+        for shard_id, pos in positions.items():
+            self._advance(shard_id, pos)
         self.stats.add(stats)
         return stats
 
@@ -287,55 +356,188 @@ class ScoringStep:
         # A KCL user record is identified by its own sub-sequence number; otherwise by event index.
         return rec.sub_sequence_number if rec.sub_sequence_number is not None else event_index
 
-    def _process_record(self, rec: RawRecord, stats: StepStats) -> None:
+    def _plan_record(
+        self,
+        rec: RawRecord,
+        stats: StepStats,
+        positions: dict[str, Position],
+        pending: list[_Pending],
+    ) -> _RecordPlan | None:
+        """Decode one record and extract its events (phase one); None for a skipped replay."""
         seq = int(rec.sequence_number)
         sub = rec.sub_sequence_number or 0
-        last = self.forests.positions.get(rec.shard_id)
+        last = positions.get(rec.shard_id)
         if last is not None and (seq, sub) < last[:2]:
             stats.skipped += 1
-            return
+            return None
         stats.records += 1
         try:
             decoded: list[Any] = self.decoder.decode(rec.data)
         except Exception as exc:  # noqa: BLE001 - containment: content never stops a shard
             decoded = [EventFailure(0, reason_of(exc))]
+        plan = _RecordPlan(rec, len(decoded))
         if not decoded:  # e.g. a CloudWatch Logs CONTROL_MESSAGE: nothing to score
-            self._advance(rec.shard_id, (seq, sub, 0))
-            return
-        failures: list[tuple[int, str, str | None]] = []
-        failed = 0
+            _bump(positions, rec.shard_id, (seq, sub, 0))
+            return plan
         for item in decoded:
             pos = (seq, sub, item.sub_sequence_number)
             if last is not None and pos <= last:
                 stats.skipped += 1
                 continue
+            _bump(positions, rec.shard_id, pos)
             if isinstance(item, EventSkip):
                 stats.skipped += 1
                 stats.no_data += 1
-                self._advance(rec.shard_id, pos)
                 continue
             stats.events += 1
-            failure: tuple[int, str, str | None] | None = None
             if isinstance(item, EventFailure):
-                failure = (item.sub_sequence_number, item.reason, item.detail)
-            else:
-                try:
-                    out = self._score(rec, item)
-                except Exception as exc:  # noqa: BLE001 - containment, as above
-                    failure = (item.sub_sequence_number, reason_of(exc), None)
-                else:
+                plan.items.append((item.sub_sequence_number, item.reason, item.detail))
+                continue
+            try:
+                entry = self._extract(rec, item)
+            except Exception as exc:  # noqa: BLE001 - containment, as above
+                plan.items.append((item.sub_sequence_number, reason_of(exc), None))
+                continue
+            pending.append(entry)
+            plan.items.append(entry)
+        return plan
+
+    def _extract(self, rec: RawRecord, event: Event) -> _Pending:
+        """Key, values and point of one event; raises for content that cannot be scored."""
+        fields = event.fields
+        if self.value_fields is None:
+            raise DecodeError(
+                "no value fields yet: no numeric field was present in the events sampled so "
+                "far; pass --values"
+            )
+        if self._known is not None:
+            self._note_new_fields(fields)
+        if self.key_field is None:
+            key = DEFAULT_KEY
+        elif self.key_field == PARTITION_KEY:
+            key = event.partition_key if event.partition_key is not None else rec.partition_key
+        else:
+            raw_key = fields.get(self.key_field)
+            if raw_key is None or raw_key == "":
+                raise DecodeError(f"missing key field {self.key_field!r}")
+            if isinstance(raw_key, (dict, list)):
+                raise DecodeError(f"key field {self.key_field!r} is not a scalar")
+            key = str(raw_key)[:1024]
+        values = {name: to_float(name, fields.get(name)) for name in self.value_fields}
+        point = np.fromiter(values.values(), dtype=np.float64, count=len(values))
+        check = getattr(self.forests, "check_point", None)
+        if check is not None:
+            reason = check(point)
+            if reason is not None:
+                raise DecodeError(reason)
+        return _Pending(rec, event, key, values, point)
+
+    def _min_score(self) -> float:
+        if self.explain == "always":
+            return -math.inf
+        if self.explain == "never":
+            return math.inf
+        return self.anomaly_threshold
+
+    def _score_pending(self, pending: list[_Pending]) -> None:
+        """One call for every scorable event of the batch (phase two). A point the forests
+        reject anyway (the engine checks every row before changing anything) makes the batch
+        go row by row, so that it costs exactly one error entry."""
+        if not pending:
+            return
+        min_score = self._min_score()
+        engine = hasattr(self.forests, "check_point")
+        if engine:
+            points = np.vstack([p.point for p in pending])
+            try:
+                self._apply(pending, points, min_score)
+                return
+            except (ValueError, TypeError) as exc:
+                log.warning("the forests rejected a batch (%s); scoring it row by row", exc)
+        for p in pending:
+            try:
+                self._apply([p], p.point.reshape(1, -1), min_score)
+            except (ValueError, TypeError) as exc:
+                # A rejected call changes no forest (contract), so this is a plain error.
+                p.failure = f"forest rejected the point: {exc}"[:500]
+            except Exception as exc:
+                if engine:
+                    raise  # the engine's store failed: an infrastructure fault
+                # Python-side forests: whatever one raises is that event's error (containment).
+                p.failure = reason_of(exc)
+
+    def _apply(self, pending: list[_Pending], points: np.ndarray, min_score: float) -> None:
+        scores, rows, high, low = self.forests.score_explain(
+            [p.key for p in pending], points, min_score
+        )
+        for p, s in zip(pending, scores.tolist()):
+            p.score = s
+        names = self.value_fields
+        assert names is not None
+        for j, i in enumerate(rows.tolist()):
+            h, lo = high[j].tolist(), low[j].tolist()
+            pending[i].attribution = {
+                name: {"high": h[d], "low": lo[d]} for d, name in enumerate(names)
+            }
+
+    def _emit(self, plan: _RecordPlan, stats: StepStats) -> None:
+        """Results and error entries of one record, in event order (phase three)."""
+        rec = plan.rec
+        failures: list[tuple[int, str, str | None]] = []
+        failed = 0
+        for item in plan.items:
+            if isinstance(item, _Pending):
+                if item.failure is None:
+                    out = self._result(item)
                     self.results.write(out)
                     stats.scored += 1
-                    if out["score"] >= self.anomaly_threshold:
+                    if item.score >= self.anomaly_threshold:
                         stats.anomalies += 1
-            if failure is not None:
-                failed += 1
-                if len(failures) <= self.limits.max_event_errors:
-                    failures.append(failure)
-            self._advance(rec.shard_id, pos)
+                    continue
+                failure: tuple[int, str, str | None] = (
+                    item.event.sub_sequence_number,
+                    item.failure,
+                    None,
+                )
+            else:
+                failure = item
+            failed += 1
+            if len(failures) <= self.limits.max_event_errors:
+                failures.append(failure)
         if failed:
             stats.errors += failed
-            self._write_errors(rec, failures, failed, len(decoded))
+            self._write_errors(rec, failures, failed, plan.n_events)
+
+    def _result(self, p: _Pending) -> dict[str, Any]:
+        rec, event, fields = p.rec, p.event, p.event.fields
+        ts: Any = event.timestamp
+        if self.timestamp_field and self.timestamp_field in fields:
+            ts = fields[self.timestamp_field]
+        elif ts is None and rec.arrival_timestamp is not None:
+            ts = rec.arrival_timestamp
+        out: dict[str, Any] = {
+            "key": p.key,
+            "shard_id": rec.shard_id,
+            "sequence_number": rec.sequence_number,
+            "sub_sequence_number": self._sub(rec, event.sub_sequence_number),
+            "score": p.score,
+            "attribution": p.attribution,
+            "values": p.values,
+        }
+        if ts is not None:
+            out["timestamp"] = ts
+        if rec.sub_sequence_number is not None and event.sub_sequence_number:
+            out["event_index"] = event.sub_sequence_number
+        out["partition_key"] = (
+            event.partition_key if event.partition_key is not None else rec.partition_key
+        )
+        if event.explicit_hash_key is not None:
+            out["explicit_hash_key"] = event.explicit_hash_key
+        if self.passthrough == PASSTHROUGH_ALL:
+            out["fields"] = dict(fields)
+        elif self.passthrough:
+            out["fields"] = {n: fields[n] for n in self.passthrough if n in fields}
+        return out
 
     def _write_errors(
         self,
@@ -407,74 +609,3 @@ class ScoringStep:
             log.info("field %r first seen after schema discovery (not scored)", name[:200])
             self._known.add(name)
             self._new_logged += 1
-
-    def _score(self, rec: RawRecord, event: Event) -> dict[str, Any]:
-        fields = event.fields
-        if self.value_fields is None:
-            raise DecodeError(
-                "no value fields yet: no numeric field was present in the events sampled so "
-                "far; pass --values"
-            )
-        if self._known is not None:
-            self._note_new_fields(fields)
-        if self.key_field is None:
-            key = DEFAULT_KEY
-        elif self.key_field == PARTITION_KEY:
-            key = event.partition_key if event.partition_key is not None else rec.partition_key
-        else:
-            raw_key = fields.get(self.key_field)
-            if raw_key is None or raw_key == "":
-                raise DecodeError(f"missing key field {self.key_field!r}")
-            if isinstance(raw_key, (dict, list)):
-                raise DecodeError(f"key field {self.key_field!r} is not a scalar")
-            key = str(raw_key)[:1024]
-        values = {name: to_float(name, fields.get(name)) for name in self.value_fields}
-        point = np.fromiter(values.values(), dtype=np.float64, count=len(values))
-        forest = self.forests.get(key, len(point))
-        try:
-            attribution = forest.attribution(point)
-            score = float(forest.score_update(point))
-        except (ValueError, TypeError) as exc:
-            # The forest is unchanged after a rejected call (contract), so this is a plain error.
-            raise DecodeError(f"forest rejected the point: {exc}") from None
-        ts: Any = event.timestamp
-        if self.timestamp_field and self.timestamp_field in fields:
-            ts = fields[self.timestamp_field]
-        elif ts is None and rec.arrival_timestamp is not None:
-            ts = rec.arrival_timestamp
-        result = ScoreResult(
-            key,
-            rec.shard_id,
-            rec.sequence_number,
-            self._sub(rec, event.sub_sequence_number),
-            score,
-            self._attribution(attribution, len(point)),
-            values,
-            ts,
-        )
-        out = result.to_dict()
-        if rec.sub_sequence_number is not None and event.sub_sequence_number:
-            out["event_index"] = event.sub_sequence_number
-        out["partition_key"] = (
-            event.partition_key if event.partition_key is not None else rec.partition_key
-        )
-        if event.explicit_hash_key is not None:
-            out["explicit_hash_key"] = event.explicit_hash_key
-        if self.passthrough == PASSTHROUGH_ALL:
-            out["fields"] = dict(fields)
-        elif self.passthrough:
-            out["fields"] = {n: fields[n] for n in self.passthrough if n in fields}
-        return out
-
-    def _attribution(self, attribution: Any, dims: int) -> dict[str, dict[str, float]]:
-        high = np.asarray(attribution.high, dtype=np.float64).ravel()
-        low = np.asarray(attribution.low, dtype=np.float64).ravel()
-        if high.size != dims and high.size % dims == 0:
-            # Shingled attribution (one entry per shingle slot and dimension): fold onto fields.
-            high = high.reshape(-1, dims).sum(axis=0)
-            low = low.reshape(-1, dims).sum(axis=0)
-        assert self.value_fields is not None
-        return {
-            name: {"high": float(high[i]), "low": float(low[i])}
-            for i, name in enumerate(self.value_fields)
-        }
