@@ -376,6 +376,8 @@ class KeyedForests:
         the forest of ``key``; it continues exactly and keeps its seed."""
     def set_key_seed(self, key: str, seed: int) -> None:
         """Declares the seed of ``key``'s forest saved in the store (an adopted one)."""
+    def keys_at_once(self) -> int | None:
+        """Distinct keys a batch call runs in one wave (None: no limit)."""
     def seed_overrides(self) -> list[tuple[str, int]]:
         """Keys whose seed is not the derived one, with their seeds."""
     def update_many(self, keys: Iterable[str], x: ArrayLike) -> None:

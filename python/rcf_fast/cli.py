@@ -192,21 +192,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _state_store(spec: str, session: Any, endpoint: str | None) -> Any:
-    from rcf_fast.kinesis import DynamoDBStateStore, FileStateStore, S3StateStore
+    # Per-key state (kinesis/keystate.py): a directory, an S3 prefix or DynamoDB items; a state
+    # of the previous release at the same spec is migrated by the first save.
+    from rcf_fast.kinesis.keystate import open_state_store
 
-    if spec.startswith("s3://"):
-        bucket, _, key = spec[5:].partition("/")
-        return S3StateStore(
-            session.client("s3", endpoint_url=endpoint), bucket, key or "rcf-fast.state"
-        )
-    if spec.startswith("dynamodb://"):
-        table, _, state_id = spec[11:].partition("/")
-        store = DynamoDBStateStore(
-            session.client("dynamodb", endpoint_url=endpoint), table, state_id or "rcf-fast"
-        )
-        store.ensure_table()
-        return store
-    return FileStateStore(spec)
+    return open_state_store(spec, lambda service: session.client(service, endpoint_url=endpoint))
 
 
 def _checkpoint_store(spec: str, namespace: str, session: Any, endpoint: str | None) -> Any:

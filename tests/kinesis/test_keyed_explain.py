@@ -4,12 +4,19 @@ that is not the derived one): equal to the per-row loop over per-key RandomCutFo
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
 from rcf_fast import KeyedForests, RandomCutForest, StateError
 
-PARAMS = {"dimensions": 2, "shingle_size": 2, "num_trees": 16, "sample_size": 48, "seed": 5}
+PARAMS: dict[str, Any] = {
+    "dimensions": 2,
+    "shingle_size": 2,
+    "num_trees": 16,
+    "sample_size": 48,
+    "seed": 5,
+}
 
 
 def stream(n: int, k: int, seed: int = 0) -> tuple[list[str], np.ndarray]:

@@ -252,7 +252,10 @@ def test_ready_made_handler_from_env(
     payloads = rows(12)
     payloads[3] = b"{oops"
     assert module.handler(event(payloads)) == {"batchItemFailures": []}
-    assert s3.head_object(Bucket=name, Key=f"rcf/{SHARD}")["ContentLength"] > 0
+    # Per-key state under the prefix: the shard's position, meta, and one object per key.
+    assert s3.head_object(Bucket=name, Key=f"rcf/pos%2F{SHARD}")["ContentLength"] > 0
+    objects = {o["Key"] for o in s3.list_objects_v2(Bucket=name, Prefix="rcf/")["Contents"]}
+    assert "rcf/meta" in objects and any(k.startswith("rcf/key%2F") for k in objects)
     shard = kinesis.list_shards(StreamName=name + "-out")["Shards"][0]["ShardId"]
     it = kinesis.get_shard_iterator(
         StreamName=name + "-out", ShardId=shard, ShardIteratorType="TRIM_HORIZON"

@@ -15,7 +15,7 @@ from rcf_fast.kinesis.forests import EngineForests
 
 from .fakes import mem
 
-FOREST = {"num_trees": 20, "sample_size": 32, "seed": 7, "shingle_size": 2}
+FOREST: dict[str, Any] = {"num_trees": 20, "sample_size": 32, "seed": 7, "shingle_size": 2}
 SHARD = "shardId-000000000000"
 
 

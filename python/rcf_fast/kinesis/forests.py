@@ -149,7 +149,11 @@ class KeyedForests:
         self.schema_spec = header.get("schema")
 
     def score_explain(
-        self, keys: list[str], points: np.ndarray, min_score: float
+        self,
+        keys: list[str],
+        points: np.ndarray,
+        min_score: float,
+        origins: list[tuple[str, Position]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Score-then-learn each row for its key, with attributions of rows >= ``min_score``
         (computed before the row is learned); rows in order, one forest call at a time."""
@@ -275,12 +279,21 @@ class EngineForests:
         store: MutableMapping[str, bytes] | str | None = None,
         memory_limit: int | None = None,
         max_keys: int | None = None,
+        state: Any = None,
     ) -> None:
         self.params = check_params(params)
         self.store = store
         self.memory_limit = memory_limit
         self.max_keys = max_keys
+        # A ``keystate.KeyedState``: per-key records (the engine's store) and key positions.
+        self.state = state
+        if state is not None and store is None:
+            from rcf_fast.kinesis.keystate import EngineStore
+
+            self.store = EngineStore(state)
+        self.seeds: dict[str, int] = {}  # keys adopted with a seed that is not the derived one
         self.engine: Any = None
+        self.dims: int | None = None
         self.positions: dict[str, Position] = {}
         self.value_fields: list[str] | None = None
         self.schema_spec: str | None = None
@@ -301,32 +314,83 @@ class EngineForests:
                 max_keys=self.max_keys,
                 store=self.store,
             )
+            self.dims = dimensions
             shingle = self.engine.shingle_size
             # The engine's bound on a value's magnitude (rcf-core input::value_limit).
             self.limit = float(np.finfo(np.float32).max) / (2.0 * max(1, dimensions * shingle))
-        elif self.engine.dimensions != dimensions:
-            raise ConfigError(
-                f"forests score {self.engine.dimensions} values per event, got {dimensions}"
-            )
+        elif self.dims != dimensions:
+            raise ConfigError(f"forests score {self.dims} values per event, got {dimensions}")
         return self.engine
 
-    def check_point(self, point: np.ndarray) -> str | None:
-        """Why the engine would reject ``point`` (None: it accepts it)."""
+    def rejected_rows(self, points: np.ndarray) -> np.ndarray:
+        """Mask of the rows the engine would reject: NaN, infinities, or a value beyond its
+        magnitude limit (``float32 max / (2 * dimensions * shingle_size)``)."""
+        self.ensure(points.shape[1])
+        with np.errstate(invalid="ignore"):
+            return ~np.isfinite(points).all(axis=1) | (np.abs(points) > self.limit).any(axis=1)
+
+    def rejection(self, point: np.ndarray) -> str:
+        """Why the engine rejects ``point`` (one of ``rejected_rows``)."""
         if not np.isfinite(point).all():
             return "forest rejected the point: values must be finite (no NaN or infinity)"
-        if self.engine is not None and np.abs(point).max(initial=0.0) > self.limit:
-            return (
-                f"forest rejected the point: a value exceeds the magnitude limit {self.limit:.3g}"
-            )
-        return None
+        return f"forest rejected the point: a value exceeds the magnitude limit {self.limit:.3g}"
 
     def score_explain(
-        self, keys: list[str], points: np.ndarray, min_score: float
+        self,
+        keys: list[str],
+        points: np.ndarray,
+        min_score: float,
+        origins: list[tuple[str, Position]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """One engine call: score-then-learn every row for its key (a key's rows in order),
-        attributions of the rows scoring >= ``min_score`` computed before they are learned."""
+        attributions of the rows scoring >= ``min_score`` computed before they are learned.
+
+        With a per-key state, ``origins`` (shard, position) of each row are recorded as the
+        key's positions. Then the batch is cut into parts of at most ``keys_at_once()``
+        distinct keys, so that the engine saves (evicts) a key of a part only after all its
+        rows in that part were learned: a key's record then carries exactly the positions of
+        what its forest learned (``KeyedState.inflight`` during the call, committed after).
+        """
         engine = self.ensure(points.shape[1])
-        return engine.score_update_explain(keys, points, min_score)  # type: ignore[no-any-return]
+        if self.state is None or origins is None:
+            return engine.score_update_explain(keys, points, min_score)  # type: ignore[no-any-return]
+        limit = engine.keys_at_once() or len(keys) or 1
+        parts: list[tuple[int, int]] = []
+        begin, seen = 0, set[str]()
+        for i, key in enumerate(keys):
+            if key not in seen and len(seen) == limit:
+                parts.append((begin, i))
+                begin, seen = i, set()
+            seen.add(key)
+        parts.append((begin, len(keys)))
+        outs = []
+        for a, b in parts:
+            inflight: dict[str, dict[str, Position]] = {}
+            for key, (shard, pos) in zip(keys[a:b], origins[a:b]):
+                kp = inflight.setdefault(key, {})
+                if shard not in kp or pos > kp[shard]:
+                    kp[shard] = pos
+            for key in inflight:
+                self.state.key_positions(key)  # known before the engine may save the key
+            self.state.inflight = inflight
+            try:
+                scores, rows, high, low = engine.score_update_explain(
+                    keys[a:b], points[a:b], min_score
+                )
+            finally:
+                self.state.inflight = {}
+            for key, kp in inflight.items():
+                for shard, pos in kp.items():
+                    self.state.note(key, shard, pos)
+            outs.append((scores, rows + a, high, low))
+        if len(outs) == 1:
+            return outs[0]
+        return (
+            np.concatenate([o[0] for o in outs]),
+            np.concatenate([o[1] for o in outs]),
+            np.concatenate([o[2] for o in outs]),
+            np.concatenate([o[3] for o in outs]),
+        )
 
     def __len__(self) -> int:
         return 0 if self.engine is None else len(self.engine)
@@ -337,8 +401,10 @@ class EngineForests:
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         if self.engine is None:
             return iter(())
-        keys = self.engine.keys()  # sorted
-        return iter([(k, self.engine.forest(k)) for k in keys])
+        keys = set(self.engine.keys())
+        if self.state is not None:  # keys saved by other processes too
+            keys.update(iter(self.store))  # type: ignore[arg-type]
+        return iter([(k, self.engine.forest(k)) for k in sorted(keys)])
 
     def to_bytes(self) -> bytes:
         """The whole state as one ``RCFK`` v1 blob (the previous release's format)."""
@@ -361,12 +427,76 @@ class EngineForests:
             except (ValueError, TypeError) as exc:
                 raise StateError(f"forest of key {entries[0][0]!r} does not load: {exc}") from None
             engine = self.ensure(dims)
+            self.seeds = {}
             for key, chunk in entries:
                 try:
                     engine.adopt(key, chunk)
                 except (ValueError, TypeError) as exc:
                     self.engine = None
                     raise StateError(f"forest of key {key!r} does not load: {exc}") from None
+                seed = engine.seed_of(key)
+                if seed != engine.derive_seed(engine.seed, key):
+                    self.seeds[key] = seed
         self.positions = positions
         self.value_fields = header.get("value_fields")
         self.schema_spec = header.get("schema")
+
+    # -- per-key state (keystate.KeyedState) ----------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "config": self._fingerprint(),
+            # Not engine.dimensions: meta is also written from inside an engine call (before an
+            # evicted key's record), where the engine's lock is held.
+            "dimensions": self.dims,
+            "value_fields": self.value_fields,
+            "schema": self.schema_spec,
+            "seeds": {k: str(s) for k, s in sorted(self.seeds.items())},
+        }
+
+    def save_meta(self) -> None:
+        """Write the meta record if it changed (before any key record: it names the seeds of
+        adopted keys, without which their records would not load)."""
+        if self.state is not None and self.engine is not None:
+            self.state.save_meta(self.meta())
+
+    def save_keyed(self) -> int:
+        """Meta, then every key changed since its last save, then the shard positions."""
+        if self.state is None or self.engine is None:
+            return 0
+        self.save_meta()
+        written = int(self.engine.flush())
+        self.state.save_positions(self.positions)
+        return written
+
+    def load_keyed(self) -> bool:
+        """Load meta and positions from the state's records (keys load when touched); False
+        when the records hold no state yet."""
+        assert self.state is not None
+        meta = self.state.load_meta()
+        if meta is None:
+            return False
+        if meta.get("config") != self._fingerprint():
+            raise StateError(
+                f"state was written with forest parameters {meta.get('config')}, "
+                f"now configured {self._fingerprint()}; "
+                "use a new --state path or the same parameters"
+            )
+        dims = meta.get("dimensions")
+        self.value_fields = meta.get("value_fields")
+        self.schema_spec = meta.get("schema")
+        seeds = meta.get("seeds") or {}
+        if not isinstance(seeds, dict):
+            raise StateError("state record 'meta' has damaged seeds")
+        if dims is not None:
+            if not isinstance(dims, int) or not 1 <= dims <= 10_000:
+                raise StateError(f"state record 'meta' has a bad dimension count {dims!r}")
+            engine = self.ensure(dims)
+            try:
+                self.seeds = {str(k): int(v) for k, v in seeds.items()}
+                for key, seed in self.seeds.items():
+                    engine.set_key_seed(key, seed)
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise StateError(f"state record 'meta' has damaged seeds: {exc}") from None
+        self.positions = self.state.load_positions()
+        return True

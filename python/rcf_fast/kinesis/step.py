@@ -23,15 +23,17 @@ from __future__ import annotations
 import base64
 import logging
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from rcf_fast._rcf import StateError as CoreStateError
 from rcf_fast.kinesis.decoders.base import Decoder
 from rcf_fast.kinesis.decoders.csv_decoder import CsvDecoder
-from rcf_fast.kinesis.errors import ConfigError, DecodeError
+from rcf_fast.kinesis.errors import ConfigError, DecodeError, StateError
 from rcf_fast.kinesis.forests import EngineForests, KeyedForests
 from rcf_fast.kinesis.limits import DEFAULT_LIMITS, Limits, excerpt
 from rcf_fast.kinesis.records import Event, EventFailure, EventSkip, Position, RawRecord
@@ -50,6 +52,8 @@ DEFAULT_KEY = "default"
 MAX_LOGGED_NEW_FIELDS = 100
 PASSTHROUGH_ALL = "all"
 EXPLAIN = ("anomalies", "always", "never")
+# Raised by a damaged stored state (a key's record): infrastructure, never an event's error.
+_STATE_ERRORS = (StateError, CoreStateError)
 
 
 def reason_of(exc: BaseException) -> str:
@@ -97,7 +101,17 @@ def _bump(positions: dict[str, Position], shard_id: str, pos: Position) -> None:
 class _Pending:
     """One event waiting for its score: extracted in phase one, scored in phase two."""
 
-    __slots__ = ("attribution", "event", "failure", "key", "point", "rec", "score", "values")
+    __slots__ = (
+        "attribution",
+        "event",
+        "failure",
+        "key",
+        "point",
+        "pos",
+        "rec",
+        "score",
+        "values",
+    )
 
     def __init__(
         self, rec: RawRecord, event: Event, key: str, values: dict[str, float], point: np.ndarray
@@ -110,6 +124,7 @@ class _Pending:
         self.score = 0.0
         self.attribution: dict[str, dict[str, float]] | None = None
         self.failure: str | None = None
+        self.pos: Position = (0, 0, 0)
 
 
 class _RecordPlan:
@@ -182,7 +197,8 @@ class ScoringStep:
             raise ConfigError(f"explain {explain!r}: expected one of {list(EXPLAIN)}")
         self.explain = explain
         self.decoder = decoder
-        self.forests: EngineForests | KeyedForests = (
+        # EngineForests or KeyedForests (typed Any: callers reach into either's own API).
+        self.forests: Any = (
             forests if forests is not None else EngineForests(forest_params)
         )
         self.key_field = key_field
@@ -208,6 +224,7 @@ class ScoringStep:
         self.sample_size = sample_size
         self.anomaly_threshold = anomaly_threshold
         self.stats = StepStats()
+        self._note_later: list[_Pending] = []
 
     # -- configuration --------------------------------------------------------------------------
 
@@ -229,16 +246,18 @@ class ScoringStep:
     def load_state(self, data: bytes) -> None:
         """Restore forests and positions; a state's value fields win over discovery."""
         self.forests.load_bytes(data)
-        if self.forests.value_fields:
-            if self.value_fields and list(self.value_fields) != self.forests.value_fields:
+        self._restore(self.forests.value_fields, self.forests.schema_spec)
+
+    def _restore(self, value_fields: list[str] | None, schema_spec: str | None) -> None:
+        if value_fields:
+            if self.value_fields and list(self.value_fields) != value_fields:
                 raise ConfigError(
-                    f"state scores fields {self.forests.value_fields}, "
-                    f"now configured {self.value_fields}"
+                    f"state scores fields {value_fields}, now configured {self.value_fields}"
                 )
-            self.value_fields = list(self.forests.value_fields)
-        if self.forests.schema_spec and self.schema is None:
+            self.value_fields = list(value_fields)
+        if schema_spec and self.schema is None:
             # Restore a discovered schema, including CSV column names taken from a header.
-            self.schema = parse_fields(self.forests.schema_spec)
+            self.schema = parse_fields(schema_spec)
             self._known = set(self.schema.names)
             csv = _csv_decoder(self.decoder)
             if csv is not None and csv.columns is None:
@@ -247,6 +266,52 @@ class ScoringStep:
                 self.timestamp_field = next(
                     (f.name for f in self.schema.fields if f.type == "timestamp"), None
                 )
+
+    def attach_state(self, store: Any) -> None:
+        """Keep the forests per key in ``store`` (a ``keystate.KeyedStateStore``) and load what
+        it holds: meta and shard positions now, each key's forest when the key is seen (a state
+        of the previous release in ``store.legacy`` is loaded whole and migrated by the first
+        ``save_state``)."""
+        from rcf_fast.kinesis.keystate import KeyedState
+
+        state = KeyedState(store.records)
+        state.before_write = self._before_key_write
+        forests = EngineForests(
+            self.forests.params,
+            state=state,
+            memory_limit=store.memory_limit,
+            max_keys=store.max_keys,
+        )
+        self.forests = forests
+        if forests.load_keyed():
+            self._restore(forests.value_fields, forests.schema_spec)
+            return
+        blob = store.legacy.load() if store.legacy is not None else None
+        if blob:
+            self.load_state(blob)
+            for key, _ in self.forests:
+                state.key_pos[key] = dict(self.forests.positions)
+
+    def _before_key_write(self) -> None:
+        # A key's record covers its events: their results and errors go out first.
+        self.flush()
+        save_meta = getattr(self.forests, "save_meta", None)
+        if save_meta is not None:
+            save_meta()
+
+    def save_state(self) -> int:
+        """Save the per-key state incrementally (after ``flush``; see ``attach_state``): the
+        meta record if it changed, the keys changed since their last save, then the shard
+        positions. Returns the number of keys written."""
+        assert isinstance(self.forests, EngineForests) and self.forests.state is not None
+        self.forests.value_fields = self.value_fields
+        self.forests.schema_spec = self.schema.to_spec() if self.schema else None
+        return self.forests.save_keyed()
+
+    @property
+    def keyed_state(self) -> bool:
+        """True when the forests are kept per key in a record store (``attach_state``)."""
+        return getattr(self.forests, "state", None) is not None
 
     def state_bytes(self) -> bytes:
         self.forests.value_fields = self.value_fields
@@ -343,13 +408,40 @@ class ScoringStep:
             plan = self._plan_record(rec, stats, positions, pending)
             if plan is not None:
                 plans.append(plan)
-        self._score_pending(pending)
-        for plan in plans:
-            self._emit(plan, stats)
+        for part in self._parts(plans):
+            self._score_pending([i for plan in part for i in plan.items if isinstance(i, _Pending)])
+            for plan in part:
+                self._emit(plan, stats)
         for shard_id, pos in positions.items():
             self._advance(shard_id, pos)
         self.stats.add(stats)
         return stats
+
+    def _parts(self, plans: list[_RecordPlan]) -> list[list[_RecordPlan]]:
+        """The batch's records in consecutive parts scored one after the other: one part,
+        unless the forests are bounded in memory (per-key state with ``max_keys`` or
+        ``memory_limit``). Then a part has at most as many keys as fit in memory at once, so
+        the engine never saves (evicts) a key of the part during its call, and the part's
+        results and errors are emitted (and flushed before any later key write) before the
+        next part: a key's saved record never covers an event whose output is not out."""
+        forests = self.forests
+        limit = None
+        if isinstance(forests, EngineForests) and forests.state is not None and self.value_fields:
+            limit = forests.ensure(len(self.value_fields)).keys_at_once()
+            if limit is not None and forests.memory_limit is not None:
+                limit = max(1, limit * 9 // 10)  # room for forests growing during the call
+        if limit is None:
+            return [plans]
+        parts: list[list[_RecordPlan]] = [[]]
+        keys: set[str] = set()
+        for plan in plans:
+            mine = {i.key for i in plan.items if isinstance(i, _Pending)}
+            if parts[-1] and len(keys | mine) > limit:
+                parts.append([])
+                keys = set()
+            parts[-1].append(plan)
+            keys |= mine
+        return parts
 
     @staticmethod
     def _sub(rec: RawRecord, event_index: int) -> int:
@@ -376,6 +468,7 @@ class ScoringStep:
         except Exception as exc:  # noqa: BLE001 - containment: content never stops a shard
             decoded = [EventFailure(0, reason_of(exc))]
         plan = _RecordPlan(rec, len(decoded))
+        state = getattr(self.forests, "state", None)
         if not decoded:  # e.g. a CloudWatch Logs CONTROL_MESSAGE: nothing to score
             _bump(positions, rec.shard_id, (seq, sub, 0))
             return plan
@@ -398,6 +491,15 @@ class ScoringStep:
             except Exception as exc:  # noqa: BLE001 - containment, as above
                 plan.items.append((item.sub_sequence_number, reason_of(exc), None))
                 continue
+            if state is not None:
+                kp = state.key_positions(entry.key)
+                done = kp.get(rec.shard_id) if kp else None
+                if done is not None and pos <= done:
+                    # Already in this key's saved forest (saved after the shard's position).
+                    stats.events -= 1
+                    stats.skipped += 1
+                    continue
+                entry.pos = pos
             pending.append(entry)
             plan.items.append(entry)
         return plan
@@ -425,11 +527,6 @@ class ScoringStep:
             key = str(raw_key)[:1024]
         values = {name: to_float(name, fields.get(name)) for name in self.value_fields}
         point = np.fromiter(values.values(), dtype=np.float64, count=len(values))
-        check = getattr(self.forests, "check_point", None)
-        if check is not None:
-            reason = check(point)
-            if reason is not None:
-                raise DecodeError(reason)
         return _Pending(rec, event, key, values, point)
 
     def _min_score(self) -> float:
@@ -440,26 +537,60 @@ class ScoringStep:
         return self.anomaly_threshold
 
     def _score_pending(self, pending: list[_Pending]) -> None:
+        self._note_later = []
+        try:
+            self._score_rows(pending)
+        finally:
+            state = getattr(self.forests, "state", None)
+            if state is not None:
+                for p in self._note_later:
+                    state.note(p.key, p.rec.shard_id, p.pos)
+
+    def _score_rows(self, pending: list[_Pending]) -> None:
         """One call for every scorable event of the batch (phase two). A point the forests
         reject anyway (the engine checks every row before changing anything) makes the batch
         go row by row, so that it costs exactly one error entry."""
         if not pending:
             return
         min_score = self._min_score()
-        engine = hasattr(self.forests, "check_point")
-        if engine:
+        forests = self.forests
+        engine = isinstance(forests, EngineForests)
+        if isinstance(forests, EngineForests):
             points = np.vstack([p.point for p in pending])
+            # Rows the engine would reject (NaN, infinity, beyond its magnitude limit) are
+            # errors of their own events; the others go in one call.
+            bad = forests.rejected_rows(points)
+            if bad.any():
+                for i in np.flatnonzero(bad).tolist():
+                    pending[i].failure = forests.rejection(points[i])
+                state = forests.state
+                if state is not None:
+                    # Applied (to the error sink), so not again on a replay; noted once the
+                    # batch is learned, since a key's record must not claim rows before them.
+                    self._note_later = [p for p, b in zip(pending, bad.tolist()) if b]
+                keep = ~bad
+                pending = [p for p, k in zip(pending, keep.tolist()) if k]
+                points = points[keep]
+                if not pending:
+                    return
             try:
                 self._apply(pending, points, min_score)
                 return
+            except _STATE_ERRORS:
+                raise  # a damaged stored state is no point's fault
             except (ValueError, TypeError) as exc:
                 log.warning("the forests rejected a batch (%s); scoring it row by row", exc)
         for p in pending:
             try:
                 self._apply([p], p.point.reshape(1, -1), min_score)
+            except _STATE_ERRORS:
+                if engine:
+                    raise
+                p.failure = f"forest rejected the point: {sys.exc_info()[1]}"[:500]
             except (ValueError, TypeError) as exc:
                 # A rejected call changes no forest (contract), so this is a plain error.
                 p.failure = f"forest rejected the point: {exc}"[:500]
+                self._note_later.append(p)
             except Exception as exc:
                 if engine:
                     raise  # the engine's store failed: an infrastructure fault
@@ -467,8 +598,12 @@ class ScoringStep:
                 p.failure = reason_of(exc)
 
     def _apply(self, pending: list[_Pending], points: np.ndarray, min_score: float) -> None:
+        keyed = getattr(self.forests, "state", None) is not None
         scores, rows, high, low = self.forests.score_explain(
-            [p.key for p in pending], points, min_score
+            [p.key for p in pending],
+            points,
+            min_score,
+            [(p.rec.shard_id, p.pos) for p in pending] if keyed else None,
         )
         for p, s in zip(pending, scores.tolist()):
             p.score = s

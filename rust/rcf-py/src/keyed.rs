@@ -408,6 +408,13 @@ impl PyKeyed {
             .map_err(|e| Error::Core(e).into())
     }
 
+    /// How many distinct keys a batch call processes in one wave (None: no limit). A batch
+    /// with at most that many keys saves (evicts) none of its keys before all its rows are
+    /// learned.
+    fn keys_at_once(&self, py: Python<'_>) -> Option<usize> {
+        py.detach(|| self.lock().keys_at_once())
+    }
+
     /// Keys whose seed is not the derived one, with their seeds (sorted by key).
     fn seed_overrides(&self, py: Python<'_>) -> Vec<(String, u64)> {
         py.detach(|| self.lock().seed_overrides())

@@ -336,6 +336,21 @@ impl KeyedForests {
         k
     }
 
+    /// How many keys a batch call runs in one wave (None: no limit): `max_keys`, and
+    /// `memory_limit` over the room given to each key (the largest forest seen). A batch with at
+    /// most that many distinct keys runs in one wave, so its keys are only saved (evicted) after
+    /// all their rows were learned.
+    pub fn keys_at_once(&self) -> Option<usize> {
+        let by_bytes = self
+            .config
+            .memory_limit
+            .map(|m| (m / self.peak_bytes.max(1)).max(1));
+        match (self.config.max_keys, by_bytes) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Approximate heap bytes of the resident forests.
     pub fn memory_usage(&self) -> usize {
         self.resident_bytes
