@@ -388,3 +388,35 @@ def test_dynamodb_state_of_a_step(client: Callable[[str], Any], name: str) -> No
     r.process(recs(items[100:], "A", 200))
     r.flush()
     assert scores(s) + scores(r) == scores(clean)
+
+
+def test_oversized_record_is_refused_without_reading_it_all(tmp_path: Any) -> None:
+    records = DirRecords(str(tmp_path), max_bytes=1000)
+    records.put("key/a", b"x" * 5000)
+    with pytest.raises(StateError, match="more than the 1,000 bytes"):
+        records.get("key/a")
+    assert records.head("key/a", 10) == b"x" * 10
+
+
+def test_open_state_store_migrates_a_blob_file(tmp_path: Any) -> None:
+    from rcf_fast.kinesis.keystate import open_state_store
+
+    items = rows(120)
+    old = step(forests=KeyedForests(FOREST))
+    old.process(recs(items[:80], "A"))
+    path = tmp_path / "state.bin"
+    path.write_bytes(old.state_bytes())
+    store = open_state_store(str(path))
+    assert isinstance(store.records, DirRecords) and store.records.path == f"{path}.d"
+    s = step()
+    s.attach_state(store)
+    s.process(recs(items[80:], "A", 180))
+    s.flush()
+    s.save_state()
+    # Restarted on the same spec: the records win; the blob is no longer read.
+    path.write_bytes(b"garbage that must not be read")
+    again = step()
+    again.attach_state(open_state_store(str(path)))
+    assert again.forests.positions == {"A": (219, 0, 0)}
+    fresh = open_state_store(str(tmp_path / "new"))
+    assert isinstance(fresh.records, DirRecords) and fresh.legacy is None

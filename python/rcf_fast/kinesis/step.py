@@ -198,9 +198,7 @@ class ScoringStep:
         self.explain = explain
         self.decoder = decoder
         # EngineForests or KeyedForests (typed Any: callers reach into either's own API).
-        self.forests: Any = (
-            forests if forests is not None else EngineForests(forest_params)
-        )
+        self.forests: Any = forests if forests is not None else EngineForests(forest_params)
         self.key_field = key_field
         self.timestamp_field = timestamp_field
         self.schema = schema

@@ -78,11 +78,10 @@ def _unescape(text: str) -> str | None:
         return None
 
 
-def _bounded(data: bytes, name: str) -> bytes:
-    if len(data) > MAX_RECORD_BYTES:
+def _bounded(data: bytes, name: str, limit: int = MAX_RECORD_BYTES) -> bytes:
+    if len(data) > limit:
         raise StateError(
-            f"state record {name!r} has {len(data):,} bytes, more than the "
-            f"{MAX_RECORD_BYTES:,} a record may have"
+            f"state record {name!r} has more than the {limit:,} bytes a record may have"
         )
     return data
 
@@ -112,10 +111,10 @@ class MemoryRecords:
 class DirRecords:
     """One file per record in a directory; each put is a temporary file renamed over the old."""
 
-    def __init__(self, path: str, fsync: bool = False) -> None:
+    def __init__(self, path: str, fsync: bool = False, max_bytes: int = MAX_RECORD_BYTES) -> None:
         self.path = path
         self.fsync = fsync
-        os.makedirs(path, exist_ok=True)
+        self.max_bytes = max_bytes  # the directory is created by the first put
 
     def _file(self, name: str) -> str:
         return os.path.join(self.path, escape(name))
@@ -131,14 +130,15 @@ class DirRecords:
         return data
 
     def get(self, name: str) -> bytes | None:
-        data = self._read(name, MAX_RECORD_BYTES)
-        return None if data is None else _bounded(data, name)
+        data = self._read(name, self.max_bytes)
+        return None if data is None else _bounded(data, name, self.max_bytes)
 
     def head(self, name: str, size: int = HEAD_BYTES) -> bytes | None:
         data = self._read(name, size)
         return None if data is None else data[:size]
 
     def put(self, name: str, data: bytes) -> None:
+        os.makedirs(self.path, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".rec-", dir=self.path)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -154,6 +154,8 @@ class DirRecords:
 
     def names(self, prefix: str = "") -> Iterator[str]:
         out = []
+        if not os.path.isdir(self.path):
+            return iter(())
         for entry in os.listdir(self.path):
             if entry.startswith(".rec-"):
                 continue
