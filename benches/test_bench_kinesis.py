@@ -183,28 +183,46 @@ def json_records(n: int, start: int, seed: int, keys: int = KEYS, per_key: bool 
 
 def kinesis_summary() -> None:
     r = _kinesis_rates
-    if "ScoringStep" in r and "krcf step" in r:
-        print(
-            f"\nScoringStep {r['ScoringStep']:,.0f} records/s, krcf step {r['krcf step']:,.0f}"
-            f" records/s: {r['ScoringStep'] / r['krcf step']:.2f}x"
-        )
+    if "krcf step" not in r:
+        return
+    print()
+    for name, rate in r.items():
+        if name != "krcf step":
+            print(f"{name}: {rate:,.0f} records/s = {rate / r['krcf step']:.2f}x the krcf step")
+
+
+VARIANTS = {
+    # name: (explain, keys, forests of the previous release)
+    "ScoringStep": ("anomalies", KEYS, False),
+    "ScoringStep explain=always": ("always", KEYS, False),
+    "ScoringStep 1 key (hot)": ("anomalies", 1, False),
+    "previous release (per-record Python forests)": ("anomalies", KEYS, True),
+}
 
 
 @pytest.mark.benchmark
-@pytest.mark.parametrize("explain", ["anomalies", "always"])
-def test_scoring_step_300_keys(benchmark, explain):
-    from rcf_fast.kinesis import ScoringStep, make_decoder
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_scoring_step_300_keys(benchmark, variant):
+    from rcf_fast.kinesis import KeyedForests, ScoringStep, make_decoder
 
+    explain, keys, previous = VARIANTS[variant]
     step = ScoringStep(
-        make_decoder("json"), STD, key_field="host", value_fields=["cpu", "mem"], explain=explain
+        make_decoder("json"),
+        STD,
+        key_field="host",
+        value_fields=["cpu", "mem"],
+        explain=explain,
+        # The previous release's path: a dict of RandomCutForest (default threads), one
+        # attribution() and one score_update() per record.
+        forests=KeyedForests(STD) if previous else None,
     )
-    warm = json_records(KEYS * KINESIS_WARM, 0, 1, per_key=True)
+    warm = json_records(keys * KINESIS_WARM, 0, 1, keys=keys, per_key=True)
     for i in range(0, len(warm), 10_000):
         step.process(warm[i : i + 10_000])
     start = [len(warm)]
 
     def setup():
-        batch = json_records(KINESIS_BATCH, start[0], 10 + start[0])
+        batch = json_records(KINESIS_BATCH, start[0], 10 + start[0], keys=keys)
         start[0] += KINESIS_BATCH
         return (batch,), {}
 
@@ -212,9 +230,8 @@ def test_scoring_step_300_keys(benchmark, explain):
     assert stats.scored == KINESIS_BATCH
     rate = KINESIS_BATCH / benchmark.stats.stats.median
     benchmark.extra_info["records_per_s"] = rate
-    name = "ScoringStep" if explain == "anomalies" else "ScoringStep explain=always"
-    _kinesis_rates[name] = rate
-    print(f"\n{name}: {rate:,.0f} records/s (median of 5 batches of {KINESIS_BATCH})")
+    _kinesis_rates[variant] = rate
+    print(f"\n{variant}: {rate:,.0f} records/s (median of 5 batches of {KINESIS_BATCH})")
     kinesis_summary()
 
 
