@@ -179,6 +179,8 @@ def test_config_errors_exit_2_with_a_clear_message(tmp_path: Path) -> None:
     assert "field 'v' has unknown type 'double'" in proc.stderr
     proc = run_cli(["consume", "--stream", "s", "--format", "xml"], tmp_path)
     assert proc.returncode == 2 and "invalid choice: 'xml'" in proc.stderr
+    proc = run_cli(["consume", "--stream", "s", "--values", "v", "--max-keys", "0"], tmp_path)
+    assert proc.returncode == 2 and "--max-keys 0: expected at least 1" in proc.stderr
 
 
 def test_aws_errors_are_one_clear_line(moto_endpoint: str, tmp_path: Path) -> None:
