@@ -286,7 +286,17 @@ def test_previous_release_blob_is_migrated_on_first_save() -> None:
 
 @pytest.mark.parametrize(
     "damage",
-    ["truncate", "garbage", "flip", "empty", "huge_header", "other_key", "bad_meta_seeds"],
+    [
+        "truncate",
+        "garbage",
+        "flip",
+        "empty",
+        "huge_header",
+        "other_key",
+        "bad_meta_seeds",
+        "framed_garbage_forest",
+        "framed_bad_positions",
+    ],
 )
 def test_hostile_records_raise_state_error(damage: str) -> None:
     store = MemoryRecords()
@@ -308,6 +318,12 @@ def test_hostile_records_raise_state_error(damage: str) -> None:
         store.data[name] = data[:6] + (2**31).to_bytes(4, "little") + data[10:]
     elif damage == "other_key":
         store.data[name] = store.data["key/h2"]
+    elif damage == "framed_garbage_forest":  # a valid frame and CRC around garbage
+        store.data[name] = encode_record({"key": "h1", "positions": {}}, os.urandom(5000))
+    elif damage == "framed_bad_positions":
+        store.data[name] = encode_record(
+            {"key": "h1", "positions": {"A": ["x", None]}}, decode_record(data, name)[1]
+        )
     else:
         header, _ = decode_record(store.data["meta"], "meta")
         store.data["meta"] = encode_record({**header, "seeds": {"h1": "not a number"}})

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from rcf_fast._rcf import StateError as _CoreStateError
 from rcf_fast.kinesis.errors import ConfigError, StateError
 from rcf_fast.kinesis.records import Position
 
@@ -351,6 +352,20 @@ class EngineForests:
         rows in that part were learned: a key's record then carries exactly the positions of
         what its forest learned (``KeyedState.inflight`` during the call, committed after).
         """
+        try:
+            return self._score_explain(keys, points, min_score, origins)
+        except StateError:
+            raise
+        except _CoreStateError as exc:  # a key's saved forest (the engine read it) is damaged
+            raise StateError(f"saved state does not load: {exc}") from None
+
+    def _score_explain(
+        self,
+        keys: list[str],
+        points: np.ndarray,
+        min_score: float,
+        origins: list[tuple[str, Position]] | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         engine = self.ensure(points.shape[1])
         if self.state is None or origins is None:
             return engine.score_update_explain(keys, points, min_score)  # type: ignore[no-any-return]
