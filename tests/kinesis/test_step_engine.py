@@ -158,3 +158,13 @@ def test_state_of_the_previous_release_continues_exactly() -> None:
     again = KeyedForests(FOREST)
     again.load_bytes(new.state_bytes())
     assert [(k, f.to_bytes()) for k, f in again] == [(k, f.to_bytes()) for k, f in old.forests]
+
+
+def test_explain_helper_handles_results_without_attribution() -> None:
+    from rcf_fast.kinesis.records import explain
+
+    s = step(explain="never")
+    s.process(recs(rows(20)))
+    s.flush()
+    res = mem(s.results).items[-1]
+    assert res["attribution"] is None and explain(res) == []
