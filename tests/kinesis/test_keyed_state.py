@@ -388,6 +388,15 @@ def test_dynamodb_records_chunks_and_half_written_records(
     ddb.put_item(TableName=name, Item={**head, "size": {"N": "5"}})
     with pytest.raises(StateError):
         records.get("key/k")
+    # head() of a big record comes from the head item, without reading the chunks.
+    records.put("key/big", big)
+    ddb.delete_item(
+        TableName=name,
+        Key={"state_key": {"S": "app/key/big#" + records._item("app/key/big")["tag"]["S"] + "#0"}},  # type: ignore[index]
+    )
+    assert records.head("key/big", 100) == big[:100]
+    with pytest.raises(StateError, match="missing"):
+        records.get("key/big")
 
 
 def test_dynamodb_state_of_a_step(client: Callable[[str], Any], name: str) -> None:

@@ -54,6 +54,7 @@ RECORD_MAGIC = b"RCFR"
 RECORD_VERSION = 1
 _FRAME = struct.Struct("<4sHII")  # magic, version, header length, CRC-32
 MAX_HEADER = HEAD_BYTES - _FRAME.size
+SMALL_HEAD = 4096  # a key's header (name, positions) is usually far smaller
 META = "meta"
 POS = "pos/"
 KEY = "key/"
@@ -186,9 +187,11 @@ class KeyedState:
             return kp
         self._looked_up.add(key)
         name = KEY + key
-        prefix = self.records.head(name)
+        prefix = self.records.head(name, SMALL_HEAD)
         if prefix is None:
             return None
+        if len(prefix) == SMALL_HEAD and _FRAME.size + _frame(prefix, name)[0] > SMALL_HEAD:
+            prefix = self.records.head(name) or b""  # a long header: read up to its bound
         header = decode_header(prefix, name)
         kp = _positions(header.get("positions", {}), name)
         self.key_pos[key] = kp

@@ -37,6 +37,7 @@ from rcf_fast.kinesis.stores.dynamodb_table import ensure_hash_table
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 HEAD_BYTES = 64 * 1024
 CHUNK_BYTES = 350_000
+PREFIX_BYTES = 4096  # kept in a DynamoDB head item for head()
 _SAFE = re.compile(r"[A-Za-z0-9_.\-]")
 
 
@@ -286,6 +287,14 @@ class DynamoDBRecords:
         return data
 
     def head(self, name: str, size: int = HEAD_BYTES) -> bytes | None:
+        # The head item keeps the record's first PREFIX_BYTES (written with it, atomically):
+        # enough for a small header without reading the chunks.
+        item = self._item(self.prefix + name)
+        if not item:
+            return None
+        first = item.get("first", {}).get("B")
+        if first is not None and (len(first) >= size or len(first) < PREFIX_BYTES):
+            return bytes(first)[:size]  # the whole wanted prefix, or the whole record
         data = self.get(name)
         return None if data is None else data[:size]
 
@@ -307,6 +316,7 @@ class DynamoDBRecords:
                 "parts": {"N": str(len(chunks))},
                 "size": {"N": str(len(data))},
                 "crc": {"N": str(zlib.crc32(packed))},
+                "first": {"B": data[:PREFIX_BYTES]},
             },
         )
         if old and "tag" in old and "parts" in old:
