@@ -18,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -291,3 +292,82 @@ def test_krcf_step_300_keys(benchmark):
     _kinesis_rates["krcf step best"] = KINESIS_BATCH / benchmark.stats.stats.min
     print(f"\nkrcf step: {rate:,.0f} records/s (median of 3 batches of {KINESIS_BATCH})")
     kinesis_summary()
+
+
+def krcf_step_forests(keys: int = KEYS) -> tuple[dict, Any]:
+    """A dict of warmed krcf forests (the same warm-up records as the ScoringStep's) and the
+    minimal krcf step over a batch."""
+    import krcf
+
+    forests = {
+        f"host-{i}": krcf.RandomCutForest(
+            {
+                "dimensions": 2,
+                "shingle_size": STD["shingle_size"],
+                "num_trees": STD["num_trees"],
+                "sample_size": STD["sample_size"],
+                "output_after": STD["sample_size"] // 4,
+                "random_seed": 1000 + i,
+                "internal_shingling": True,
+                "parallel_execution_enabled": False,
+            }
+        )
+        for i in range(keys)
+    }
+    for r in json_records(keys * KINESIS_WARM, 0, 1, keys=keys, per_key=True):
+        e = json.loads(r.data)
+        forests[e["host"]].update([e["cpu"], e["mem"]])
+
+    def run(batch: list) -> list:
+        out = []
+        for r in batch:
+            e = json.loads(r.data)
+            f = forests[e["host"]]
+            x = [e["cpu"], e["mem"]]
+            out.append(f.score(x))
+            f.update(x)
+        return out
+
+    return forests, run
+
+
+@pytest.mark.benchmark
+def test_scoring_step_vs_krcf_interleaved(benchmark):
+    """The ratio with both measured batch by batch, alternately (ScoringStep, krcf, ...), so
+    that load from other processes hits both alike; the median of the per-pair ratios."""
+    import statistics
+    import time
+
+    from rcf_fast.kinesis import ScoringStep, make_decoder
+
+    step = ScoringStep(make_decoder("json"), STD, key_field="host", value_fields=["cpu", "mem"])
+    warm = json_records(KEYS * KINESIS_WARM, 0, 1, per_key=True)
+    for i in range(0, len(warm), 10_000):
+        step.process(warm[i : i + 10_000])
+    _, krcf_run = krcf_step_forests()
+    ratios, ours, theirs = [], [], []
+    for j in range(7):
+        batch = json_records(KINESIS_BATCH, len(warm) + KINESIS_BATCH * j, 100 + j)
+        t = time.perf_counter()
+        stats = step.process(batch)
+        a = time.perf_counter() - t
+        t = time.perf_counter()
+        krcf_run(batch)
+        b = time.perf_counter() - t
+        assert stats.scored == KINESIS_BATCH
+        ours.append(KINESIS_BATCH / a)
+        theirs.append(KINESIS_BATCH / b)
+        ratios.append(b / a)
+    benchmark.pedantic(lambda: None, rounds=1)
+    ratio = statistics.median(ratios)
+    benchmark.extra_info.update(
+        ratio_median=ratio,
+        scoring_step_records_per_s=statistics.median(ours),
+        krcf_step_records_per_s=statistics.median(theirs),
+    )
+    print(
+        f"\ninterleaved, 7 pairs of batches of {KINESIS_BATCH}: ScoringStep "
+        f"{statistics.median(ours):,.0f} records/s, krcf step {statistics.median(theirs):,.0f} "
+        f"records/s; ratio per pair: median {ratio:.2f}x, range {min(ratios):.2f}-"
+        f"{max(ratios):.2f}x"
+    )
