@@ -236,7 +236,7 @@ TEN_K_SCRIPT = textwrap.dedent(
     from rcf_fast import KeyedForests
     sys.path.insert(0, sys.argv[1])
     from test_bench_keyed import values, rss
-    K, P, BLOCK, LIMIT = 10_000, 300, 500, 4_000_000_000
+    K, P, BLOCK, LIMIT = 10_000, 300, 500, 3_500_000_000
 
     def peak_rss():
         with open("/proc/self/status") as f:
@@ -255,6 +255,7 @@ TEN_K_SCRIPT = textwrap.dedent(
             X = values(ids, np.arange(len(ids)), b).reshape(-1, 1)
             for i in range(0, len(keys), 1000):
                 kf.update_many(keys[i:i + 1000], X[i:i + 1000])
+            print(b, rss() // 10**6, "MB", file=sys.stderr, flush=True)
         # Random keys over all 10,000: most are in the store and reload.
         rng = np.random.default_rng(7)
         ids = rng.integers(0, K, 5000)
@@ -274,8 +275,8 @@ TEN_K_SCRIPT = textwrap.dedent(
 
 @pytest.mark.benchmark
 def test_keyed_ten_thousand_keys(benchmark):
-    """10,000 keys x 300 points in one process with memory_limit 4 GB: peak RSS (goal: within
-    5 GB), state and memory per key, and points/s when most rows hit keys kept in the store."""
+    """10,000 keys x 300 points in one process with memory_limit 3.5 GB: peak RSS (goal:
+    within 5 GB; resident memory runs ~25% above memory_limit with eviction churn), state and memory per key, and points/s when most rows hit keys kept in the store."""
     from pathlib import Path
 
     here = str(Path(__file__).resolve().parent)
@@ -288,7 +289,7 @@ def test_keyed_ten_thousand_keys(benchmark):
     )
     benchmark.pedantic(lambda: None, rounds=1)
     print(
-        f"\n{total} keys x 300 points, memory_limit 4 GB: peak RSS {peak / 1e9:.2f} GB, "
+        f"\n{total} keys x 300 points, memory_limit 3.5 GB: peak RSS {peak / 1e9:.2f} GB, "
         f"{resident} keys resident ({usage / resident / 1e6:.3f} MB each by memory_usage), "
         f"state {state / 1e6:.3f} MB per key; random keys (most from the store): {cold:,} points/s"
     )
