@@ -253,10 +253,7 @@ def test_sigterm_persists_checkpoints_and_exits_cleanly(
     rest = _records_scored(again.stderr)
     assert rest[0] == rest[1] and first[0] + rest[0] == 100, again.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert sorted(int(r["sequence_number"]) for r in lines) == sorted(
-        set(int(r["sequence_number"]) for r in lines)
-    )
-    assert len(lines) == 100
+    assert len({int(r["sequence_number"]) for r in lines}) == len(lines) == 100
 
 
 def _records_scored(err: str) -> tuple[int, int]:
