@@ -143,3 +143,124 @@ def test_episode_reported_once_at_its_start():
     starts = np.flatnonzero(out["is_anomaly"][1790:1840])
     assert len(starts) == 1
     assert out["in_episode"][1790 + starts[0] : 1825].all()
+
+
+# --- rcf_fast.Thresholder: the detector's grading on its own (one per key, e.g.) ---------------
+
+THRESHOLDER_KEYS = (
+    "grade",
+    "is_anomaly",
+    "threshold",
+    "confidence",
+    "in_episode",
+    "start_of_anomaly",
+    "relative_index",
+)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"z_factor": 2.5, "score_floor": 0.5, "warmup": 20, "episode_gap": 3}]
+)
+def test_thresholder_grades_as_the_detector_does(kwargs):
+    det = AnomalyDetector(seed=4, **kwargs)
+    x = spiky(n=3000, at=2200, jump=5.0)
+    x[2600:2640] += 3.0
+    out = det.process_many(x)
+    assert out["is_anomaly"].sum() >= 1
+    t = rcf_fast.Thresholder(**kwargs)
+    got = t.process_many(out["score"])
+    assert set(got) == set(THRESHOLDER_KEYS)
+    for k in THRESHOLDER_KEYS[:-1]:
+        np.testing.assert_array_equal(got[k], out[k], err_msg=k)
+    # The detector may point further back (per-position attribution), never less far.
+    assert np.all(out["relative_index"] <= got["relative_index"])
+    assert np.all(got["relative_index"][~got["is_anomaly"]] == 0)
+
+
+def test_thresholder_process_is_process_many_and_state_continues_exactly():
+    rng = np.random.default_rng(3)
+    scores = np.abs(rng.normal(0.9, 0.1, 1500))
+    scores[:30] = 0.0  # forest not ready
+    scores[[700, 701, 1200]] = [4.0, 5.0, 6.0]
+    a = rcf_fast.Thresholder(warmup=50)
+    loop = [a.process(float(s)) for s in scores]
+    b = rcf_fast.Thresholder(warmup=50)
+    many = b.process_many(scores)
+    for k in THRESHOLDER_KEYS:
+        np.testing.assert_array_equal(np.array([r[k] for r in loop]), many[k], err_msg=k)
+    assert many["is_anomaly"][700] and not many["is_anomaly"][701]
+    assert np.all(np.isinf(many["threshold"][:80]))
+    assert a.scores_seen == 1470
+    # Cut at 900 three ways: bytes, bytearray, pickle; the continuations agree with no cut.
+    whole = rcf_fast.Thresholder(warmup=50).process_many(scores)
+    c = rcf_fast.Thresholder(warmup=50)
+    c.process_many(scores[:900])
+    data = c.to_bytes()
+    for restored in (
+        rcf_fast.Thresholder.from_bytes(data),
+        rcf_fast.Thresholder.from_bytes(bytearray(data)),
+        pickle.loads(pickle.dumps(c)),
+    ):
+        assert restored.to_bytes() == data
+        rest = restored.process_many(scores[900:])
+        for k in THRESHOLDER_KEYS:
+            np.testing.assert_array_equal(rest[k], whole[k][900:], err_msg=k)
+    assert "scores_seen=870" in repr(c)
+
+
+def test_thresholder_rejects_hostile_input_before_learning():
+    t = rcf_fast.Thresholder(warmup=5)
+    t.process_many([1.0] * 10)
+    before = t.to_bytes()
+    for bad, match in (
+        ([1.0, float("nan")], "row 1"),
+        ([1.0, 2.0, float("inf")], "row 2"),
+        ([0.5, -0.1], "score"),
+        (np.zeros((3, 2)), "1-D"),
+        (np.zeros((3, 1)), "1-D"),
+        ([[1.0, 2.0], [3.0]], None),
+        ("abc", None),
+    ):
+        with pytest.raises((ValueError, TypeError), match=match):
+            t.process_many(bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        t.process_many({"a": 1.0})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="score"):
+        t.process(float("-inf"))
+    with pytest.raises(TypeError):
+        t.process("1.0")  # type: ignore[arg-type]
+    assert t.to_bytes() == before, "nothing learned from rejected input"
+    assert t.process_many([])["grade"].shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"z_factor": -1.0}, "z_factor"),
+        ({"score_floor": float("nan")}, "score_floor"),
+        ({"horizon": 0.5}, "horizon"),
+        ({"warmup": -3}, "warmup"),
+        ({"episode_gap": 0}, "episode_gap"),
+    ],
+)
+def test_thresholder_bad_parameters_name_themselves(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        rcf_fast.Thresholder(**kwargs)
+
+
+def test_thresholder_damaged_state_raises_state_error():
+    t = rcf_fast.Thresholder()
+    t.process_many(np.linspace(0.5, 1.5, 400))
+    data = t.to_bytes()
+    rng = np.random.default_rng(0)
+    bads = [b"", data[:10], data[:-1], data + b"\0", b"RCFTHRS\0" + data[8:12] + b"\xff" * 12]
+    bads += [bytes(rng.integers(0, 256, n, dtype=np.uint8)) for n in (0, 24, 200, 5000)]
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    bads.append(bytes(flipped))
+    bads.append(AnomalyDetector(seed=1).to_bytes())
+    for bad in bads:
+        with pytest.raises(StateError):
+            rcf_fast.Thresholder.from_bytes(bad)
+    with pytest.raises(TypeError):
+        rcf_fast.Thresholder.from_bytes("not bytes")  # type: ignore[arg-type]

@@ -7,6 +7,7 @@
 //! episode until `episode_gap` consecutive scores stay below the threshold. Scores above the
 //! threshold enter the statistics capped at the threshold, so an episode does not teach the
 //! thresholder that anomalies are normal.
+use bincode::Options;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RcfError, Result};
@@ -75,6 +76,9 @@ impl ThresholderConfig {
         Ok(())
     }
 }
+
+const MAGIC: &[u8; 8] = b"RCFTHRS\0";
+const VERSION: u32 = 1;
 
 /// Scores kept to point back to the start of an anomaly.
 pub const LOOKBACK: usize = 64;
@@ -164,8 +168,16 @@ impl Thresholder {
         if self.recent.len() > LOOKBACK || self.recent_at >= LOOKBACK.max(1) {
             return Err("thresholder history out of range".into());
         }
-        if !(self.weight.is_finite() && self.sum.is_finite() && self.sum_sq.is_finite()) {
+        if !(self.weight.is_finite()
+            && self.weight >= 0.0
+            && self.sum.is_finite()
+            && self.sum_sq.is_finite()
+            && self.sum_sq >= 0.0)
+        {
             return Err("thresholder statistics are not finite".into());
+        }
+        if self.recent.len() < LOOKBACK && self.recent_at != self.recent.len() % LOOKBACK {
+            return Err("thresholder history position out of range".into());
         }
         Ok(())
     }
@@ -178,6 +190,55 @@ impl Thresholder {
         }
         let idx = (self.recent_at + LOOKBACK - k) % LOOKBACK;
         self.recent.get(idx).copied()
+    }
+
+    /// Checks scores given from outside (all before any is learned): each must be a finite
+    /// number >= 0 (0: the forest was not ready; such a score is neither graded nor learned).
+    pub fn check_scores(scores: &[f64]) -> Result<()> {
+        if let Some(row) = scores.iter().position(|s| !(s.is_finite() && *s >= 0.0)) {
+            return Err(RcfError::InvalidValue {
+                what: "score",
+                row,
+                column: 0,
+                message: format!(
+                    "expected a finite RCF score >= 0 (0 while the forest is not ready), got {}",
+                    scores[row]
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The full state (parameters, statistics, episode, recent scores) as versioned bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let payload = bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .with_little_endian()
+            .serialize(self)
+            .map_err(|e| RcfError::Internal(e.to_string()))?;
+        Ok(crate::serialize::seal(MAGIC, VERSION, &payload))
+    }
+
+    /// Restores [`Thresholder::to_bytes`] output; damaged bytes give `RcfError::Corrupt`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let (_, payload) = crate::serialize::unseal(bytes, MAGIC, "Thresholder", |v| {
+            if v == VERSION {
+                Ok(())
+            } else {
+                Err(RcfError::Corrupt(format!(
+                    "Thresholder state version {v} is not supported (expected {VERSION})"
+                )))
+            }
+        })?;
+        let t: Thresholder = bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .with_little_endian()
+            .with_limit(payload.len() as u64)
+            .deserialize(payload)
+            .map_err(|e| RcfError::Corrupt(format!("Thresholder state: {e}")))?;
+        t.check()
+            .map_err(|e| RcfError::Corrupt(format!("Thresholder state: {e}")))?;
+        Ok(t)
     }
 
     /// Decides about `score` (a forest score, 0 while the forest is not ready), then learns it.
@@ -303,6 +364,50 @@ mod tests {
         let d = t.decide(th + 1.0);
         assert!(d.grade > 0.0);
         assert_eq!(d.relative_index, -2);
+    }
+
+    #[test]
+    fn bytes_continue_exactly_and_damage_is_rejected() {
+        let mut a = Thresholder::new(ThresholderConfig {
+            warmup: 10,
+            ..ThresholderConfig::default()
+        })
+        .unwrap();
+        let scores: Vec<f64> = (0..300)
+            .map(|i| {
+                if i % 97 == 50 {
+                    6.0
+                } else {
+                    0.8 + 0.01 * f64::from(i % 7)
+                }
+            })
+            .collect();
+        for s in &scores[..150] {
+            a.decide(*s);
+        }
+        let bytes = a.to_bytes().unwrap();
+        let mut b = Thresholder::from_bytes(&bytes).unwrap();
+        assert_eq!(a, b);
+        for s in &scores[150..] {
+            assert_eq!(a.decide(*s), b.decide(*s));
+        }
+        for cut in [0, 7, 23, bytes.len() / 2, bytes.len() - 1] {
+            assert!(matches!(
+                Thresholder::from_bytes(&bytes[..cut]),
+                Err(RcfError::Corrupt(_))
+            ));
+        }
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(matches!(
+            Thresholder::from_bytes(&flipped),
+            Err(RcfError::Corrupt(_))
+        ));
+        assert!(Thresholder::check_scores(&[0.0, 1.5]).is_ok());
+        for bad in [f64::NAN, f64::INFINITY, -0.5] {
+            assert!(Thresholder::check_scores(&[1.0, bad]).is_err());
+        }
     }
 
     #[test]
