@@ -220,7 +220,9 @@ def _score(args: argparse.Namespace, raw: IO[bytes], plotter: Plot | None) -> in
             counts["anomalies"] += extra["score"] >= args.threshold
             counts["alerts"] += bool(extra.get("is_anomaly"))
             if plotter:
-                plotter.add(row.timestamp, row.values, extra["score"])
+                plotter.add(
+                    row.timestamp, row.values, extra["score"], bool(extra.get("is_anomaly"))
+                )
         if streaming:
             out.flush()
         if progress:
@@ -721,8 +723,11 @@ class Plot:
         self.stamps: list[Any] = []
         self.values: list[list[float]] = []
         self.scores: list[float] = []
+        self.alerts: list[int] = []
 
-    def add(self, stamp: Any, values: list[float], score: float) -> None:
+    def add(self, stamp: Any, values: list[float], score: float, alert: bool = False) -> None:
+        if alert:
+            self.alerts.append(len(self.scores))
         self.stamps.append(stamp)
         self.values.append(values)
         self.scores.append(score)
@@ -749,6 +754,17 @@ class Plot:
         )
         for i in hits:
             ax1.axvline(x[i], color="#ff7f0e", alpha=0.4, lw=1)
+        if self.alerts:
+            ax1.scatter(
+                [x[i] for i in self.alerts],
+                [self.values[i][0] for i in self.alerts],
+                marker="v",
+                color="black",
+                s=40,
+                zorder=3,
+                label=f"alerts ({len(self.alerts)})",
+            )
+            ax1.legend(loc="upper right", fontsize="small")
         ax2.axhline(self.threshold, color="grey", lw=0.6, ls="--")
         ax2.legend(loc="upper right", fontsize="small")
         ax2.set_ylabel("anomaly score")
@@ -756,6 +772,7 @@ class Plot:
         ax1.set_title(
             f"rcf-fast score: {len(self.scores):,} rows, {len(hits)} with score >= "
             f"{self.threshold:g} (orange lines)"
+            + (f", {len(self.alerts)} alerts (triangles)" if self.alerts else "")
         )
         fig.tight_layout()
         try:
