@@ -264,3 +264,28 @@ def test_thresholder_damaged_state_raises_state_error():
             rcf_fast.Thresholder.from_bytes(bad)
     with pytest.raises(TypeError):
         rcf_fast.Thresholder.from_bytes("not bytes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_expected_value_is_the_planted_series_not_the_spike(dims):
+    """`.expected` imputes the value under a planted spike (conditional query on the trees): on
+    a noisy sine (amplitude 2, noise 0.05) its median error is near the noise; the earlier
+    best-of-recent-values choice measured 0.08 (1-D) and 0.17 (2-D) on the same kind of data."""
+    rng = np.random.default_rng(11)
+    errors = []
+    for trial in range(8):
+        t = np.arange(2600)
+        clean = 2 * np.sin(2 * np.pi * t / 50) + rng.normal(0, 0.05, t.size)
+        at = int(rng.integers(1800, 2400))
+        x = clean.copy()
+        x[at] += float(rng.choice([-1.0, 1.0]) * rng.uniform(2.0, 6.0))
+        cols = [np.cos(2 * np.pi * t / 70) + rng.normal(0, 0.05, t.size)] if dims == 2 else []
+        out = AnomalyDetector(dimensions=dims, seed=trial).process_many(np.column_stack(cols + [x]))
+        if not out["is_anomaly"][at]:  # a small spike can go unnoticed; most are alerts
+            continue
+        e = out["expected"][at]
+        assert not np.isnan(e[-1]) and (dims == 1 or np.isnan(e[0]))
+        errors.append(abs(e[-1] - clean[at]))
+    assert len(errors) >= 6, errors
+    assert np.median(errors) < 0.07, errors
+    assert max(errors) < 0.5, errors

@@ -4,8 +4,8 @@
 //! statistics, differencing, or both), is scored by the forest (before it learns the point),
 //! and the score goes to the [`Thresholder`], which grades it. An alert (the first point of an
 //! anomaly episode) carries an explanation: the attribution per input dimension and, for the
-//! dimensions that caused it, the value the forest expected there (among recent values of that
-//! dimension and its running mean, the one the forest finds least anomalous at this point).
+//! dimensions that caused it, the value the forest expected there (a conditional query on the
+//! trees: per tree the leaf nearest to the point on its other values, median over trees).
 use serde::{Deserialize, Serialize};
 
 use crate::config::ForestConfig;
@@ -91,7 +91,8 @@ impl DetectorConfig {
 /// Shingle size of [`DetectorConfig::new`]: a short context makes the shape of a series part of
 /// what the forest learns.
 pub const DEFAULT_SHINGLE_SIZE: usize = 8;
-/// Recent values per dimension kept as candidates for the expected value.
+/// Recent raw values kept per dimension (saved state; read by no computation since the
+/// expected value became a conditional query on the trees, kept so saved states stay valid).
 const CANDIDATES: usize = 32;
 
 /// One processed observation.
@@ -393,7 +394,7 @@ impl AnomalyDetector {
                     }
                     relative_index = relative_index.min(top as i64 - (size as i64 - 1));
                 }
-                let e = self.expected(x, &a, &q)?;
+                let e = self.expected(x, &a, &q);
                 (Some(a), Some(e))
             } else {
                 (None, None)
@@ -417,45 +418,121 @@ impl AnomalyDetector {
         })
     }
 
-    /// For the dimensions carrying at least half of the largest attribution: the candidate value
-    /// (recent values of the dimension, their mean) that the forest scores lowest at this point.
-    fn expected(&self, x: &[f64], a: &DiVector, q: &[f64]) -> Result<Vec<f64>> {
+    /// The inverse of [`AnomalyDetector::transformed`] for dimension `j` (state not changed).
+    fn untransformed(&self, j: usize, y: f64, x: &[f64]) -> f64 {
+        let s = &self.state;
+        let mut v = y;
+        if matches!(
+            s.transform,
+            Transform::Normalize | Transform::NormalizeDifference
+        ) && s.weight > 0.0
+        {
+            let mean = s.sum[j] / s.weight;
+            let var = (s.sum_sq[j] / s.weight - mean * mean).max(0.0);
+            let dev = var.sqrt().max(1e-9 * (1.0 + mean.abs()));
+            v = v * dev + mean;
+        }
+        if matches!(
+            s.transform,
+            Transform::Difference | Transform::NormalizeDifference
+        ) {
+            v += s
+                .previous
+                .as_ref()
+                .and_then(|p| p.get(j))
+                .copied()
+                .unwrap_or(x[j]);
+        }
+        v
+    }
+
+    /// For the dimensions carrying at least half of the largest attribution, the value the
+    /// forest expected there: a conditional query on the trees in the spirit of AWS's
+    /// imputation. In every tree, the leaf nearest to the point on all its *other* values
+    /// (the earlier observations of the shingle and the other dimensions; L1 distance with
+    /// each value scaled by its spread in the forest's sample) gives its value for the
+    /// missing one; the expected value is the median over trees, mapped back through the
+    /// input transform.
+    fn expected(&self, x: &[f64], a: &DiVector, q: &[f64]) -> Vec<f64> {
         let d = x.len();
         let per_dim: Vec<f64> = a.high.iter().zip(&a.low).map(|(h, l)| h + l).collect();
         let top = per_dim.iter().copied().fold(0.0, f64::max);
         let mut out = vec![f64::NAN; d];
-        let n = self.state.recent_len;
-        if top <= 0.0 || n == 0 {
-            return Ok(out);
+        if top <= 0.0 || !self.forest.is_ready() {
+            return out;
         }
         let last = q.len() - d;
-        let mut probe_x = x.to_vec();
-        let mut probe_q = q.to_vec();
-        let mut y = Vec::with_capacity(d);
-        for j in 0..d {
-            if per_dim[j] < 0.5 * top {
-                continue;
+        let missing: Vec<usize> = (0..d).filter(|&j| per_dim[j] >= 0.5 * top).collect();
+        let store = self.forest.store();
+        let leaves: Vec<Vec<u32>> = self
+            .forest
+            .components()
+            .iter()
+            .map(|c| c.tree.leaves().into_iter().map(|(id, _)| id).collect())
+            .collect();
+        let pd = q.len();
+        // Spread of each value over the forest's sample (scale of the distance).
+        let mut lo = vec![f64::INFINITY; pd];
+        let mut hi = vec![f64::NEG_INFINITY; pd];
+        for &id in leaves.iter().flatten() {
+            for (k, v) in store.point(id).iter().enumerate().take(pd) {
+                lo[k] = lo[k].min(f64::from(*v));
+                hi[k] = hi[k].max(f64::from(*v));
             }
-            let mut candidates: Vec<f64> = (0..n)
-                .filter_map(|r| self.state.recent.get(r * d + j).copied())
-                .collect();
-            let mean = candidates.iter().sum::<f64>() / candidates.len() as f64;
-            candidates.push(mean);
-            let mut best = (f64::INFINITY, x[j]);
-            for v in candidates {
-                probe_x[j] = v;
-                self.transformed(&probe_x, &mut y);
-                probe_q[last + j] = y[j];
-                let s = self.forest.score_shingled(&probe_q)?;
-                if s < best.0 {
-                    best = (s, v);
+        }
+        let mut free = vec![false; pd];
+        for &j in &missing {
+            free[last + j] = true;
+        }
+        let weight: Vec<f64> = (0..pd)
+            .map(|k| {
+                let spread = hi[k] - lo[k];
+                if free[k] || !(spread.is_finite() && spread > 0.0) {
+                    0.0
+                } else {
+                    1.0 / spread
+                }
+            })
+            .collect();
+        let mut answers: Vec<Vec<f64>> = vec![Vec::with_capacity(leaves.len()); missing.len()];
+        for tree in &leaves {
+            let mut best: Option<(f64, u32)> = None;
+            for &id in tree {
+                let p = store.point(id);
+                let dist: f64 = p
+                    .iter()
+                    .zip(q)
+                    .zip(&weight)
+                    .map(|((v, t), w)| w * (f64::from(*v) - t).abs())
+                    .sum();
+                if best.is_none_or(|(b, _)| dist < b) {
+                    best = Some((dist, id));
                 }
             }
-            probe_x[j] = x[j];
-            probe_q[last + j] = q[last + j];
-            out[j] = best.1;
+            if let Some((_, id)) = best {
+                let p = store.point(id);
+                for (m, &j) in missing.iter().enumerate() {
+                    if let Some(v) = p.get(last + j) {
+                        answers[m].push(f64::from(*v));
+                    }
+                }
+            }
         }
-        Ok(out)
+        for (m, &j) in missing.iter().enumerate() {
+            let vals = &mut answers[m];
+            if vals.is_empty() {
+                continue;
+            }
+            vals.sort_by(f64::total_cmp);
+            let n = vals.len();
+            let median = if n % 2 == 1 {
+                vals[n / 2]
+            } else {
+                0.5 * (vals[n / 2 - 1] + vals[n / 2])
+            };
+            out[j] = self.untransformed(j, median, x);
+        }
+        out
     }
 
     /// Processes each row of `data` (row-major, `n * dimensions` values) in turn, exactly as
