@@ -104,6 +104,7 @@ def test_damaged_state_raises_state_error():
         ({"episode_gap": 0}, "episode_gap"),
         ({"warmup": -1}, "warmup"),
         ({"transform": "log"}, "transform"),
+        ({"alert_spacing": -5}, "alert_spacing"),
         ({"transform_horizon": float("inf")}, "transform_horizon"),
         ({"shingle_size": 0}, "shingle_size"),
         ({"sampler": "lifo"}, "sampler"),
@@ -159,7 +160,12 @@ THRESHOLDER_KEYS = (
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{}, {"z_factor": 2.5, "score_floor": 0.5, "warmup": 20, "episode_gap": 3}]
+    "kwargs",
+    [
+        {},
+        {"z_factor": 2.5, "score_floor": 0.5, "warmup": 20, "episode_gap": 3, "alert_spacing": 0},
+        {"z_factor": 3.0, "alert_spacing": 40},
+    ],
 )
 def test_thresholder_grades_as_the_detector_does(kwargs):
     det = AnomalyDetector(seed=4, **kwargs)
@@ -205,7 +211,7 @@ def test_thresholder_process_is_process_many_and_state_continues_exactly():
         rest = restored.process_many(scores[900:])
         for k in THRESHOLDER_KEYS:
             np.testing.assert_array_equal(rest[k], whole[k][900:], err_msg=k)
-    assert "scores_seen=870" in repr(c)
+    assert "scores_seen=870" in repr(c) and "alert_spacing=256" in repr(c)
 
 
 def test_thresholder_rejects_hostile_input_before_learning():
@@ -241,6 +247,8 @@ def test_thresholder_rejects_hostile_input_before_learning():
         ({"horizon": 0.5}, "horizon"),
         ({"warmup": -3}, "warmup"),
         ({"episode_gap": 0}, "episode_gap"),
+        ({"alert_spacing": -1}, "alert_spacing"),
+        ({"alert_spacing": 10**10}, "alert_spacing"),
     ],
 )
 def test_thresholder_bad_parameters_name_themselves(kwargs, message):

@@ -409,10 +409,13 @@ def test_alert_flags_and_no_alerts(capsys, tmp_path):
     plain = [float(r["score"]) for r in csv.DictReader(io.StringIO(out))]
     np.testing.assert_array_equal(plain, expected(v))
     flags = ["--z-factor", "2.5", "--score-floor", "0.5", "--warmup", "30", "--episode-gap", "5"]
+    flags += ["--alert-spacing", "10"]
     code, out, _ = score(capsys, path, *flags, "--output-format", "jsonl")
     assert code == 0
     objs = [json.loads(line) for line in out.splitlines()]
-    want = detector_out(v, z_factor=2.5, score_floor=0.5, warmup=30, episode_gap=5)
+    want = detector_out(
+        v, z_factor=2.5, score_floor=0.5, warmup=30, episode_gap=5, alert_spacing=10
+    )
     np.testing.assert_array_equal([o["grade"] for o in objs], want["grade"])
     np.testing.assert_array_equal([o["score"] for o in objs], plain)
     assert sum(o["is_anomaly"] for o in objs) > sum(detector_out(v)["is_anomaly"])
@@ -425,6 +428,7 @@ def test_alert_flags_and_no_alerts(capsys, tmp_path):
         (["--score-floor", "-1"], "a\n1\n", "score_floor"),
         (["--warmup", "-1"], "a\n1\n", "warmup"),
         (["--episode-gap", "0"], "a\n1\n", "episode_gap"),
+        (["--alert-spacing", "-1"], "a\n1\n", "alert_spacing"),
         ([], "value,grade\n1,2\n", "--no-alerts"),
         (["--columns", "value"], "value,explanation\n1,x\n", "--no-alerts"),
     ],

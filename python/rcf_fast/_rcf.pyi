@@ -175,6 +175,7 @@ class AnomalyDetector:
         episode_gap: int = 20,
         transform: Literal["none", "normalize", "difference", "normalize_difference"] = "none",
         transform_horizon: float = 1000.0,
+        alert_spacing: int = 256,
     ) -> AnomalyDetector: ...
     def process(self, x: _Point, timestamp: float | None = None) -> DetectorResult:
         """Processes one observation ``x`` (``dimensions`` numbers): scores it, grades the
@@ -202,6 +203,8 @@ class AnomalyDetector:
     @property
     def episode_gap(self) -> int: ...
     @property
+    def alert_spacing(self) -> int: ...
+    @property
     def transform(self) -> str: ...
     def to_bytes(self) -> bytes:
         """The full state as versioned bytes."""
@@ -227,6 +230,7 @@ class Thresholder:
         horizon: float = 2000.0,
         warmup: int = 100,
         episode_gap: int = 20,
+        alert_spacing: int = 256,
     ) -> Thresholder: ...
     def process(self, score: float) -> dict[str, float | bool | int]:
         """Grades one score, then learns it: ``grade``, ``is_anomaly``, ``threshold``,
@@ -250,6 +254,8 @@ class Thresholder:
     def warmup(self) -> int: ...
     @property
     def episode_gap(self) -> int: ...
+    @property
+    def alert_spacing(self) -> int: ...
     def to_bytes(self) -> bytes:
         """The full state as versioned bytes."""
     @staticmethod

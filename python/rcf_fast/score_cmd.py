@@ -151,6 +151,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default=20,
         help="rows below the threshold that end an anomaly episode (default: 20)",
     )
+    a.add_argument(
+        "--alert-spacing",
+        type=int,
+        default=256,
+        help="rows after an alert without a new alert (default: 256)",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -560,6 +566,7 @@ class Scorer:
                     score_floor=args.score_floor,
                     warmup=args.warmup,
                     episode_gap=args.episode_gap,
+                    alert_spacing=args.alert_spacing,
                 )
             else:
                 self.forest = rcf_fast.RandomCutForest(**options)

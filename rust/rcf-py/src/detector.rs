@@ -124,6 +124,9 @@ impl PyDetectorResult {
 ///     Input transform before the forest (default "none").
 /// transform_horizon : float
 ///     Horizon of the normalisation statistics (default 1000).
+/// alert_spacing : int
+///     Observations after an alert during which no new alert is raised (default 256, about one
+///     forest sample); an anomalous score then joins an episode without an alert.
 #[pyclass(frozen, module = "rcf_fast._rcf", name = "AnomalyDetector")]
 pub struct PyAnomalyDetector {
     inner: RwLock<AnomalyDetector>,
@@ -186,7 +189,7 @@ impl PyAnomalyDetector {
     #[pyo3(signature = (dimensions=1, shingle_size=8, num_trees=100, sample_size=256,
         time_decay=None, sampler="decay", scoring="rcf", output_after=None, seed=None,
         threads=1, z_factor=4.0, score_floor=1.0, horizon=2000.0, warmup=100,
-        episode_gap=20, transform="none", transform_horizon=1000.0))]
+        episode_gap=20, transform="none", transform_horizon=1000.0, alert_spacing=256))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         dimensions: i64,
@@ -206,6 +209,7 @@ impl PyAnomalyDetector {
         episode_gap: i64,
         transform: &str,
         transform_horizon: f64,
+        alert_spacing: i64,
     ) -> Result<Self> {
         let mut c = DetectorConfig::new(nonneg("dimensions", dimensions)?);
         c.forest.shingle_size = nonneg("shingle_size", shingle_size)?;
@@ -225,6 +229,7 @@ impl PyAnomalyDetector {
             horizon,
             warmup: nonneg("warmup", warmup)?,
             episode_gap: nonneg("episode_gap", episode_gap)?,
+            alert_spacing: nonneg("alert_spacing", alert_spacing)?,
         };
         c.transform = Transform::parse(transform)?;
         c.transform_horizon = transform_horizon;
@@ -409,6 +414,12 @@ impl PyAnomalyDetector {
         self.read().thresholder().config().episode_gap
     }
 
+    /// Observations after an alert without a new alert.
+    #[getter]
+    fn alert_spacing(&self) -> usize {
+        self.read().thresholder().config().alert_spacing
+    }
+
     /// The input transform.
     #[getter]
     fn transform(&self) -> &'static str {
@@ -479,6 +490,9 @@ impl PyAnomalyDetector {
 /// episode_gap : int
 ///     Consecutive scores below the threshold that end an anomaly episode (default 20); an
 ///     episode raises one alert, at its start.
+/// alert_spacing : int
+///     Scores after an alert during which no new alert is raised (default 256); an anomalous
+///     score then joins an episode without an alert.
 ///
 /// A score of 0 means "the forest is not ready yet": it is neither graded nor learned.
 /// Scores must be finite and >= 0 (``ValueError`` otherwise, before anything is learned).
@@ -518,13 +532,14 @@ fn scores_vec(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
 impl PyThresholder {
     #[new]
     #[pyo3(signature = (z_factor=4.0, score_floor=1.0, horizon=2000.0, warmup=100,
-        episode_gap=20))]
+        episode_gap=20, alert_spacing=256))]
     fn new(
         z_factor: f64,
         score_floor: f64,
         horizon: f64,
         warmup: i64,
         episode_gap: i64,
+        alert_spacing: i64,
     ) -> Result<Self> {
         let t = Thresholder::new(ThresholderConfig {
             z_factor,
@@ -532,6 +547,7 @@ impl PyThresholder {
             horizon,
             warmup: nonneg("warmup", warmup)?,
             episode_gap: nonneg("episode_gap", episode_gap)?,
+            alert_spacing: nonneg("alert_spacing", alert_spacing)?,
         })?;
         Ok(PyThresholder {
             inner: RwLock::new(t),
@@ -659,6 +675,12 @@ impl PyThresholder {
         self.read().config().episode_gap
     }
 
+    /// Scores after an alert without a new alert.
+    #[getter]
+    fn alert_spacing(&self) -> usize {
+        self.read().config().alert_spacing
+    }
+
     /// The full state as versioned bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyBytes>> {
         let b = self.read().to_bytes()?;
@@ -693,12 +715,13 @@ impl PyThresholder {
         let c = t.config();
         format!(
             "Thresholder(z_factor={}, score_floor={}, horizon={}, warmup={}, episode_gap={}, \
-             scores_seen={})",
+             alert_spacing={}, scores_seen={})",
             c.z_factor,
             c.score_floor,
             c.horizon,
             c.warmup,
             c.episode_gap,
+            c.alert_spacing,
             t.count()
         )
     }

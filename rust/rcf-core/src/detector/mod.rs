@@ -150,7 +150,7 @@ pub struct AnomalyDetector {
 }
 
 const MAGIC: &[u8; 4] = b"RCFD";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2; // 2: the thresholder counts scores since the last alert
 
 impl AnomalyDetector {
     /// A detector that has seen nothing.
@@ -361,8 +361,7 @@ impl AnomalyDetector {
         // its own leaf, which splits its attribution evenly between high and low). So while an
         // alert is possible the point is scored, graded, explained and then learned; during
         // warm-up and inside an episode one combined pass does.
-        let alert_possible =
-            !self.state.thresholder.in_episode() && self.state.thresholder.threshold().is_finite();
+        let alert_possible = self.state.thresholder.alert_possible();
         let score = if alert_possible {
             self.forest.score(y)?
         } else {

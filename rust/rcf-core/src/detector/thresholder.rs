@@ -26,6 +26,10 @@ pub struct ThresholderConfig {
     pub warmup: usize,
     /// Consecutive scores below the threshold that end an episode (default 20).
     pub episode_gap: usize,
+    /// Scores after an alert during which no new alert is raised (default 256, about one
+    /// forest sample: the sample still holds the regime before the anomaly, so scores stay
+    /// raised for the same cause); an anomalous score then joins an episode without an alert.
+    pub alert_spacing: usize,
 }
 
 impl Default for ThresholderConfig {
@@ -36,6 +40,7 @@ impl Default for ThresholderConfig {
             horizon: 2000.0,
             warmup: 100,
             episode_gap: 20,
+            alert_spacing: 256,
         }
     }
 }
@@ -71,6 +76,12 @@ impl ThresholderConfig {
             return Err(RcfError::param(
                 "episode_gap",
                 format!("must be between 1 and 1e9, got {}", self.episode_gap),
+            ));
+        }
+        if self.alert_spacing > 1_000_000_000 {
+            return Err(RcfError::param(
+                "alert_spacing",
+                format!("must be at most 1e9, got {}", self.alert_spacing),
             ));
         }
         Ok(())
@@ -110,6 +121,7 @@ pub struct Thresholder {
     below: usize,
     recent: Vec<f64>,
     recent_at: usize,
+    since_alert: u64,
 }
 
 impl Thresholder {
@@ -126,6 +138,7 @@ impl Thresholder {
             below: 0,
             recent: Vec::with_capacity(LOOKBACK),
             recent_at: 0,
+            since_alert: u64::MAX,
         })
     }
 
@@ -137,6 +150,14 @@ impl Thresholder {
     /// Whether an anomaly episode is going on (no new alert until it ends).
     pub fn in_episode(&self) -> bool {
         self.in_episode
+    }
+
+    /// Whether the next score could raise an alert (warm-up over, no episode going on, the
+    /// last alert far enough back).
+    pub fn alert_possible(&self) -> bool {
+        !self.in_episode
+            && self.since_alert.saturating_add(1) > self.config.alert_spacing as u64
+            && self.threshold().is_finite()
     }
 
     /// Scores seen (zeros of a forest that is not ready are not counted).
@@ -255,6 +276,7 @@ impl Thresholder {
         }
         let threshold = self.threshold();
         let (mean, dev) = self.mean_dev();
+        self.since_alert = self.since_alert.saturating_add(1);
         let above = score >= threshold;
         let mut grade = 0.0;
         let mut relative_index = 0i64;
@@ -268,9 +290,14 @@ impl Thresholder {
                     self.below = 0;
                 }
             }
+        } else if above && self.since_alert <= self.config.alert_spacing as u64 {
+            // Too soon after the last alert: an episode without a new alert.
+            self.in_episode = true;
+            self.below = 0;
         } else if above {
             self.in_episode = true;
             self.below = 0;
+            self.since_alert = 0;
             let span = (threshold - mean).max(1e-9);
             grade = ((score - mean) / (2.0 * span)).clamp(1e-6, 1.0);
             // Point back while the earlier scores were already elevated (above mean + dev).
@@ -323,6 +350,7 @@ mod tests {
         let cfg = ThresholderConfig {
             warmup: 10,
             episode_gap: 3,
+            alert_spacing: 0,
             ..ThresholderConfig::default()
         };
         let mut t = Thresholder::new(cfg).unwrap();
@@ -408,6 +436,34 @@ mod tests {
         for bad in [f64::NAN, f64::INFINITY, -0.5] {
             assert!(Thresholder::check_scores(&[1.0, bad]).is_err());
         }
+    }
+
+    #[test]
+    fn no_new_alert_within_the_spacing() {
+        let cfg = ThresholderConfig {
+            warmup: 10,
+            episode_gap: 2,
+            alert_spacing: 30,
+            ..ThresholderConfig::default()
+        };
+        let mut t = Thresholder::new(cfg).unwrap();
+        for i in 0..100 {
+            t.decide(0.8 + 0.01 * f64::from(i % 3));
+        }
+        assert!(t.alert_possible());
+        assert!(t.decide(5.0).grade > 0.0);
+        for _ in 0..5 {
+            t.decide(0.8);
+        }
+        assert!(!t.in_episode() && !t.alert_possible());
+        // 7 scores after the alert: anomalous, but an episode without an alert.
+        let d = t.decide(5.0);
+        assert!(d.grade == 0.0 && d.in_episode);
+        for _ in 0..30 {
+            t.decide(0.8);
+        }
+        assert!(t.alert_possible());
+        assert!(t.decide(5.0).grade > 0.0, "a new alert after the spacing");
     }
 
     #[test]
