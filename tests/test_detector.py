@@ -293,6 +293,13 @@ def test_expected_value_is_the_planted_series_not_the_spike(dims):
             continue
         e = out["expected"][at]
         assert not np.isnan(e[-1]) and (dims == 1 or np.isnan(e[0]))
+        # Explained after one combined pass (past 4 samples' worth of points) by the trees that
+        # did not keep the point, scaled to the score; the planted dimension, the planted way.
+        high, low = out["attribution_high"][at], out["attribution_low"][at]
+        assert high.sum() + low.sum() == pytest.approx(out["score"][at], rel=1e-9)
+        up = x[at] > clean[at]
+        assert (high[-1] > low[-1]) == up
+        assert high[-1] + low[-1] > 0.5 * (high.sum() + low.sum())
         errors.append(abs(e[-1] - clean[at]))
     assert len(errors) >= 6, errors
     assert np.median(errors) < 0.07, errors

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::ForestConfig;
 use crate::error::{RcfError, Result};
 use crate::forest::{DiVector, Forest};
+use crate::input::row_to_f32;
+use crate::scratch::with_scratch;
 
 pub mod thresholder;
 
@@ -91,6 +93,9 @@ impl DetectorConfig {
 /// Shingle size of [`DetectorConfig::new`]: a short context makes the shape of a series part of
 /// what the forest learns.
 pub const DEFAULT_SHINGLE_SIZE: usize = 8;
+/// Samples' worth of points (`FUSED_AFTER * sample_size`) learned before a point that could
+/// raise an alert is scored and learned in one pass (see [`AnomalyDetector::process`]).
+const FUSED_AFTER: usize = 4;
 /// Recent raw values kept per dimension (saved state; read by no computation since the
 /// expected value became a conditional query on the trees, kept so saved states stay valid).
 const CANDIDATES: usize = 32;
@@ -358,14 +363,18 @@ impl AnomalyDetector {
         }
         self.state.shingled.extend_from_slice(y);
         // An alert is explained on the forest *before* it learns the point (a learned point is
-        // its own leaf, which splits its attribution evenly between high and low). So while an
-        // alert is possible the point is scored, graded, explained and then learned; during
-        // warm-up and inside an episode one combined pass does.
+        // its own leaf, which splits its attribution evenly between high and low). While the
+        // trees still keep most new points (the first `FUSED_AFTER` samples' worth) and an
+        // alert is possible, the point is scored, graded, explained and then learned (two
+        // passes). Otherwise one combined pass scores and learns it, and an alert is explained
+        // by the trees that did not keep the point: they are exactly as before it.
         let alert_possible = self.state.thresholder.alert_possible();
-        let score = if alert_possible {
-            self.forest.score(y)?
-        } else {
+        let fused = !alert_possible
+            || self.forest.points_seen() >= (FUSED_AFTER * self.forest.config().sample_size) as u64;
+        let score = if fused {
             self.forest.score_update(y)?
+        } else {
+            self.forest.score(y)?
         };
         let decision = self.state.thresholder.decide(score);
         let mut relative_index = decision.relative_index;
@@ -373,7 +382,7 @@ impl AnomalyDetector {
             if decision.grade > 0.0 && self.state.shingled.len() == size * d {
                 // The forest's point for `y`: the last `shingle_size` transformed inputs.
                 let q = self.state.shingled.clone();
-                let per_value = self.forest.attribution_shingled(&q)?;
+                let (per_value, usable) = self.explain(&q, score, fused)?;
                 let mut a = DiVector {
                     high: vec![0.0; d],
                     low: vec![0.0; d],
@@ -393,12 +402,12 @@ impl AnomalyDetector {
                     }
                     relative_index = relative_index.min(top as i64 - (size as i64 - 1));
                 }
-                let e = self.expected(x, &a, &q);
+                let e = self.expected(x, &a, &q, &usable);
                 (Some(a), Some(e))
             } else {
                 (None, None)
             };
-        if alert_possible {
+        if !fused {
             self.forest.update(y)?;
         }
         self.learn_input(x);
@@ -415,6 +424,45 @@ impl AnomalyDetector {
             attribution,
             expected,
         })
+    }
+
+    /// Attribution per value of the shingled point `q` and the trees it comes from. After a
+    /// combined pass (`learned`), the trees that kept `q` (it is one of their leaves) are left
+    /// out, unless fewer than half would remain; the attribution is scaled to sum to `score`
+    /// (the score of all trees before they learned `q`).
+    fn explain(&self, q: &[f64], score: f64, learned: bool) -> Result<(DiVector, Vec<bool>)> {
+        let pd = q.len();
+        let mut v = vec![0f32; pd];
+        row_to_f32(q, pd, 0, self.forest.value_limit(), &mut v)?;
+        let store = self.forest.store();
+        let trees = self.forest.components();
+        let mut high = vec![0.0; pd];
+        let mut low = vec![0.0; pd];
+        let usable = with_scratch(|sc| {
+            let mut usable: Vec<bool> = trees
+                .iter()
+                .map(|c| {
+                    !learned
+                        || c.tree.mass() == 0
+                        || store.point(c.tree.leaf_point(c.tree.descend(&v, &mut sc.path))) != v
+                })
+                .collect();
+            if usable.iter().filter(|u| **u).count() * 2 < usable.len() {
+                usable.fill(true);
+            }
+            for (c, u) in trees.iter().zip(&usable) {
+                if *u {
+                    c.tree.add_attribution(store, &v, sc, &mut high, &mut low);
+                }
+            }
+            usable
+        });
+        let total: f64 = high.iter().chain(&low).sum();
+        let scale = if total > 0.0 { score / total } else { 0.0 };
+        high.iter_mut()
+            .chain(low.iter_mut())
+            .for_each(|x| *x *= scale);
+        Ok((DiVector { high, low }, usable))
     }
 
     /// The inverse of [`AnomalyDetector::transformed`] for dimension `j` (state not changed).
@@ -452,7 +500,7 @@ impl AnomalyDetector {
     /// each value scaled by its spread in the forest's sample) gives its value for the
     /// missing one; the expected value is the median over trees, mapped back through the
     /// input transform.
-    fn expected(&self, x: &[f64], a: &DiVector, q: &[f64]) -> Vec<f64> {
+    fn expected(&self, x: &[f64], a: &DiVector, q: &[f64], usable: &[bool]) -> Vec<f64> {
         let d = x.len();
         let per_dim: Vec<f64> = a.high.iter().zip(&a.low).map(|(h, l)| h + l).collect();
         let top = per_dim.iter().copied().fold(0.0, f64::max);
@@ -467,7 +515,9 @@ impl AnomalyDetector {
             .forest
             .components()
             .iter()
-            .map(|c| c.tree.leaves().into_iter().map(|(id, _)| id).collect())
+            .zip(usable)
+            .filter(|(_, u)| **u)
+            .map(|(c, _)| c.tree.leaves().into_iter().map(|(id, _)| id).collect())
             .collect();
         let pd = q.len();
         // Spread of each value over the forest's sample (scale of the distance).
