@@ -197,6 +197,9 @@ impl Thresholder {
         {
             return Err("thresholder statistics are not finite".into());
         }
+        if self.below >= self.config.episode_gap || (self.below > 0 && !self.in_episode) {
+            return Err("thresholder episode counter out of range".into());
+        }
         if self.recent.len() < LOOKBACK && self.recent_at != self.recent.len() % LOOKBACK {
             return Err("thresholder history position out of range".into());
         }
@@ -322,7 +325,7 @@ impl Thresholder {
         self.weight = self.weight * keep + 1.0;
         self.sum = self.sum * keep + learned;
         self.sum_sq = self.sum_sq * keep + learned * learned;
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
         if self.recent.len() < LOOKBACK {
             self.recent.push(score);
         } else if let Some(slot) = self.recent.get_mut(self.recent_at) {
@@ -435,6 +438,23 @@ mod tests {
         assert!(Thresholder::check_scores(&[0.0, 1.5]).is_ok());
         for bad in [f64::NAN, f64::INFINITY, -0.5] {
             assert!(Thresholder::check_scores(&[1.0, bad]).is_err());
+        }
+    }
+
+    #[test]
+    fn inconsistent_state_is_refused() {
+        let good = Thresholder::new(ThresholderConfig::default()).unwrap();
+        let mut bad = [good.clone(), good.clone(), good.clone(), good];
+        bad[0].below = 20; // == episode_gap
+        bad[1].below = 3; // counting outside an episode
+        bad[2].recent_at = 5; // with an empty history
+        bad[3].sum = f64::NAN;
+        for t in bad {
+            let bytes = t.to_bytes().unwrap();
+            assert!(matches!(
+                Thresholder::from_bytes(&bytes),
+                Err(RcfError::Corrupt(_))
+            ));
         }
     }
 
