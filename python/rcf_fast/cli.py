@@ -134,10 +134,30 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--alerts",
         action="store_true",
-        help="print each result scoring >= --alert-score with "
-        "its explanation (to stdout unless results go there, else stderr)",
+        help="print each alert with its explanation (to stdout unless results go there, "
+        "else stderr)",
     )
-    out.add_argument("--alert-score", type=float, default=2.0)
+    al = c.add_argument_group(
+        "alerting",
+        "By default every key's scores go through its own adaptive threshold (the "
+        "AnomalyDetector's: decayed mean + z-factor deviations, a floor, one alert per episode); "
+        "results carry grade and is_anomaly. --alert-score replaces it by a fixed score.",
+    )
+    al.add_argument(
+        "--alert-score",
+        type=float,
+        default=None,
+        help="alert on scores >= this instead of the per-key grade (KDA-style fixed threshold)",
+    )
+    al.add_argument("--z-factor", type=float, help="deviations above the mean (default: 4)")
+    al.add_argument("--score-floor", type=float, help="lowest threshold (default: 1.0)")
+    al.add_argument("--warmup", type=int, help="scores per key before any alert (default: 100)")
+    al.add_argument(
+        "--episode-gap", type=int, help="scores below the threshold ending an episode (20)"
+    )
+    al.add_argument(
+        "--alert-spacing", type=int, help="scores after an alert without a new one (256)"
+    )
     out.add_argument(
         "--no-status", action="store_true", help="no live status line (default: on a terminal)"
     )
@@ -243,23 +263,43 @@ def _checkpoint_store(spec: str, namespace: str, session: Any, endpoint: str | N
     return SQLiteCheckpointStore(spec, namespace)
 
 
-def _alert_printer(stream: TextIO, threshold: float) -> Any:
+GRADING_FLAGS = ("z_factor", "score_floor", "warmup", "episode_gap", "alert_spacing")
+
+
+def _grading(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The per-key grading parameters of ``consume``'s flags; None with ``--alert-score``."""
+    from rcf_fast.kinesis.errors import ConfigError
+
+    given = {n: getattr(args, n) for n in GRADING_FLAGS if getattr(args, n) is not None}
+    if args.alert_score is None:
+        return given
+    if given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise ConfigError(
+            f"--alert-score (a fixed threshold) and {flags} (the per-key grading) exclude each "
+            "other: use one"
+        )
+    return None
+
+
+def _alert_printer(stream: TextIO) -> Any:
     from rcf_fast.kinesis import CallbackSink, explain
 
     def show(item: dict[str, Any]) -> None:
-        if "score" not in item:
+        if "score" not in item or not item.get("is_anomaly"):
             return
         when = item.get("timestamp", "")
         if isinstance(when, (int, float)):
             when = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         why = "; ".join(explain(item)) or "-"
+        grade = f" grade={item['grade']:.2f}" if "grade" in item else ""
         stream.write(
-            f"ALERT {item['key']} score={item['score']:.2f} {when} "
+            f"ALERT {item['key']} score={item['score']:.2f}{grade} {when} "
             f"[{item['shard_id']} #{item['sequence_number']}] {why}\n"
         )
         stream.flush()
 
-    return CallbackSink(show, min_score=threshold)
+    return CallbackSink(show)
 
 
 class StatusLine:
@@ -327,7 +367,8 @@ def consume(args: argparse.Namespace) -> int:
         vpc_format=args.vpc_format,
         timestamp_field=args.timestamp_field,
         forest=forest,
-        anomaly_threshold=args.alert_score,
+        anomaly_threshold=args.alert_score if args.alert_score is not None else 2.0,
+        grading=_grading(args),
         limits=Limits(**{name: getattr(args, name) for name in Limits.names()}),
         passthrough=[p.strip() for p in args.passthrough.split(",") if p.strip()]
         if args.passthrough
@@ -351,7 +392,7 @@ def consume(args: argparse.Namespace) -> int:
     )
     if args.alerts:
         alert_out = sys.stderr if results_to_stdout else sys.stdout
-        results = TeeSink([results, _alert_printer(alert_out, args.alert_score)])
+        results = TeeSink([results, _alert_printer(alert_out)])
     step = build_step(cfg, results, errors)
     base = os.path.join(".rcf-fast", args.stream)
     state = _state_store(
@@ -406,7 +447,9 @@ def consume(args: argparse.Namespace) -> int:
     )
     sys.stderr.write(
         f"rcf-fast: {status.records} records, {status.scored} scored, {status.errors} errors, "
-        f"{status.anomalies} anomalies (score >= {args.alert_score}), {status.skipped} skipped\n"
+        f"{status.anomalies} anomalies "
+        f"({'per-key grade' if args.alert_score is None else f'score >= {args.alert_score}'}), "
+        f"{status.skipped} skipped\n"
     )
     return 0
 

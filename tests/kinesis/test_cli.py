@@ -174,6 +174,53 @@ def test_console_script_is_installed(tmp_path: Path) -> None:
     assert proc.returncode == 0 and proc.stdout.startswith("rcf-fast ")
 
 
+def test_consume_alerts_by_per_key_grade_by_default(
+    moto_endpoint: str, client: Callable[[str], Any], name: str, tmp_path: Path
+) -> None:
+    kinesis = client("kinesis")
+    create_stream(kinesis, name, 1)
+    put_all(kinesis, name, metric_records(random.Random(4), 0, 400, spike=300))
+    args = [
+        "consume",
+        "--stream",
+        name,
+        "--endpoint-url",
+        moto_endpoint,
+        "--key",
+        "svc",
+        "--values",
+        "latency",
+        "--num-trees",
+        "30",
+        "--sample-size",
+        "64",
+        "--output",
+        "out.jsonl",
+        "--stop-after-idle",
+        "1",
+        "--poll-interval",
+        "0.05",
+        "--passthrough",
+        "i",
+        "--alerts",
+    ]
+    proc = run_cli(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(results) == 400 and all(0.0 <= r["grade"] <= 1.0 for r in results)
+    flagged = [r for r in results if r["is_anomaly"]]
+    alerts = [line for line in proc.stdout.splitlines() if line.startswith("ALERT")]
+    # One line per graded alert (an episode's start, not every score above a line), explained;
+    # the spike (event 300) is in an alerted episode.
+    assert len(alerts) == len(flagged) >= 1
+    assert any(300 - 20 <= r["fields"]["i"] <= 300 for r in flagged)
+    assert all(r["attribution"] is not None and r["grade"] > 0 for r in flagged)
+    assert all("grade=" in a and ("latency high" in a or "latency low" in a) for a in alerts)
+    assert f"{len(flagged)} anomalies (per-key grade)" in proc.stderr
+    # Fewer alerts than a fixed line would give on the same scores.
+    assert len(flagged) <= sum(r["score"] >= 1.0 for r in results)
+
+
 def test_config_errors_exit_2_with_a_clear_message(tmp_path: Path) -> None:
     proc = run_cli(["consume", "--stream", "s", "--fields", "v:double"], tmp_path)
     assert proc.returncode == 2
@@ -182,6 +229,13 @@ def test_config_errors_exit_2_with_a_clear_message(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "invalid choice: 'xml'" in proc.stderr
     proc = run_cli(["consume", "--stream", "s", "--values", "v", "--max-keys", "0"], tmp_path)
     assert proc.returncode == 2 and "--max-keys 0: expected at least 1" in proc.stderr
+    proc = run_cli(
+        ["consume", "--stream", "s", "--values", "v", "--alert-score", "3", "--z-factor", "2"],
+        tmp_path,
+    )
+    assert proc.returncode == 2 and "exclude each other" in proc.stderr
+    proc = run_cli(["consume", "--stream", "s", "--values", "v", "--z-factor", "-1"], tmp_path)
+    assert proc.returncode == 2 and "alert grading" in proc.stderr
 
 
 def test_aws_errors_are_one_clear_line(moto_endpoint: str, tmp_path: Path) -> None:

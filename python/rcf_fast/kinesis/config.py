@@ -42,6 +42,9 @@ class ScorerConfig:
     timestamp_field: str | None = None
     forest: dict[str, Any] = field(default_factory=dict)
     anomaly_threshold: float = 2.0
+    # Per-key alert grading (``rcf_fast.Thresholder`` parameters; {} = its defaults); None:
+    # anomalies are scores >= ``anomaly_threshold``.
+    grading: dict[str, Any] | None = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     passthrough: list[str] | None = None  # field names, or ["all"]
     row_delimiter: str = "\n"
@@ -56,6 +59,13 @@ class ScorerConfig:
             raise ConfigError(f"limits: expected a Limits, got {type(self.limits).__name__}")
         if not self.row_delimiter:
             raise ConfigError("--row-delimiter: expected at least one character")
+        if self.grading is not None:
+            import rcf_fast
+
+            try:
+                rcf_fast.Thresholder(**self.grading)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"alert grading {self.grading}: {exc}") from None
         values = self.value_fields()
         if self.values is not None and not [v for v in self.values if v.strip()]:
             raise ConfigError("--values: expected at least one field name")
@@ -126,7 +136,9 @@ class ScorerConfig:
             timestamp_field=env.get("RCF_TIMESTAMP_FIELD") or None,
             vpc_format=env.get("RCF_VPC_FORMAT") or None,
             forest=forest,
-            anomaly_threshold=float(env.get("RCF_ANOMALY_THRESHOLD", "2.0")),
+            anomaly_threshold=float(env.get("RCF_ANOMALY_THRESHOLD") or "2.0"),
+            # A fixed score threshold replaces the per-key grading.
+            grading=None if env.get("RCF_ANOMALY_THRESHOLD") else {},
             limits=Limits().replace(**limits),
             passthrough=passthrough.split(",") if passthrough else None,
             row_delimiter=_unescape(env.get("RCF_ROW_DELIMITER", "\\n")),
@@ -163,6 +175,7 @@ def build_step(
         results=results,
         errors=errors,
         anomaly_threshold=cfg.anomaly_threshold,
+        grading=cfg.grading if cfg.grading is not None else False,
         timestamp_field=cfg.timestamp_field,
         limits=cfg.limits,
         passthrough=cfg.passthrough,

@@ -19,6 +19,7 @@ engine's seeds.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -250,14 +251,17 @@ def write_blob(
     value_fields: list[str] | None,
     schema_spec: str | None,
     blobs: list[tuple[str, bytes]],
+    graders: dict[str, str] | None = None,
 ) -> bytes:
-    header = {
+    header: dict[str, Any] = {
         "config": fingerprint,
         "positions": {s: [str(p[0]), p[1], p[2]] for s, p in sorted(positions.items())},
         "value_fields": value_fields,
         "schema": schema_spec,
         "keys": [[key, len(b)] for key, b in blobs],
     }
+    if graders:
+        header["graders"] = graders
     head = json.dumps(header, sort_keys=True).encode()
     return b"".join(
         [MAGIC, struct.pack("<HI", FORMAT_VERSION, len(head)), head] + [b for _, b in blobs]
@@ -281,8 +285,22 @@ class EngineForests:
         memory_limit: int | None = None,
         max_keys: int | None = None,
         state: Any = None,
+        grading: dict[str, Any] | None = None,
     ) -> None:
         self.params = check_params(params)
+        # Per key, a ``rcf_fast.Thresholder`` built with ``grading`` (None: no grades) grades
+        # the key's scores in arrival order; saved with the key's forest.
+        self.grading = None if grading is None else dict(grading)
+        self.graders: dict[str, Any] = {}
+        # The grades and alert flags of the rows of the last ``score_explain`` call.
+        self.graded: tuple[np.ndarray, np.ndarray] | None = None
+        if self.grading is not None:
+            import rcf_fast
+
+            try:
+                rcf_fast.Thresholder(**self.grading)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"alert grading parameters {self.grading}: {exc}") from None
         self.store = store
         self.memory_limit = memory_limit
         self.max_keys = max_keys
@@ -292,6 +310,9 @@ class EngineForests:
             from rcf_fast.kinesis.keystate import EngineStore
 
             self.store = EngineStore(state)
+        if state is not None:
+            state.extra_header = self._grader_header
+            state.on_read = self._grader_from_header
         self.seeds: dict[str, int] = {}  # keys adopted with a seed that is not the derived one
         self.engine: Any = None
         self.dims: int | None = None
@@ -336,6 +357,65 @@ class EngineForests:
             return "forest rejected the point: values must be finite (no NaN or infinity)"
         return f"forest rejected the point: a value exceeds the magnitude limit {self.limit:.3g}"
 
+    # -- alert grades -----------------------------------------------------------------------------
+
+    def grader(self, key: str) -> Any:
+        """``key``'s thresholder (created on first use)."""
+        g = self.graders.get(key)
+        if g is None:
+            import rcf_fast
+
+            g = self.graders[key] = rcf_fast.Thresholder(**(self.grading or {}))
+        return g
+
+    def grade(self, keys: list[str], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Grades and alert flags of ``scores`` (row i of key ``keys[i]``), each key's scores
+        fed to its thresholder in order."""
+        rows: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            rows.setdefault(key, []).append(i)
+        grade = np.zeros(len(keys))
+        alert = np.zeros(len(keys), dtype=bool)
+        for key, idx in rows.items():
+            out = self.grader(key).process_many(scores[idx])
+            grade[idx] = out["grade"]
+            alert[idx] = out["is_anomaly"]
+        return grade, alert
+
+    def grader_bytes(self) -> dict[str, str]:
+        """Every key's thresholder state (base64), for a whole-state blob."""
+        return {
+            k: base64.b64encode(g.to_bytes()).decode("ascii")
+            for k, g in sorted(self.graders.items())
+        }
+
+    def load_graders(self, saved: Any) -> None:
+        """Thresholders from ``grader_bytes`` output (a blob's header)."""
+        self.graders = {}
+        if saved is None or self.grading is None:
+            return
+        if not isinstance(saved, dict):
+            raise StateError("state header has damaged alert graders: expected an object")
+        for key, text in saved.items():
+            self._grader_from_header(str(key), {"grader": text})
+
+    def _grader_header(self, key: str) -> dict[str, Any]:
+        g = self.graders.get(key)
+        if g is None:
+            return {}
+        return {"grader": base64.b64encode(g.to_bytes()).decode("ascii")}
+
+    def _grader_from_header(self, key: str, header: dict[str, Any]) -> None:
+        text = header.get("grader")
+        if text is None or self.grading is None or key in self.graders:
+            return  # in memory it is the same or newer (kept when its forest was evicted)
+        import rcf_fast
+
+        try:
+            self.graders[key] = rcf_fast.Thresholder.from_bytes(base64.b64decode(text))
+        except (TypeError, ValueError, _CoreStateError) as exc:
+            raise StateError(f"saved alert grader of key {key!r} does not load: {exc}") from None
+
     def score_explain(
         self,
         keys: list[str],
@@ -367,8 +447,12 @@ class EngineForests:
         origins: list[tuple[str, Position]] | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         engine = self.ensure(points.shape[1])
+        self.graded = None
         if self.state is None or origins is None:
-            return engine.score_update_explain(keys, points, min_score)  # type: ignore[no-any-return]
+            out = engine.score_update_explain(keys, points, min_score)
+            if self.grading is not None:
+                self.graded = self.grade(keys, out[0])
+            return out  # type: ignore[no-any-return]
         limit = engine.keys_at_once() or len(keys) or 1
         parts: list[tuple[int, int]] = []
         begin, seen = 0, set[str]()
@@ -379,6 +463,7 @@ class EngineForests:
             seen.add(key)
         parts.append((begin, len(keys)))
         outs = []
+        graded: list[tuple[np.ndarray, np.ndarray] | None] = []
         for a, b in parts:
             inflight: dict[str, dict[str, Position]] = {}
             for key, (shard, pos) in zip(keys[a:b], origins[a:b]):
@@ -397,7 +482,15 @@ class EngineForests:
             for key, kp in inflight.items():
                 for shard, pos in kp.items():
                     self.state.note(key, shard, pos)
+            # Graded before the next part, which may evict (save) keys of this one.
+            graded.append(self.grade(keys[a:b], scores) if self.grading is not None else None)
             outs.append((scores, rows + a, high, low))
+        if self.grading is not None:
+            done = [g for g in graded if g is not None]
+            self.graded = (
+                np.concatenate([g[0] for g in done]),
+                np.concatenate([g[1] for g in done]),
+            )
         if len(outs) == 1:
             return outs[0]
         return (
@@ -425,7 +518,12 @@ class EngineForests:
         """The whole state as one ``RCFK`` v1 blob (the previous release's format)."""
         blobs = [(key, forest.to_bytes()) for key, forest in self]
         return write_blob(
-            self._fingerprint(), self.positions, self.value_fields, self.schema_spec, blobs
+            self._fingerprint(),
+            self.positions,
+            self.value_fields,
+            self.schema_spec,
+            blobs,
+            self.grader_bytes() if self.grading is not None else None,
         )
 
     def load_bytes(self, data: bytes) -> None:
@@ -452,6 +550,7 @@ class EngineForests:
                 seed = engine.seed_of(key)
                 if seed != engine.derive_seed(engine.seed, key):
                     self.seeds[key] = seed
+        self.load_graders(header.get("graders"))
         self.positions = positions
         self.value_fields = header.get("value_fields")
         self.schema_spec = header.get("schema")

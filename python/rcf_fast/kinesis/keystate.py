@@ -7,8 +7,9 @@ Records (names in a ``RecordStore``, see ``stores/records.py``):
   adopted from a state of the previous release);
 - ``pos/<shard id>``: the shard's position: the last (sequence number, sub-sequence number,
   event index) applied;
-- ``key/<key>``: the key's forest (``RandomCutForest.to_bytes()``) and, per shard, the position
-  of the last event that key applied (learned, or sent to the error sink).
+- ``key/<key>``: the key's forest (``RandomCutForest.to_bytes()``), per shard the position
+  of the last event that key applied (learned, or sent to the error sink), and the state of the
+  key's alert grader (``rcf_fast.Thresholder``, base64) when the step grades.
 
 Every record is framed: ``RCFR``, format version, header length, CRC-32 of header and payload,
 JSON header, payload; a truncated, damaged, oversized or foreign record raises ``StateError``.
@@ -142,6 +143,10 @@ class KeyedState:
         # During an engine call: the positions of the rows it is learning, per key and shard
         # (a key of the call is only saved after it learned them: see EngineForests).
         self.inflight: dict[str, dict[str, Position]] = {}
+        # More header fields of a key's record (the key's alert grader), and what to do with
+        # them when the record is read back.
+        self.extra_header: Callable[[str], dict[str, Any]] | None = None
+        self.on_read: Callable[[str, dict[str, Any]], None] | None = None
 
     # -- records --------------------------------------------------------------------------------
 
@@ -216,6 +221,8 @@ class KeyedState:
         if header.get("key") != key:
             raise StateError(f"state record {name!r} holds the forest of {header.get('key')!r}")
         kp = _positions(header.get("positions", {}), name)
+        if self.on_read is not None:
+            self.on_read(key, header)
         if key not in self.key_pos:
             self.key_pos[key] = kp
         self._looked_up.add(key)
@@ -229,6 +236,8 @@ class KeyedState:
             if shard not in kp or pos > kp[shard]:
                 kp[shard] = pos
         header = {"key": key, "positions": {s: _pos_json(p) for s, p in sorted(kp.items())}}
+        if self.extra_header is not None:
+            header.update(self.extra_header(key))
         self.records.put(KEY + key, encode_record(header, forest))
 
 

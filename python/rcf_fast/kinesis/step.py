@@ -102,9 +102,11 @@ class _Pending:
     """One event waiting for its score: extracted in phase one, scored in phase two."""
 
     __slots__ = (
+        "alert",
         "attribution",
         "event",
         "failure",
+        "grade",
         "key",
         "point",
         "pos",
@@ -122,6 +124,8 @@ class _Pending:
         self.values = values
         self.point = point
         self.score = 0.0
+        self.grade: float | None = None
+        self.alert = False
         self.attribution: dict[str, dict[str, float]] | None = None
         self.failure: str | None = None
         self.pos: Position = (0, 0, 0)
@@ -157,13 +161,22 @@ class ScoringStep:
     results, errors : Sink
         Where results and errors go.
     anomaly_threshold : float
-        Results scoring at least this count as anomalies in the stats.
+        Without grading: results scoring at least this count as anomalies (stats, alerts).
+    grading : bool or dict
+        True (default): every key's scores go through its own ``rcf_fast.Thresholder`` (the
+        ``AnomalyDetector``'s adaptive threshold: decayed score statistics, z-factor, floor,
+        warm-up, one alert per episode); results carry ``grade`` (0..1, 0: not an anomaly) and
+        ``is_anomaly``, and anomalies are those. A dict: the same with these ``Thresholder``
+        parameters. False: no grades; anomalies are scores >= ``anomaly_threshold``. A key's
+        thresholder is saved with its forest (per-key state or the whole-state blob).
     explain : "anomalies", "always" or "never"
         Which results carry an attribution (per value field, ``{"high", "low"}``: how much of
         the score comes from the value being above / below what the key's forest expects,
-        computed before the event is learned). "anomalies" (default): results scoring at least
-        ``anomaly_threshold``; "always": every result; "never": none. A result without one has
-        ``"attribution": null``. The engine computes it only for those rows.
+        computed before the event is learned). "anomalies" (default): with grading, results
+        scoring at least the thresholders' ``score_floor`` (every alert is among them: a
+        threshold is never below the floor); without, results scoring at least
+        ``anomaly_threshold``. "always": every result; "never": none. A result without one
+        has ``"attribution": null``. The engine computes it only for those rows.
     forests : EngineForests or KeyedForests, optional
         The forests (default: an ``EngineForests`` over ``rcf_fast.KeyedForests``). A
         ``KeyedForests`` with a forest factory runs Python-side forests row by row (test
@@ -187,6 +200,7 @@ class ScoringStep:
         forests: EngineForests | KeyedForests | None = None,
         sample_size: int = 100,
         anomaly_threshold: float = 2.0,
+        grading: bool | dict[str, Any] = True,
         explain: str = "anomalies",
         timestamp_field: str | None = None,
         limits: Limits | None = None,
@@ -197,8 +211,28 @@ class ScoringStep:
             raise ConfigError(f"explain {explain!r}: expected one of {list(EXPLAIN)}")
         self.explain = explain
         self.decoder = decoder
+        if grading is True:
+            self.grading: dict[str, Any] | None = {}
+        elif grading is False or grading is None:
+            self.grading = None
+        elif isinstance(grading, dict):
+            self.grading = dict(grading)
+        else:
+            raise ConfigError(f"grading {grading!r}: expected True, False or a dict of parameters")
         # EngineForests or KeyedForests (typed Any: callers reach into either's own API).
-        self.forests: Any = forests if forests is not None else EngineForests(forest_params)
+        self.forests: Any = (
+            forests if forests is not None else EngineForests(forest_params, grading=self.grading)
+        )
+        if isinstance(self.forests, EngineForests) and self.forests.grading != self.grading:
+            if self.forests.grading is None and not self.forests.graders:
+                self.forests.grading = self.grading
+            else:
+                raise ConfigError("forests were built with other grading parameters")
+        self.score_floor = 1.0
+        if self.grading is not None:
+            import rcf_fast
+
+            self.score_floor = float(rcf_fast.Thresholder(**self.grading).score_floor)
         self.key_field = key_field
         self.timestamp_field = timestamp_field
         self.schema = schema
@@ -279,6 +313,7 @@ class ScoringStep:
             state=state,
             memory_limit=store.memory_limit,
             max_keys=store.max_keys,
+            grading=self.grading,
         )
         self.forests = forests
         if forests.load_keyed():
@@ -532,6 +567,8 @@ class ScoringStep:
             return -math.inf
         if self.explain == "never":
             return math.inf
+        if self.grading is not None and isinstance(self.forests, EngineForests):
+            return self.score_floor
         return self.anomaly_threshold
 
     def _score_pending(self, pending: list[_Pending]) -> None:
@@ -605,6 +642,14 @@ class ScoringStep:
         )
         for p, s in zip(pending, scores.tolist()):
             p.score = s
+        graded = getattr(self.forests, "graded", None)
+        if graded is not None:
+            for p, g, a in zip(pending, graded[0].tolist(), graded[1].tolist()):
+                p.grade = g
+                p.alert = a
+        else:
+            for p in pending:
+                p.alert = p.score >= self.anomaly_threshold
         names = self.value_fields
         assert names is not None
         for j, i in enumerate(rows.tolist()):
@@ -624,7 +669,7 @@ class ScoringStep:
                     out = self._result(item)
                     self.results.write(out)
                     stats.scored += 1
-                    if item.score >= self.anomaly_threshold:
+                    if item.alert:
                         stats.anomalies += 1
                     continue
                 failure: tuple[int, str, str | None] = (
@@ -655,8 +700,11 @@ class ScoringStep:
             "sub_sequence_number": self._sub(rec, event.sub_sequence_number),
             "score": p.score,
             "attribution": p.attribution,
+            "is_anomaly": p.alert,
             "values": p.values,
         }
+        if p.grade is not None:
+            out["grade"] = p.grade
         if ts is not None:
             out["timestamp"] = ts
         if rec.sub_sequence_number is not None and event.sub_sequence_number:
