@@ -85,7 +85,12 @@ def test_a_second_consumer_takes_no_shard_the_first_holds(
     def run(i: int) -> None:
         c = consumers[i]
         if i == 1:
-            c.on_status = lambda status: threads[0].is_alive() and held_by_second.update(c.owned)
+
+            def watch(status: ConsumerStatus) -> None:
+                if threads[0].is_alive():  # the first consumer still holds its leases
+                    held_by_second.update(c.owned)
+
+            c.on_status = watch
         c.run(stop_after_idle=1.5)
 
     # Start the second consumer once the first holds every lease (moto's conditional writes
