@@ -4,6 +4,7 @@ JSON-lines outputs, and a clean single pass to compare with."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kinesis.kcl_env import java, kcl_classpath
+from rcf_fast.kinesis import ScoringStep, make_decoder
 from rcf_fast.kinesis.records import RawRecord
 
 FOREST = {"num_trees": 20, "sample_size": 32, "seed": 1}
@@ -25,6 +27,37 @@ AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+
+# Per-key state stores (issue 16, Kinesis part: rcf_fast.kinesis.keystate) let a key's forest
+# follow the key to another shard. Until they are in rcf_fast.kinesis the state is per shard.
+PER_KEY_STATE = importlib.util.find_spec("rcf_fast.kinesis.keystate") is not None
+
+
+def state_spec(workdir: Path) -> str:
+    """``RCF_STATE`` for every worker: one per-key store (a directory of records) shared by every
+    shard's processor, else a file per shard in a shared directory."""
+    if PER_KEY_STATE:
+        return str(workdir / "state")
+    return str(workdir / "state" / "{shard_id}.state")
+
+
+def saved_forests(workdir: Path, shard_ids: list[str]) -> dict[str, bytes]:
+    """Every key's saved forest (``to_bytes()``), read from the workers' state."""
+    if PER_KEY_STATE:
+        from rcf_fast.kinesis.keystate import KeyedState
+        from rcf_fast.kinesis.stores.records import DirRecords
+
+        state = KeyedState(DirRecords(str(workdir / "state")))
+        keys = {r["key"] for r in outputs(workdir)}
+        forests = {k: state.read_key(k) for k in sorted(keys)}
+        return {k: v for k, v in forests.items() if v is not None}
+    out: dict[str, bytes] = {}
+    for sid in shard_ids:
+        saved = ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["cpu"])
+        saved.load_state((workdir / "state" / f"{sid}.state").read_bytes())
+        out.update({k: f.to_bytes() for k, f in saved.forests})
+    return out
 
 
 def free_port() -> int:
@@ -44,8 +77,7 @@ def start_worker(
     extra_properties: dict[str, str] | None = None,
 ) -> subprocess.Popen:
     """A MultiLangDaemon with workerId ``name`` in its own process group; results and errors go
-    to files per worker and shard, the state to ``state`` (default: a file per shard in a
-    directory every worker shares)."""
+    to files per worker and shard, the state to ``state`` (default: ``state_spec(workdir)``)."""
     script = workdir / "rcf_kcl_app.sh"
     script.write_text(f"#!/bin/sh\nexec {sys.executable} -m rcf_fast.kinesis.kcl\n")
     script.chmod(0o755)
@@ -78,7 +110,7 @@ def start_worker(
         "RCF_FOREST": json.dumps(FOREST),
         "RCF_OUTPUT": str(workdir / f"results-{name}-{{shard_id}}.jsonl"),
         "RCF_ERRORS": str(workdir / f"errors-{name}-{{shard_id}}.jsonl"),
-        "RCF_STATE": state or str(workdir / "state" / "{shard_id}.state"),
+        "RCF_STATE": state or state_spec(workdir),
         "RCF_CHECKPOINT_INTERVAL": "0.5",
     }
     cmd = [

@@ -24,17 +24,16 @@ from rcf_fast.kinesis import MemorySink, ScoringStep, make_decoder
 
 from .kcl_harness import (
     FOREST,
+    PER_KEY_STATE,
     ids,
     lease_items,
     outputs,
     put,
+    saved_forests,
     stop,
     wait_until,
 )
 
-# rcf_fast.kinesis keeps state per shard until per-key state stores land (issue 16, Kinesis part:
-# branch kinesis-keyed); then RCF_STATE names one store for every shard and this becomes True.
-PER_KEY_STATE = False
 HOSTS = ("web-1", "web-2", "db-1", "db-2", "cache-1")  # md5 puts 3 above, 2 below the middle
 MIDDLE = 2**127
 
@@ -138,3 +137,7 @@ def test_keys_follow_their_forest_across_a_split(ministack: str, tmp_path: Path)
             f"state is per shard: keys restart their forests in the children: {sorted(wrong)}"
         )
     assert not wrong, f"keys whose scores differ from the clean pass (shard, key): {sorted(wrong)}"
+    # The saved forests equal the clean pass's, key by key.
+    assert saved_forests(tmp_path, [parent, *children]) == {
+        k: f.to_bytes() for k, f in clean.forests
+    }
