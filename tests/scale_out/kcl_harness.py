@@ -45,13 +45,12 @@ def state_spec(workdir: Path) -> str:
 def saved_forests(workdir: Path, shard_ids: list[str]) -> dict[str, bytes]:
     """Every key's saved forest (``to_bytes()``), read from the workers' state."""
     if PER_KEY_STATE:
-        from rcf_fast.kinesis.keystate import KeyedState
+        from rcf_fast.kinesis.keystate import KeyedStateStore
         from rcf_fast.kinesis.stores.records import DirRecords
 
-        state = KeyedState(DirRecords(str(workdir / "state")))
-        keys = {r["key"] for r in outputs(workdir)}
-        forests = {k: state.read_key(k) for k in sorted(keys)}
-        return {k: v for k, v in forests.items() if v is not None}
+        step = ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["cpu"])
+        step.attach_state(KeyedStateStore(DirRecords(str(workdir / "state"))))
+        return {k: f.to_bytes() for k, f in step.forests}
     out: dict[str, bytes] = {}
     for sid in shard_ids:
         saved = ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["cpu"])
