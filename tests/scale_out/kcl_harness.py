@@ -49,7 +49,9 @@ def saved_forests(workdir: Path, shard_ids: list[str]) -> dict[str, bytes]:
         from rcf_fast.kinesis.stores.records import DirRecords
 
         step = ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["cpu"])
-        step.attach_state(KeyedStateStore(DirRecords(str(workdir / "state"))))
+        step.attach_state(  # type: ignore[attr-defined,unused-ignore]
+            KeyedStateStore(DirRecords(str(workdir / "state")))
+        )
         return {k: f.to_bytes() for k, f in step.forests}
     out: dict[str, bytes] = {}
     for sid in shard_ids:
