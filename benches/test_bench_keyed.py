@@ -228,3 +228,70 @@ def test_keyed_memory_limit(benchmark):
     )
     assert same
     assert growth <= 700e6
+
+
+TEN_K_SCRIPT = textwrap.dedent(
+    """
+    import sys, tempfile, time, numpy as np
+    from rcf_fast import KeyedForests
+    sys.path.insert(0, sys.argv[1])
+    from test_bench_keyed import values, rss
+    K, P, BLOCK, LIMIT = 10_000, 300, 500, 3_500_000_000
+
+    def peak_rss():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    params = dict(shingle_size=4, num_trees=100, sample_size=256, seed=1)
+    with tempfile.TemporaryDirectory() as store:
+        kf = KeyedForests(**params, memory_limit=LIMIT, store=store)
+        for b in range(K // BLOCK):  # every key gets P points, its block's keys interleaved
+            ids = np.repeat(np.arange(b * BLOCK, (b + 1) * BLOCK), P)
+            np.random.default_rng(b).shuffle(ids)
+            keys = [f"key-{i}" for i in ids]
+            X = values(ids, np.arange(len(ids)), b).reshape(-1, 1)
+            for i in range(0, len(keys), 1000):
+                kf.update_many(keys[i:i + 1000], X[i:i + 1000])
+            print(b, rss() // 10**6, "MB", file=sys.stderr, flush=True)
+        # Random keys over all 10,000: most are in the store and reload.
+        rng = np.random.default_rng(7)
+        ids = rng.integers(0, K, 5000)
+        keys = [f"key-{i}" for i in ids]
+        X = values(ids, 10**6 + np.arange(len(ids)), 7).reshape(-1, 1)
+        t0 = time.perf_counter()
+        for i in range(0, len(keys), 1000):
+            kf.score_update_many(keys[i:i + 1000], X[i:i + 1000])
+        cold = len(keys) / (time.perf_counter() - t0)
+        state = len(kf.forest("key-0").to_bytes())
+        usage, resident = kf.memory_usage(), len(kf.resident_keys())
+        total = len(kf)
+    print(peak_rss(), state, usage, resident, total, int(cold))
+    """
+)
+
+
+@pytest.mark.benchmark
+def test_keyed_ten_thousand_keys(benchmark):
+    """10,000 keys x 300 points in one process with memory_limit 3.5 GB: peak RSS (goal:
+    within 5 GB; resident memory runs ~25% above memory_limit with eviction churn), state and memory per key, and points/s when most rows hit keys kept in the store."""
+    from pathlib import Path
+
+    here = str(Path(__file__).resolve().parent)
+    out = subprocess.run(
+        [sys.executable, "-c", TEN_K_SCRIPT, here], check=True, capture_output=True, text=True
+    ).stdout.split()
+    peak, state, usage, resident, total, cold = (int(v) for v in out[-6:])
+    benchmark.extra_info.update(
+        peak_rss_mb=peak / 1e6, state_mb_per_key=state / 1e6, resident_keys=resident
+    )
+    benchmark.pedantic(lambda: None, rounds=1)
+    print(
+        f"\n{total} keys x 300 points, memory_limit 3.5 GB: peak RSS {peak / 1e9:.2f} GB, "
+        f"{resident} keys resident ({usage / resident / 1e6:.3f} MB each by memory_usage), "
+        f"state {state / 1e6:.3f} MB per key; random keys (most from the store): {cold:,} points/s"
+    )
+    assert total == 10_000
+    assert peak <= 5e9

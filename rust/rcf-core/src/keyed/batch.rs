@@ -83,16 +83,31 @@ fn hint(p: *const i8, len: usize) {
     }
 }
 
-/// Prefetches the next key's trees (internal nodes) and points while the current key is
-/// scored. Measured on the 300-key benchmark (CPU time per point, 2 cores, busy machine):
-/// 5-10% faster than without.
+/// Prefetches the next key's forest while the current key is scored: every tree's arrays
+/// (nodes, box slots, leaves, cached boxes), its sampler's heap and the points. Measured on 300
+/// keys (CPU time per point, threads=1, busy machine, three interleaved runs each): nodes and
+/// points alone 5-10% faster than no hint; every array another 2-16% (mean 8%).
 #[inline]
 fn prefetch(f: &Forest) {
     #[cfg(target_arch = "x86_64")]
     {
         for c in f.components() {
-            let nodes = c.tree.nodes();
-            hint(nodes.as_ptr().cast::<i8>(), std::mem::size_of_val(nodes));
+            for (p, len) in c.tree.regions() {
+                hint(p.cast::<i8>(), len);
+            }
+            if let crate::sampler::Sampler::Decay {
+                weights, leaves, ..
+            } = &c.sampler
+            {
+                hint(
+                    weights.as_ptr().cast::<i8>(),
+                    std::mem::size_of_val(&weights[..]),
+                );
+                hint(
+                    leaves.as_ptr().cast::<i8>(),
+                    std::mem::size_of_val(&leaves[..]),
+                );
+            }
         }
         let s = f.store();
         let slots = s.len() + s.free_len();

@@ -208,6 +208,28 @@ impl Tree {
 
     /// The internal nodes (by id; free slots included).
     #[inline(always)]
+    /// The tree's arrays a walk or a change reads, as (start, bytes): for cache hints only.
+    pub(crate) fn regions(&self) -> [(*const u8, usize); 4] {
+        [
+            (
+                self.nodes.as_ptr().cast(),
+                std::mem::size_of_val(&self.nodes[..]),
+            ),
+            (
+                self.node_box.as_ptr().cast(),
+                std::mem::size_of_val(&self.node_box[..]),
+            ),
+            (
+                self.leaf.as_ptr().cast(),
+                std::mem::size_of_val(&self.leaf[..]),
+            ),
+            (
+                self.boxes.as_ptr().cast(),
+                std::mem::size_of_val(&self.boxes[..]),
+            ),
+        ]
+    }
+
     pub(crate) fn nodes(&self) -> &[Node] {
         &self.nodes
     }
