@@ -363,6 +363,23 @@ class KeyedForests:
         """Scores then learns each row of ``X`` for the key of that row."""
     def score_many(self, keys: Iterable[str], x: ArrayLike) -> NDArray[np.float64]:
         """Scores each row of ``X`` for its key without learning."""
+    def score_update_explain(
+        self, keys: Iterable[str], x: ArrayLike, min_score: float
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        """Like ``score_update_many`` (bit-identical scores), plus the attribution of exactly
+        the rows scoring at least ``min_score``, on the key's forest before the row is learned
+        (shingle positions summed per input dimension): ``(scores, rows, high, low)`` with
+        ``high``/``low`` of shape ``(len(rows), dimensions)``. ``-inf`` explains every row,
+        ``inf`` none; NaN raises ``ValueError``."""
+    def adopt(self, key: str, data: bytes) -> None:
+        """Makes ``data`` (a ``RandomCutForest.to_bytes()`` with these parameters, any seed)
+        the forest of ``key``; it continues exactly and keeps its seed."""
+    def set_key_seed(self, key: str, seed: int) -> None:
+        """Declares the seed of ``key``'s forest saved in the store (an adopted one)."""
+    def keys_at_once(self) -> int | None:
+        """Distinct keys a batch call runs in one wave (None: no limit)."""
+    def seed_overrides(self) -> list[tuple[str, int]]:
+        """Keys whose seed is not the derived one, with their seeds."""
     def update_many(self, keys: Iterable[str], x: ArrayLike) -> None:
         """Learns each row of ``X`` for its key."""
     def attribution(self, key: str, x: _Point) -> Attribution:

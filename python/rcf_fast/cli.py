@@ -154,7 +154,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     st.add_argument(
         "--state",
-        help="file, s3://bucket/key or dynamodb://table/id (default .rcf-fast/<stream>.state)",
+        help="per-key state: a directory, s3://bucket/prefix or dynamodb://table/id "
+        "(default .rcf-fast/<stream>.state); a state file of the previous release is migrated",
+    )
+    st.add_argument(
+        "--max-keys",
+        type=int,
+        default=None,
+        help="keep at most this many keys' forests in memory (others saved to --state, "
+        "reloaded when their key comes back)",
+    )
+    st.add_argument(
+        "--memory-limit-mb",
+        type=float,
+        default=None,
+        help="keep the resident forests under this many MB (same mechanism as --max-keys)",
     )
     st.add_argument("--owner", help="lease owner id (default host:pid)")
     # Removed (consume is single-process); still parsed so that it fails with what to use instead.
@@ -163,8 +177,9 @@ def _parser() -> argparse.ArgumentParser:
         "--persist-interval",
         type=float,
         default=30.0,
-        help="seconds between state saves + checkpoints (the state is ~1 MB per key at the "
-        "default forest size; a crash replays at most this much, without learning it twice)",
+        help="seconds between state saves + checkpoints (a save writes the keys changed since "
+        "the last one, ~0.8 MB each at the default forest size; a crash replays at most this "
+        "much, without learning it twice)",
     )
     st.add_argument(
         "--stop-after-idle",
@@ -193,22 +208,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _state_store(spec: str, session: Any, endpoint: str | None) -> Any:
-    from rcf_fast.kinesis import DynamoDBStateStore, FileStateStore, S3StateStore
+def _state_store(
+    spec: str,
+    session: Any,
+    endpoint: str | None,
+    max_keys: int | None = None,
+    memory_limit_mb: float | None = None,
+) -> Any:
+    # Per-key state (kinesis/keystate.py): a directory, an S3 prefix or DynamoDB items; a state
+    # of the previous release at the same spec is migrated by the first save.
+    from rcf_fast.kinesis.errors import ConfigError
+    from rcf_fast.kinesis.keystate import open_state_store
 
-    if spec.startswith("s3://"):
-        bucket, _, key = spec[5:].partition("/")
-        return S3StateStore(
-            session.client("s3", endpoint_url=endpoint), bucket, key or "rcf-fast.state"
-        )
-    if spec.startswith("dynamodb://"):
-        table, _, state_id = spec[11:].partition("/")
-        store = DynamoDBStateStore(
-            session.client("dynamodb", endpoint_url=endpoint), table, state_id or "rcf-fast"
-        )
-        store.ensure_table()
-        return store
-    return FileStateStore(spec)
+    if max_keys is not None and max_keys < 1:
+        raise ConfigError(f"--max-keys {max_keys}: expected at least 1")
+    if memory_limit_mb is not None and not memory_limit_mb > 0:
+        raise ConfigError(f"--memory-limit-mb {memory_limit_mb}: expected more than 0")
+    return open_state_store(
+        spec,
+        lambda service: session.client(service, endpoint_url=endpoint),
+        max_keys=max_keys,
+        memory_limit=None if memory_limit_mb is None else int(memory_limit_mb * 1024 * 1024),
+    )
 
 
 def _checkpoint_store(spec: str, namespace: str, session: Any, endpoint: str | None) -> Any:
@@ -339,7 +360,13 @@ def consume(args: argparse.Namespace) -> int:
         results = TeeSink([results, _alert_printer(alert_out, args.alert_score)])
     step = build_step(cfg, results, errors)
     base = os.path.join(".rcf-fast", args.stream)
-    state = _state_store(args.state or base + ".state", session, args.endpoint_url)
+    state = _state_store(
+        args.state or base + ".state",
+        session,
+        args.endpoint_url,
+        args.max_keys,
+        args.memory_limit_mb,
+    )
     checkpoints = _checkpoint_store(
         args.checkpoint or base + ".checkpoints.sqlite", args.stream, session, args.endpoint_url
     )

@@ -157,7 +157,11 @@ def test_consume_stream_to_stream_with_dynamodb_and_s3(
     leases = client("dynamodb").scan(TableName=f"{name}-leases")["Items"]
     assert len(leases) == 3 and all("owner" not in item for item in leases)  # released at exit
     assert sum("sequence_number" in item for item in leases) >= 1
-    assert client("s3").head_object(Bucket=name, Key="rcf/state")["ContentLength"] > 0
+    # Per-key state under the prefix: meta, a position per shard read, one object per key.
+    objects = client("s3").list_objects_v2(Bucket=name, Prefix="rcf/state/")["Contents"]
+    names = {o["Key"][len("rcf/state/") :] for o in objects}
+    assert "meta" in names and any(n.startswith("pos%2F") for n in names)
+    assert {n[len("key%2F") :] for n in names if n.startswith("key%2F")} >= {r["key"] for r in out}
 
 
 def test_console_script_is_installed(tmp_path: Path) -> None:
@@ -175,6 +179,8 @@ def test_config_errors_exit_2_with_a_clear_message(tmp_path: Path) -> None:
     assert "field 'v' has unknown type 'double'" in proc.stderr
     proc = run_cli(["consume", "--stream", "s", "--format", "xml"], tmp_path)
     assert proc.returncode == 2 and "invalid choice: 'xml'" in proc.stderr
+    proc = run_cli(["consume", "--stream", "s", "--values", "v", "--max-keys", "0"], tmp_path)
+    assert proc.returncode == 2 and "--max-keys 0: expected at least 1" in proc.stderr
 
 
 def test_aws_errors_are_one_clear_line(moto_endpoint: str, tmp_path: Path) -> None:

@@ -1,6 +1,10 @@
 """Fault tests: the consumer killed at random points and restarted, shards split and merged
 mid-stream, throttling and expired iterators injected (in-process fake shard source).
 
+Kinds of forests and state: "recording" and "rcf" (Python-side forests, whole-blob state) and
+"keyed" (the engine's forests with per-key records saved incrementally, at most 3 keys in
+memory so that keys are also written by evictions, kills between any two record writes).
+
 Oracle (the KCL's, made stronger): every record is scored or in the error sink at least once;
 none is learned twice; per-key order is kept; the final forests equal a clean single pass
 (``to_bytes`` equal); and every emitted score equals the clean pass's score for that record.
@@ -24,6 +28,8 @@ from rcf_fast.kinesis import (
     SQLiteCheckpointStore,
     make_decoder,
 )
+from rcf_fast.kinesis.keystate import KeyedStateStore
+from rcf_fast.kinesis.stores.records import MemoryRecords
 
 from .fakes import (
     FakeShardSource,
@@ -74,6 +80,17 @@ class KillingStateStore(MemoryStateStore):
         self.kill.maybe("after state save")
 
 
+class KillingRecords(MemoryRecords):
+    def __init__(self, kill: KillSwitch) -> None:
+        super().__init__()
+        self.kill = kill
+
+    def put(self, name: str, data: bytes) -> None:
+        self.kill.maybe("before record put")
+        super().put(name, data)
+        self.kill.maybe("after record put")
+
+
 class KillingCheckpoints(SQLiteCheckpointStore):
     def __init__(self, path: str, kill: KillSwitch, clock: FakeClock) -> None:
         super().__init__(path, "faults", clock=clock)
@@ -86,11 +103,16 @@ class KillingCheckpoints(SQLiteCheckpointStore):
 
 
 def forest_kinds() -> list[str]:
-    return ["recording", "rcf"]
+    return ["recording", "rcf", "keyed"]
 
 
-def make_forests(kind: str) -> KeyedForests:
-    params = {"num_trees": 10, "sample_size": 32, "seed": 7, "output_after": 4}
+PARAMS = {"num_trees": 10, "sample_size": 32, "seed": 7, "output_after": 4}
+
+
+def make_forests(kind: str) -> KeyedForests | None:
+    params = PARAMS
+    if kind == "keyed":
+        return None  # the step's default: the engine
     if kind == "recording":
         return KeyedForests(params, factory=RecordingForest, loader=RecordingForest.from_bytes)
     return KeyedForests(params)
@@ -145,13 +167,15 @@ def run_scenario(
     source.on_call = world
     results: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    state = KillingStateStore(kill)
+    state: Any = KillingStateStore(kill)
+    if kind == "keyed":
+        state = KeyedStateStore(KillingRecords(kill), max_keys=3)
     decoder = make_decoder(fmt, "json")
     restarts = 0
     while True:
         step = ScoringStep(
             decoder,
-            {},
+            PARAMS if kind == "keyed" else {},
             key_field="k",
             value_fields=["v", "w"],
             forests=make_forests(kind),
@@ -202,7 +226,7 @@ def run_scenario(
 def clean_pass(source: FakeShardSource, fmt: str, kind: str) -> ScoringStep:
     step = ScoringStep(
         make_decoder(fmt, "json"),
-        {},
+        PARAMS if kind == "keyed" else {},
         key_field="k",
         value_fields=["v", "w"],
         forests=make_forests(kind),
@@ -251,8 +275,13 @@ def test_kill_restart_reshard_matches_clean_pass(
         assert r["score"] == c["score"] and r["attribution"] == c["attribution"]
 
     # Final forests: none learned twice, order kept, equal to the clean single pass.
-    final = make_forests(kind)
-    final.load_bytes(out["state"].data)
+    final: Any = make_forests(kind)
+    if kind == "keyed":
+        reader = ScoringStep(make_decoder(fmt, "json"), PARAMS, key_field="k")
+        reader.attach_state(KeyedStateStore(out["state"].records))
+        final = reader.forests
+    else:
+        final.load_bytes(out["state"].data)
     assert sorted(k for k, _ in final) == sorted(k for k, _ in clean.forests)
     for (key, forest), (ckey, cforest) in zip(final, clean.forests):
         assert key == ckey

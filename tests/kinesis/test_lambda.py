@@ -23,6 +23,8 @@ from rcf_fast.kinesis import (
 from rcf_fast.kinesis.config import ScorerConfig, build_step
 from rcf_fast.kinesis.lambda_handler import LambdaScorer
 
+from .fakes import mem
+
 FOREST = {"num_trees": 20, "sample_size": 32, "seed": 9}
 SHARD = "shardId-000000000003"
 
@@ -252,7 +254,10 @@ def test_ready_made_handler_from_env(
     payloads = rows(12)
     payloads[3] = b"{oops"
     assert module.handler(event(payloads)) == {"batchItemFailures": []}
-    assert s3.head_object(Bucket=name, Key=f"rcf/{SHARD}")["ContentLength"] > 0
+    # Per-key state under the prefix: the shard's position, meta, and one object per key.
+    assert s3.head_object(Bucket=name, Key=f"rcf/pos%2F{SHARD}")["ContentLength"] > 0
+    objects = {o["Key"] for o in s3.list_objects_v2(Bucket=name, Prefix="rcf/")["Contents"]}
+    assert "rcf/meta" in objects and any(k.startswith("rcf/key%2F") for k in objects)
     shard = kinesis.list_shards(StreamName=name + "-out")["Shards"][0]["ShardId"]
     it = kinesis.get_shard_iterator(
         StreamName=name + "-out", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
@@ -260,3 +265,46 @@ def test_ready_made_handler_from_env(
     assert len(kinesis.get_records(ShardIterator=it)["Records"]) == 11
     with pytest.raises(ConfigError, match="RCF_STATE"):
         module.handler_from_env({"RCF_STATE": "/tmp/x"})
+
+
+def test_per_key_state_follows_keys_to_child_shards_and_survives_a_failed_batch() -> None:
+    """Per-key records shared by the shards: after a split, the child shards' invocations
+    continue the parent's keys; a batch failing mid-way (sink fault) is retried exactly."""
+    from rcf_fast.kinesis.keystate import KeyedStateStore
+    from rcf_fast.kinesis.stores.records import MemoryRecords
+
+    records = MemoryRecords()
+    results = BoomSink()
+    cfg = ScorerConfig(key="host", values=["v"], forest=FOREST)
+    handler = make_lambda_handler(
+        cfg, lambda shard: KeyedStateStore(records), lambda: results, MemorySink
+    )
+    payloads = rows(60)
+    assert handler(event(payloads[:30])) == {"batchItemFailures": []}
+    # The split: h0's records continue on one child, h1's on the other, in new containers.
+    h0 = [p for p in payloads[30:] if b'"h0"' in p]
+    h1 = [p for p in payloads[30:] if b'"h1"' in p]
+    child_b = make_lambda_handler(
+        cfg, lambda shard: KeyedStateStore(records), lambda: results, MemorySink
+    )
+    results.fail_at = event(h0, start=100, shard="child-b")["Records"][5]["kinesis"][
+        "sequenceNumber"
+    ]
+    failed = child_b(event(h0, start=100, shard="child-b"))
+    assert failed["batchItemFailures"]  # an infrastructure fault: Lambda retries the batch
+    results.armed = False
+    assert child_b(event(h0, start=100, shard="child-b")) == {"batchItemFailures": []}
+    assert child_b(event(h1, start=200, shard="child-c")) == {"batchItemFailures": []}
+    got = {(r["key"], r["values"]["v"], r["score"]) for r in results.items}
+    clean = ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["v"])
+    from .test_step import recs
+
+    clean.process(recs(payloads, shard=SHARD))
+    clean.flush()
+    want = {(r["key"], r["values"]["v"], r["score"]) for r in mem(clean.results).items}
+    assert got == want
+    final = ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["v"])
+    final.attach_state(KeyedStateStore(records))
+    assert {k: f.to_bytes() for k, f in final.forests} == {
+        k: f.to_bytes() for k, f in clean.forests
+    }

@@ -1,7 +1,11 @@
 """The polling consumer: leases shards, reads them in lineage order, scores, persists, checkpoints.
 
 Order of durability, per persist: flush the sinks -> save the state (forests + positions) ->
-checkpoint every shard covered by that state. Each step is retried with exponential backoff
+checkpoint every shard covered by that state. With a per-key state store
+(``keystate.KeyedStateStore``, what ``rcf-fast consume --state`` opens) saving writes only the
+keys changed since their last save, then the shard positions (see ``keystate`` for why a crash
+between those writes neither learns a record twice nor loses one, and how keys follow a
+reshard); a whole-blob ``StateStore`` is saved whole. Each step is retried with exponential backoff
 on transient faults (throttling, 5xx, connection errors: ``is_transient``) up to
 ``max_retries`` times; a sink's buffer survives a failed flush. If the state store reports
 that another process wrote the state (``ConflictError``), the consumer stops at once: it
@@ -33,6 +37,7 @@ from rcf_fast.kinesis.errors import (
     TransientError,
     is_transient,
 )
+from rcf_fast.kinesis.keystate import KeyedStateStore
 from rcf_fast.kinesis.source import ShardInfo, ShardSource
 from rcf_fast.kinesis.step import ScoringStep
 from rcf_fast.kinesis.stores.checkpoint import CheckpointStore
@@ -106,7 +111,7 @@ class Consumer:
         source: ShardSource,
         step: ScoringStep,
         checkpoints: CheckpointStore,
-        state_store: StateStore,
+        state_store: StateStore | KeyedStateStore,
         *,
         owner: str | None = None,
         initial_position: str = "TRIM_HORIZON",
@@ -175,9 +180,12 @@ class Consumer:
 
     def load(self) -> None:
         """Load the persisted state into the step (done once, by ``run``)."""
-        data = self.state_store.load()
-        if data:
-            self.step.load_state(data)
+        if isinstance(self.state_store, KeyedStateStore):
+            self.step.attach_state(self.state_store)
+        else:
+            data = self.state_store.load()
+            if data:
+                self.step.load_state(data)
         self._loaded = True
 
     def run(
@@ -374,8 +382,12 @@ class Consumer:
     def persist(self) -> None:
         """Flush sinks, save the state, then checkpoint the shards that state covers."""
         self._retry("flushing the sinks", self.step.flush)
-        blob = self.step.state_bytes()
-        self._retry("saving the state", lambda: self.state_store.save(blob))
+        if isinstance(self.state_store, KeyedStateStore):
+            # Incremental: a failed save leaves the unsaved keys changed, so a retry writes them.
+            self._retry("saving the state", self.step.save_state)
+        else:
+            blob, store = self.step.state_bytes(), self.state_store
+            self._retry("saving the state", lambda: store.save(blob))
         self.status.persists += 1
         self._dirty = False
         for sid, shard in list(self.owned.items()):

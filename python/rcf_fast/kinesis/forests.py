@@ -1,18 +1,34 @@
 """One forest per series key, all built from one configuration, and their versioned state blob.
 
-Each key's forest gets a seed derived from the configuration seed and the key with a stable hash
-(BLAKE2b, not Python's salted ``hash``), so a restarted consumer, another process, or a clean
-single pass over the same records all build bit-identical forests.
+Two collections share one interface (``score_explain``, ``positions``, ``to_bytes`` /
+``load_bytes``, iteration over ``(key, forest)``):
+
+- ``EngineForests`` (what ``ScoringStep`` uses by default): the forests live in the Rust engine
+  ``rcf_fast.KeyedForests``; a batch is one call, grouped per key by the engine, keys run in
+  parallel on the engine's one pool (no per-forest threads). A new key's seed is the engine's
+  ``KeyedForests.derive_seed(seed, key)`` = ``splitmix64(seed ^ fnv1a64(utf8(key)))``.
+- ``KeyedForests``: the previous release's collection, a dict of Python-side forests built by a
+  factory and seeded by BLAKE2b; kept for injected forest doubles (tests) and as the reference.
+
+Both write the same whole-state blob (``RCFK`` format version 1: magic, version, JSON header with
+config, positions and keys, then each key's ``RandomCutForest.to_bytes()``). A blob written by
+the previous release loads into ``EngineForests``: its forests are adopted with their BLAKE2b
+seeds (``rcf_fast.KeyedForests.adopt``) and continue exactly; keys first seen afterwards get the
+engine's seeds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any, Callable
 
+import numpy as np
+
+from rcf_fast._rcf import StateError as _CoreStateError
 from rcf_fast.kinesis.errors import ConfigError, StateError
 from rcf_fast.kinesis.records import Position
 
@@ -121,41 +137,381 @@ class KeyedForests:
 
     def load_bytes(self, data: bytes) -> None:
         """Replace this object's forests and positions with a blob from ``to_bytes``."""
-        if len(data) < 10 or not data.startswith(MAGIC):
-            raise StateError(
-                "state blob does not start with the rcf_fast.kinesis magic; not our state"
-            )
-        version, head_len = struct.unpack_from("<HI", data, 4)
-        if version != FORMAT_VERSION:
-            raise StateError(
-                f"state format version {version}; this rcf_fast reads version {FORMAT_VERSION}"
-            )
-        try:
-            header = json.loads(data[10 : 10 + head_len])
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise StateError(f"state header is corrupt: {exc}") from None
-        if header.get("config") != self._fingerprint():
-            raise StateError(
-                f"state was written with forest parameters {header.get('config')}, "
-                f"now configured {self._fingerprint()}; "
-                "use a new --state path or the same parameters"
-            )
+        header, entries = parse_blob(data, self._fingerprint())
         forests: dict[str, Any] = {}
-        offset = 10 + head_len
-        for key, size in header["keys"]:
-            chunk = data[offset : offset + size]
-            if len(chunk) != size:
-                raise StateError(f"state blob truncated in the forest of key {key!r}")
+        for key, chunk in entries:
             try:
                 forests[key] = self.loader(chunk)
             except (ValueError, TypeError) as exc:
                 raise StateError(f"forest of key {key!r} does not load: {exc}") from None
-            offset += size
-        if offset != len(data):
-            raise StateError(f"state blob has {len(data) - offset} trailing bytes")
         self.forests = forests
-        self.positions = {
-            s: (int(p[0]), int(p[1]), int(p[2])) for s, p in header["positions"].items()
-        }
+        self.positions = header_positions(header)
         self.value_fields = header.get("value_fields")
         self.schema_spec = header.get("schema")
+
+    def score_explain(
+        self,
+        keys: list[str],
+        points: np.ndarray,
+        min_score: float,
+        origins: list[tuple[str, Position]] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Score-then-learn each row for its key, with attributions of rows >= ``min_score``
+        (computed before the row is learned); rows in order, one forest call at a time."""
+        dims = points.shape[1] if points.ndim == 2 else 0
+        scores = np.zeros(len(keys))
+        rows: list[int] = []
+        high: list[np.ndarray] = []
+        low: list[np.ndarray] = []
+        for i, key in enumerate(keys):
+            forest = self.get(key, dims)
+            x = points[i]
+            attribution = forest.attribution(x) if min_score != math.inf else None
+            scores[i] = float(forest.score_update(x))
+            if attribution is not None and scores[i] >= min_score:
+                rows.append(i)
+                high.append(_fold(attribution.high, dims))
+                low.append(_fold(attribution.low, dims))
+        shape = (len(rows), dims)
+        return (
+            scores,
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(high, dtype=np.float64).reshape(shape),
+            np.asarray(low, dtype=np.float64).reshape(shape),
+        )
+
+
+def _fold(values: Any, dims: int) -> np.ndarray:
+    """Attribution per input dimension (a shingled one has one entry per slot and dimension)."""
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    if arr.size != dims and dims and arr.size % dims == 0:
+        arr = arr.reshape(-1, dims).sum(axis=0)
+    return arr
+
+
+def parse_blob(data: bytes, fingerprint: dict[str, Any]) -> tuple[dict, list[tuple[str, bytes]]]:
+    """The header and ``(key, forest bytes)`` entries of an ``RCFK`` v1 blob, checked."""
+    if len(data) < 10 or not data.startswith(MAGIC):
+        raise StateError("state blob does not start with the rcf_fast.kinesis magic; not our state")
+    version, head_len = struct.unpack_from("<HI", data, 4)
+    if version != FORMAT_VERSION:
+        raise StateError(
+            f"state format version {version}; this rcf_fast reads version {FORMAT_VERSION}"
+        )
+    if 10 + head_len > len(data):
+        raise StateError(f"state header of {head_len} bytes runs past the blob ({len(data)} bytes)")
+    try:
+        header = json.loads(data[10 : 10 + head_len])
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StateError(f"state header is corrupt: {exc}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("keys"), list):
+        raise StateError("state header is corrupt: expected an object with a list of keys")
+    if header.get("config") != fingerprint:
+        raise StateError(
+            f"state was written with forest parameters {header.get('config')}, "
+            f"now configured {fingerprint}; "
+            "use a new --state path or the same parameters"
+        )
+    entries: list[tuple[str, bytes]] = []
+    offset = 10 + head_len
+    for item in header["keys"]:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not isinstance(item[0], str)
+            or not isinstance(item[1], int)
+            or item[1] < 0
+        ):
+            raise StateError(f"state header is corrupt: bad key entry {str(item)[:100]}")
+        key, size = item
+        chunk = data[offset : offset + size]
+        if len(chunk) != size:
+            raise StateError(f"state blob truncated in the forest of key {key!r}")
+        entries.append((key, chunk))
+        offset += size
+    if offset != len(data):
+        raise StateError(f"state blob has {len(data) - offset} trailing bytes")
+    return header, entries
+
+
+def header_positions(header: dict) -> dict[str, Position]:
+    try:
+        return {
+            str(s): (int(p[0]), int(p[1]), int(p[2]))
+            for s, p in (header.get("positions") or {}).items()
+        }
+    except (TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise StateError(f"state header has bad positions: {exc}") from None
+
+
+def write_blob(
+    fingerprint: dict[str, Any],
+    positions: dict[str, Position],
+    value_fields: list[str] | None,
+    schema_spec: str | None,
+    blobs: list[tuple[str, bytes]],
+) -> bytes:
+    header = {
+        "config": fingerprint,
+        "positions": {s: [str(p[0]), p[1], p[2]] for s, p in sorted(positions.items())},
+        "value_fields": value_fields,
+        "schema": schema_spec,
+        "keys": [[key, len(b)] for key, b in blobs],
+    }
+    head = json.dumps(header, sort_keys=True).encode()
+    return b"".join(
+        [MAGIC, struct.pack("<HI", FORMAT_VERSION, len(head)), head] + [b for _, b in blobs]
+    )
+
+
+class EngineForests:
+    """The forests of every key in one ``rcf_fast.KeyedForests``, plus the per-shard positions.
+
+    The engine is built when the dimension count is known (first batch or a loaded state).
+    ``store``/``memory_limit``/``max_keys`` are the engine's: least recently used keys are saved
+    to ``store`` (a ``MutableMapping[str, bytes]`` or a directory) and dropped, and come back
+    exactly when touched.
+    """
+
+    def __init__(
+        self,
+        params: dict[str, Any],
+        *,
+        store: MutableMapping[str, bytes] | str | None = None,
+        memory_limit: int | None = None,
+        max_keys: int | None = None,
+        state: Any = None,
+    ) -> None:
+        self.params = check_params(params)
+        self.store = store
+        self.memory_limit = memory_limit
+        self.max_keys = max_keys
+        # A ``keystate.KeyedState``: per-key records (the engine's store) and key positions.
+        self.state = state
+        if state is not None and store is None:
+            from rcf_fast.kinesis.keystate import EngineStore
+
+            self.store = EngineStore(state)
+        self.seeds: dict[str, int] = {}  # keys adopted with a seed that is not the derived one
+        self.engine: Any = None
+        self.dims: int | None = None
+        self.positions: dict[str, Position] = {}
+        self.value_fields: list[str] | None = None
+        self.schema_spec: str | None = None
+        self.limit = math.inf
+
+    def _fingerprint(self) -> dict[str, Any]:
+        return {k: v for k, v in sorted(self.params.items()) if k not in _RUNTIME_ONLY}
+
+    def ensure(self, dimensions: int) -> Any:
+        """The engine, built for ``dimensions`` values per point if not built yet."""
+        if self.engine is None:
+            import rcf_fast
+
+            self.engine = rcf_fast.KeyedForests(
+                dimensions=dimensions,
+                **self.params,
+                memory_limit=self.memory_limit,
+                max_keys=self.max_keys,
+                store=self.store,
+            )
+            self.dims = dimensions
+            shingle = self.engine.shingle_size
+            # The engine's bound on a value's magnitude (rcf-core input::value_limit).
+            self.limit = float(np.finfo(np.float32).max) / (2.0 * max(1, dimensions * shingle))
+        elif self.dims != dimensions:
+            raise ConfigError(f"forests score {self.dims} values per event, got {dimensions}")
+        return self.engine
+
+    def rejected_rows(self, points: np.ndarray) -> np.ndarray:
+        """Mask of the rows the engine would reject: NaN, infinities, or a value beyond its
+        magnitude limit (``float32 max / (2 * dimensions * shingle_size)``)."""
+        self.ensure(points.shape[1])
+        with np.errstate(invalid="ignore"):
+            return ~np.isfinite(points).all(axis=1) | (np.abs(points) > self.limit).any(axis=1)
+
+    def rejection(self, point: np.ndarray) -> str:
+        """Why the engine rejects ``point`` (one of ``rejected_rows``)."""
+        if not np.isfinite(point).all():
+            return "forest rejected the point: values must be finite (no NaN or infinity)"
+        return f"forest rejected the point: a value exceeds the magnitude limit {self.limit:.3g}"
+
+    def score_explain(
+        self,
+        keys: list[str],
+        points: np.ndarray,
+        min_score: float,
+        origins: list[tuple[str, Position]] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One engine call: score-then-learn every row for its key (a key's rows in order),
+        attributions of the rows scoring >= ``min_score`` computed before they are learned.
+
+        With a per-key state, ``origins`` (shard, position) of each row are recorded as the
+        key's positions. Then the batch is cut into parts of at most ``keys_at_once()``
+        distinct keys, so that the engine saves (evicts) a key of a part only after all its
+        rows in that part were learned: a key's record then carries exactly the positions of
+        what its forest learned (``KeyedState.inflight`` during the call, committed after).
+        """
+        try:
+            return self._score_explain(keys, points, min_score, origins)
+        except StateError:
+            raise
+        except _CoreStateError as exc:  # a key's saved forest (the engine read it) is damaged
+            raise StateError(f"saved state does not load: {exc}") from None
+
+    def _score_explain(
+        self,
+        keys: list[str],
+        points: np.ndarray,
+        min_score: float,
+        origins: list[tuple[str, Position]] | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        engine = self.ensure(points.shape[1])
+        if self.state is None or origins is None:
+            return engine.score_update_explain(keys, points, min_score)  # type: ignore[no-any-return]
+        limit = engine.keys_at_once() or len(keys) or 1
+        parts: list[tuple[int, int]] = []
+        begin, seen = 0, set[str]()
+        for i, key in enumerate(keys):
+            if key not in seen and len(seen) == limit:
+                parts.append((begin, i))
+                begin, seen = i, set()
+            seen.add(key)
+        parts.append((begin, len(keys)))
+        outs = []
+        for a, b in parts:
+            inflight: dict[str, dict[str, Position]] = {}
+            for key, (shard, pos) in zip(keys[a:b], origins[a:b]):
+                kp = inflight.setdefault(key, {})
+                if shard not in kp or pos > kp[shard]:
+                    kp[shard] = pos
+            for key in inflight:
+                self.state.key_positions(key)  # known before the engine may save the key
+            self.state.inflight = inflight
+            try:
+                scores, rows, high, low = engine.score_update_explain(
+                    keys[a:b], points[a:b], min_score
+                )
+            finally:
+                self.state.inflight = {}
+            for key, kp in inflight.items():
+                for shard, pos in kp.items():
+                    self.state.note(key, shard, pos)
+            outs.append((scores, rows + a, high, low))
+        if len(outs) == 1:
+            return outs[0]
+        return (
+            np.concatenate([o[0] for o in outs]),
+            np.concatenate([o[1] for o in outs]),
+            np.concatenate([o[2] for o in outs]),
+            np.concatenate([o[3] for o in outs]),
+        )
+
+    def __len__(self) -> int:
+        return 0 if self.engine is None else len(self.engine)
+
+    def __contains__(self, key: object) -> bool:
+        return self.engine is not None and key in self.engine
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        if self.engine is None:
+            return iter(())
+        keys = set(self.engine.keys())
+        if self.state is not None:  # keys saved by other processes too
+            keys.update(iter(self.store))  # type: ignore[arg-type]
+        return iter([(k, self.engine.forest(k)) for k in sorted(keys)])
+
+    def to_bytes(self) -> bytes:
+        """The whole state as one ``RCFK`` v1 blob (the previous release's format)."""
+        blobs = [(key, forest.to_bytes()) for key, forest in self]
+        return write_blob(
+            self._fingerprint(), self.positions, self.value_fields, self.schema_spec, blobs
+        )
+
+    def load_bytes(self, data: bytes) -> None:
+        """Replace forests and positions with an ``RCFK`` blob (this release's or the previous
+        one's, whose BLAKE2b-seeded forests are adopted and continue exactly)."""
+        import rcf_fast
+
+        header, entries = parse_blob(data, self._fingerprint())
+        positions = header_positions(header)
+        self.engine = None
+        if entries:
+            try:
+                dims = rcf_fast.RandomCutForest.from_bytes(entries[0][1]).dimensions
+            except (ValueError, TypeError) as exc:
+                raise StateError(f"forest of key {entries[0][0]!r} does not load: {exc}") from None
+            engine = self.ensure(dims)
+            self.seeds = {}
+            for key, chunk in entries:
+                try:
+                    engine.adopt(key, chunk)
+                except (ValueError, TypeError) as exc:
+                    self.engine = None
+                    raise StateError(f"forest of key {key!r} does not load: {exc}") from None
+                seed = engine.seed_of(key)
+                if seed != engine.derive_seed(engine.seed, key):
+                    self.seeds[key] = seed
+        self.positions = positions
+        self.value_fields = header.get("value_fields")
+        self.schema_spec = header.get("schema")
+
+    # -- per-key state (keystate.KeyedState) ----------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "config": self._fingerprint(),
+            # Not engine.dimensions: meta is also written from inside an engine call (before an
+            # evicted key's record), where the engine's lock is held.
+            "dimensions": self.dims,
+            "value_fields": self.value_fields,
+            "schema": self.schema_spec,
+            "seeds": {k: str(s) for k, s in sorted(self.seeds.items())},
+        }
+
+    def save_meta(self) -> None:
+        """Write the meta record if it changed (before any key record: it names the seeds of
+        adopted keys, without which their records would not load)."""
+        if self.state is not None and self.engine is not None:
+            self.state.save_meta(self.meta())
+
+    def save_keyed(self) -> int:
+        """Meta, then every key changed since its last save, then the shard positions."""
+        if self.state is None or self.engine is None:
+            return 0
+        self.save_meta()
+        written = int(self.engine.flush())
+        self.state.save_positions(self.positions)
+        return written
+
+    def load_keyed(self) -> bool:
+        """Load meta and positions from the state's records (keys load when touched); False
+        when the records hold no state yet."""
+        assert self.state is not None
+        meta = self.state.load_meta()
+        if meta is None:
+            return False
+        if meta.get("config") != self._fingerprint():
+            raise StateError(
+                f"state was written with forest parameters {meta.get('config')}, "
+                f"now configured {self._fingerprint()}; "
+                "use a new --state path or the same parameters"
+            )
+        dims = meta.get("dimensions")
+        self.value_fields = meta.get("value_fields")
+        self.schema_spec = meta.get("schema")
+        seeds = meta.get("seeds") or {}
+        if not isinstance(seeds, dict):
+            raise StateError("state record 'meta' has damaged seeds")
+        if dims is not None:
+            if not isinstance(dims, int) or not 1 <= dims <= 10_000:
+                raise StateError(f"state record 'meta' has a bad dimension count {dims!r}")
+            engine = self.ensure(dims)
+            try:
+                self.seeds = {str(k): int(v) for k, v in seeds.items()}
+                for key, seed in self.seeds.items():
+                    engine.set_key_seed(key, seed)
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise StateError(f"state record 'meta' has damaged seeds: {exc}") from None
+        self.positions = self.state.load_positions()
+        return True

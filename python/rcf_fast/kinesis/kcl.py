@@ -9,7 +9,9 @@ learned twice. KPL aggregates arrive deaggregated by the KCL, with sub-sequence 
 Run as ``executableName`` of the KCL properties: ``python -m rcf_fast.kinesis.kcl``, configured
 by the ``RCF_*`` variables of ``ScorerConfig.from_env`` plus RCF_OUTPUT / RCF_ERRORS (JSON-lines
 paths, ``{shard_id}`` expanded), RCF_OUTPUT_STREAM / RCF_ERROR_STREAM, RCF_MIN_SCORE,
-RCF_STATE (file path, ``s3://bucket/key`` or ``dynamodb://table/id``, ``{shard_id}`` expanded),
+RCF_STATE (per-key state: a directory, ``s3://bucket/prefix`` or ``dynamodb://table/id``;
+``{shard_id}`` expanded, but leave it out so that keys find their forests after a reshard;
+default: the directory ``rcf-kcl-state`` shared by the shards' processors),
 RCF_ENDPOINT_URL and RCF_CHECKPOINT_INTERVAL (seconds).
 """
 
@@ -25,10 +27,12 @@ from typing import Any, Callable
 from rcf_fast.kinesis.aws import client_config
 from rcf_fast.kinesis.config import ScorerConfig, build_step
 from rcf_fast.kinesis.errors import ConfigError, ConflictError
+from rcf_fast.kinesis.keystate import KeyedStateStore, open_state_store
 from rcf_fast.kinesis.records import RawRecord
 from rcf_fast.kinesis.sinks import JsonLinesSink, KinesisSink, Sink
 from rcf_fast.kinesis.step import ScoringStep
 from rcf_fast.kinesis.stores.file_state import FileStateStore, StateStore
+from rcf_fast.kinesis.stores.records import DirRecords
 
 try:  # the KCL's Python side; only needed when run under the MultiLangDaemon
     from amazon_kclpy.v3.processor import RecordProcessorBase
@@ -37,6 +41,7 @@ except ImportError:  # pragma: no cover - kclpy-ext not installed
 
 log = logging.getLogger("rcf_fast.kinesis.kcl")
 RETRYABLE_CHECKPOINT_ERRORS = ("ThrottlingException",)
+DEFAULT_STATE_DIR = "rcf-kcl-state"
 
 
 class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
@@ -55,7 +60,7 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
     def __init__(
         self,
         make_step: Callable[[str], ScoringStep],
-        state_for_shard: Callable[[str], StateStore],
+        state_for_shard: Callable[[str], StateStore | KeyedStateStore],
         checkpoint_interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -67,7 +72,7 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
         self.sleep = sleep
         self.shard_id = ""
         self.step: ScoringStep | None = None
-        self.store: StateStore | None = None
+        self.store: StateStore | KeyedStateStore | None = None
         self.last: tuple | None = None  # (sequence number, sub-sequence number) last processed
         self.last_persist = 0.0
 
@@ -75,9 +80,12 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
         self.shard_id = initialize_input.shard_id
         self.step = self.make_step(self.shard_id)
         self.store = self.state_for_shard(self.shard_id)
-        data = self.store.load()
-        if data:
-            self.step.load_state(data)
+        if isinstance(self.store, KeyedStateStore):
+            self.step.attach_state(self.store)
+        else:
+            data = self.store.load()
+            if data:
+                self.step.load_state(data)
         self.last_persist = self.clock()
         log.info("shard %s: initialized at %s", self.shard_id, initialize_input.sequence_number)
 
@@ -110,7 +118,10 @@ class RcfRecordProcessor(RecordProcessorBase):  # type: ignore[misc,valid-type]
         assert self.step is not None and self.store is not None
         self.step.flush()
         try:
-            self.store.save(self.step.state_bytes())
+            if isinstance(self.store, KeyedStateStore):
+                self.step.save_state()  # changed keys, then this shard's position
+            else:
+                self.store.save(self.step.state_bytes())
         except ConflictError as exc:
             # Another worker saved this shard's state: keep it, checkpoint nothing, stop here.
             log.error("shard %s: %s; stopping this shard", self.shard_id, exc)
@@ -159,6 +170,7 @@ def _epoch(value: Any) -> float | None:
 
 
 def _store_from_spec(spec: str, endpoint: str | None) -> StateStore:
+    """The previous release's whole-blob store of a spec (kept for callers)."""
     if spec.startswith("s3://"):
         import boto3
 
@@ -226,10 +238,26 @@ def processor_from_env(env: Mapping[str, str] | None = None) -> RcfRecordProcess
         results, errors = sinks(shard_id)
         return build_step(cfg, results, errors)
 
-    state = env.get("RCF_STATE", "rcf-kcl-state/{shard_id}.state")
+    def client(service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=endpoint, config=client_config())
+
+    spec = env.get("RCF_STATE")
+
+    def state_for_shard(shard_id: str) -> KeyedStateStore:
+        if spec is None:
+            # Every shard's processor shares one directory of per-key records, so keys find
+            # their forests after a reshard; the previous release's per-shard blob migrates.
+            return KeyedStateStore(
+                DirRecords(DEFAULT_STATE_DIR),
+                FileStateStore(os.path.join(DEFAULT_STATE_DIR, f"{shard_id}.state")),
+            )
+        return open_state_store(spec.format(shard_id=shard_id), client)
+
     return RcfRecordProcessor(
         make_step,
-        lambda shard_id: _store_from_spec(state.format(shard_id=shard_id), endpoint),
+        state_for_shard,
         checkpoint_interval=float(env.get("RCF_CHECKPOINT_INTERVAL", "30")),
     )
 

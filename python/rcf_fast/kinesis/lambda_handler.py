@@ -9,8 +9,12 @@ record and Lambda retries the whole batch. Records already applied are skipped o
 The schema (when not configured) is discovered from the whole batch, as the other adapters do,
 not from its first record.
 
-State: one ``StateStore`` per shard (``state_for_shard(shard_id)``), because Lambda runs the
-shards of a stream concurrently. After a reshard the child shards start new forests.
+State: ``state_for_shard(shard_id)`` gives each shard's store, because Lambda runs the shards
+of a stream concurrently. With a per-key store (``keystate.KeyedStateStore``, what
+``handler_from_env`` uses) the shards share one set of per-key records and keep their own
+positions: after a reshard the child shards find their keys' forests; only changed keys are
+written per invocation. A whole-blob ``StateStore`` per shard still works (the child shards of a
+reshard then start new forests).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any, Callable
 
 from rcf_fast.kinesis.config import ScorerConfig, build_step
+from rcf_fast.kinesis.keystate import KeyedStateStore
 from rcf_fast.kinesis.records import RawRecord
 from rcf_fast.kinesis.sinks import Sink
 from rcf_fast.kinesis.step import ScoringStep
@@ -55,20 +60,25 @@ class LambdaScorer:
     """
 
     def __init__(
-        self, make_step: Callable[[], ScoringStep], state_for_shard: Callable[[str], StateStore]
+        self,
+        make_step: Callable[[], ScoringStep],
+        state_for_shard: Callable[[str], StateStore | KeyedStateStore],
     ) -> None:
         self.make_step = make_step
         self.state_for_shard = state_for_shard
         self.steps: dict[str, ScoringStep] = {}
-        self.stores: dict[str, StateStore] = {}
+        self.stores: dict[str, StateStore | KeyedStateStore] = {}
 
     def _step(self, shard_id: str) -> ScoringStep:
         if shard_id not in self.steps:
             step = self.make_step()
             store = self.state_for_shard(shard_id)
-            data = store.load()
-            if data:
-                step.load_state(data)
+            if isinstance(store, KeyedStateStore):
+                step.attach_state(store)
+            else:
+                data = store.load()
+                if data:
+                    step.load_state(data)
             self.steps[shard_id], self.stores[shard_id] = step, store
         return self.steps[shard_id]
 
@@ -86,7 +96,11 @@ class LambdaScorer:
             step.discover(records)
             step.process(records)
             step.flush()
-            self.stores[shard_id].save(step.state_bytes())
+            store = self.stores[shard_id]
+            if isinstance(store, KeyedStateStore):
+                step.save_state()
+            else:
+                store.save(step.state_bytes())
         except Exception:
             # An infrastructure fault (a sink, the state store): nothing of this batch is
             # durable. The step may hold part of a record, so drop it (the next invocation
@@ -105,7 +119,7 @@ class LambdaScorer:
 
 def make_lambda_handler(
     config: ScorerConfig,
-    state_for_shard: Callable[[str], StateStore],
+    state_for_shard: Callable[[str], StateStore | KeyedStateStore],
     results: Callable[[], Sink],
     errors: Callable[[], Sink],
 ) -> Callable[..., dict[str, Any]]:
@@ -137,6 +151,7 @@ def handler_from_env(env: Mapping[str, str] | None = None) -> Callable[..., dict
     from rcf_fast.kinesis.errors import ConfigError
     from rcf_fast.kinesis.sinks import JsonLinesSink, KinesisSink
     from rcf_fast.kinesis.stores.dynamodb_state import DynamoDBStateStore
+    from rcf_fast.kinesis.stores.records import DynamoDBRecords, S3Records
     from rcf_fast.kinesis.stores.s3_state import S3StateStore
 
     env = os.environ if env is None else env
@@ -144,18 +159,23 @@ def handler_from_env(env: Mapping[str, str] | None = None) -> Callable[..., dict
     endpoint = env.get("RCF_ENDPOINT_URL") or None
     min_score = float(env["RCF_MIN_SCORE"]) if env.get("RCF_MIN_SCORE") else None
     spec = env.get("RCF_STATE", "")
+    # Per-key records shared by the shards (each shard has its own position record); the
+    # previous release's per-shard blob (same spec) is migrated by the first save.
     if spec.startswith("s3://"):
         bucket, _, prefix = spec[5:].partition("/")
         s3 = boto3.client("s3", endpoint_url=endpoint, config=client_config())
+        s3_records = S3Records(s3, bucket, prefix.rstrip("/") + "/" if prefix else "")
 
-        def state_for_shard(shard_id: str) -> StateStore:
-            return S3StateStore(s3, bucket, f"{prefix.rstrip('/')}/{shard_id}".lstrip("/"))
+        def state_for_shard(shard_id: str) -> StateStore | KeyedStateStore:
+            legacy = S3StateStore(s3, bucket, f"{prefix.rstrip('/')}/{shard_id}".lstrip("/"))
+            return KeyedStateStore(s3_records, legacy)
     elif spec.startswith("dynamodb://"):
         table = spec[11:]
         ddb = boto3.client("dynamodb", endpoint_url=endpoint, config=client_config())
+        ddb_records = DynamoDBRecords(ddb, table, "rcf-keys/")
 
-        def state_for_shard(shard_id: str) -> StateStore:
-            return DynamoDBStateStore(ddb, table, shard_id)
+        def state_for_shard(shard_id: str) -> StateStore | KeyedStateStore:
+            return KeyedStateStore(ddb_records, DynamoDBStateStore(ddb, table, shard_id))
     else:
         raise ConfigError(f"RCF_STATE {spec!r}: expected s3://bucket/prefix or dynamodb://table")
 

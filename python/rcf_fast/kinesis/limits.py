@@ -181,6 +181,20 @@ class _Numbers:
         return float(text)
 
 
+_DECODERS: dict[int, json.JSONDecoder] = {}
+
+
+def _decoder(digits: int) -> json.JSONDecoder:
+    """A JSON decoder whose number hooks enforce ``digits`` (stateless, so shared)."""
+    d = _DECODERS.get(digits)
+    if d is None:
+        hooks = _Numbers(digits)
+        d = json.JSONDecoder(parse_int=hooks.parse_int, parse_float=hooks.parse_float)
+        if len(_DECODERS) < 64:
+            _DECODERS[digits] = d
+    return d
+
+
 def loads(text: bytes | str, limits: Limits, max_containers: int | None = None) -> Any:
     """``json.loads`` with the depth, container and digit limits checked first / on the way."""
     # Cheap exit: fewer brackets than the depth limit cannot nest deeper than it.
@@ -198,9 +212,14 @@ def loads(text: bytes | str, limits: Limits, max_containers: int | None = None) 
             raise LimitError(
                 "max_events", limits.max_events, f"JSON with {containers} objects and arrays"
             )
-    hooks = _Numbers(limits.max_number_digits)
     try:
-        return json.loads(text, parse_int=hooks.parse_int, parse_float=hooks.parse_float)
+        # What json.loads does, with one decoder per digit limit instead of one per call.
+        if isinstance(text, str):
+            if text.startswith("\ufeff"):
+                raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        else:
+            text = text.decode(json.detect_encoding(text), "surrogatepass")
+        return _decoder(limits.max_number_digits).decode(text)
     except json.JSONDecodeError as exc:
         raise DecodeError(
             f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

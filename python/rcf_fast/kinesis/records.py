@@ -116,7 +116,8 @@ class ErrorRecord:
 def explain(result: dict[str, Any], top: int = 2) -> list[str]:
     """Human-readable explanation of a result: the fields that contributed most, with direction."""
     parts = []
-    for name, hl in result.get("attribution", {}).items():
+    # No attribution (null: the step's explain option left it out) explains nothing.
+    for name, hl in (result.get("attribution") or {}).items():
         high, low = float(hl.get("high", 0.0)), float(hl.get("low", 0.0))
         if high >= low:
             parts.append((high, f"{name} high (+{high:.2f})"))

@@ -22,18 +22,21 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from rcf_fast._rcf import StateError as CoreStateError
 from rcf_fast.kinesis.decoders.base import Decoder
 from rcf_fast.kinesis.decoders.csv_decoder import CsvDecoder
-from rcf_fast.kinesis.errors import ConfigError, DecodeError
-from rcf_fast.kinesis.forests import KeyedForests
+from rcf_fast.kinesis.errors import ConfigError, DecodeError, StateError
+from rcf_fast.kinesis.forests import EngineForests, KeyedForests
 from rcf_fast.kinesis.limits import DEFAULT_LIMITS, Limits, excerpt
-from rcf_fast.kinesis.records import Event, EventFailure, EventSkip, RawRecord, ScoreResult
+from rcf_fast.kinesis.records import Event, EventFailure, EventSkip, Position, RawRecord
 from rcf_fast.kinesis.schema import (
     PARTITION_KEY,
     Schema,
@@ -48,6 +51,9 @@ log = logging.getLogger("rcf_fast.kinesis")
 DEFAULT_KEY = "default"
 MAX_LOGGED_NEW_FIELDS = 100
 PASSTHROUGH_ALL = "all"
+EXPLAIN = ("anomalies", "always", "never")
+# Raised by a damaged stored state (a key's record): infrastructure, never an event's error.
+_STATE_ERRORS = (StateError, CoreStateError)
 
 
 def reason_of(exc: BaseException) -> str:
@@ -86,6 +92,52 @@ class StepStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+def _bump(positions: dict[str, Position], shard_id: str, pos: Position) -> None:
+    last = positions.get(shard_id)
+    if last is None or pos > last:
+        positions[shard_id] = pos
+
+
+class _Pending:
+    """One event waiting for its score: extracted in phase one, scored in phase two."""
+
+    __slots__ = (
+        "attribution",
+        "event",
+        "failure",
+        "key",
+        "point",
+        "pos",
+        "rec",
+        "score",
+        "values",
+    )
+
+    def __init__(
+        self, rec: RawRecord, event: Event, key: str, values: dict[str, float], point: np.ndarray
+    ) -> None:
+        self.rec = rec
+        self.event = event
+        self.key = key
+        self.values = values
+        self.point = point
+        self.score = 0.0
+        self.attribution: dict[str, dict[str, float]] | None = None
+        self.failure: str | None = None
+        self.pos: Position = (0, 0, 0)
+
+
+class _RecordPlan:
+    """A record's events in order: pending scores, or (index, reason, detail) failures."""
+
+    __slots__ = ("items", "n_events", "rec")
+
+    def __init__(self, rec: RawRecord, n_events: int) -> None:
+        self.rec = rec
+        self.n_events = n_events
+        self.items: list[_Pending | tuple[int, str, str | None]] = []
+
+
 class ScoringStep:
     """Decode, extract, score-then-learn, emit.
 
@@ -106,6 +158,16 @@ class ScoringStep:
         Where results and errors go.
     anomaly_threshold : float
         Results scoring at least this count as anomalies in the stats.
+    explain : "anomalies", "always" or "never"
+        Which results carry an attribution (per value field, ``{"high", "low"}``: how much of
+        the score comes from the value being above / below what the key's forest expects,
+        computed before the event is learned). "anomalies" (default): results scoring at least
+        ``anomaly_threshold``; "always": every result; "never": none. A result without one has
+        ``"attribution": null``. The engine computes it only for those rows.
+    forests : EngineForests or KeyedForests, optional
+        The forests (default: an ``EngineForests`` over ``rcf_fast.KeyedForests``). A
+        ``KeyedForests`` with a forest factory runs Python-side forests row by row (test
+        doubles).
     limits : Limits
         Error-entry caps (the decoders hold their own copy of the limits).
     passthrough : list of str or "all", optional
@@ -122,16 +184,21 @@ class ScoringStep:
         schema: Schema | None = None,
         results: Sink | None = None,
         errors: Sink | None = None,
-        forests: KeyedForests | None = None,
+        forests: EngineForests | KeyedForests | None = None,
         sample_size: int = 100,
         anomaly_threshold: float = 2.0,
+        explain: str = "anomalies",
         timestamp_field: str | None = None,
         limits: Limits | None = None,
         passthrough: Sequence[str] | str | None = None,
         min_presence: float = 0.9,
     ) -> None:
+        if explain not in EXPLAIN:
+            raise ConfigError(f"explain {explain!r}: expected one of {list(EXPLAIN)}")
+        self.explain = explain
         self.decoder = decoder
-        self.forests = forests if forests is not None else KeyedForests(forest_params)
+        # EngineForests or KeyedForests (typed Any: callers reach into either's own API).
+        self.forests: Any = forests if forests is not None else EngineForests(forest_params)
         self.key_field = key_field
         self.timestamp_field = timestamp_field
         self.schema = schema
@@ -155,6 +222,7 @@ class ScoringStep:
         self.sample_size = sample_size
         self.anomaly_threshold = anomaly_threshold
         self.stats = StepStats()
+        self._note_later: list[_Pending] = []
 
     # -- configuration --------------------------------------------------------------------------
 
@@ -176,16 +244,18 @@ class ScoringStep:
     def load_state(self, data: bytes) -> None:
         """Restore forests and positions; a state's value fields win over discovery."""
         self.forests.load_bytes(data)
-        if self.forests.value_fields:
-            if self.value_fields and list(self.value_fields) != self.forests.value_fields:
+        self._restore(self.forests.value_fields, self.forests.schema_spec)
+
+    def _restore(self, value_fields: list[str] | None, schema_spec: str | None) -> None:
+        if value_fields:
+            if self.value_fields and list(self.value_fields) != value_fields:
                 raise ConfigError(
-                    f"state scores fields {self.forests.value_fields}, "
-                    f"now configured {self.value_fields}"
+                    f"state scores fields {value_fields}, now configured {self.value_fields}"
                 )
-            self.value_fields = list(self.forests.value_fields)
-        if self.forests.schema_spec and self.schema is None:
+            self.value_fields = list(value_fields)
+        if schema_spec and self.schema is None:
             # Restore a discovered schema, including CSV column names taken from a header.
-            self.schema = parse_fields(self.forests.schema_spec)
+            self.schema = parse_fields(schema_spec)
             self._known = set(self.schema.names)
             csv = _csv_decoder(self.decoder)
             if csv is not None and csv.columns is None:
@@ -194,6 +264,52 @@ class ScoringStep:
                 self.timestamp_field = next(
                     (f.name for f in self.schema.fields if f.type == "timestamp"), None
                 )
+
+    def attach_state(self, store: Any) -> None:
+        """Keep the forests per key in ``store`` (a ``keystate.KeyedStateStore``) and load what
+        it holds: meta and shard positions now, each key's forest when the key is seen (a state
+        of the previous release in ``store.legacy`` is loaded whole and migrated by the first
+        ``save_state``)."""
+        from rcf_fast.kinesis.keystate import KeyedState
+
+        state = KeyedState(store.records)
+        state.before_write = self._before_key_write
+        forests = EngineForests(
+            self.forests.params,
+            state=state,
+            memory_limit=store.memory_limit,
+            max_keys=store.max_keys,
+        )
+        self.forests = forests
+        if forests.load_keyed():
+            self._restore(forests.value_fields, forests.schema_spec)
+            return
+        blob = store.legacy.load() if store.legacy is not None else None
+        if blob:
+            self.load_state(blob)
+            for key, _ in self.forests:
+                state.key_pos[key] = dict(self.forests.positions)
+
+    def _before_key_write(self) -> None:
+        # A key's record covers its events: their results and errors go out first.
+        self.flush()
+        save_meta = getattr(self.forests, "save_meta", None)
+        if save_meta is not None:
+            save_meta()
+
+    def save_state(self) -> int:
+        """Save the per-key state incrementally (after ``flush``; see ``attach_state``): the
+        meta record if it changed, the keys changed since their last save, then the shard
+        positions. Returns the number of keys written."""
+        assert isinstance(self.forests, EngineForests) and self.forests.state is not None
+        self.forests.value_fields = self.value_fields
+        self.forests.schema_spec = self.schema.to_spec() if self.schema else None
+        return self.forests.save_keyed()
+
+    @property
+    def keyed_state(self) -> bool:
+        """True when the forests are kept per key in a record store (``attach_state``)."""
+        return getattr(self.forests, "state", None) is not None
 
     def state_bytes(self) -> bytes:
         self.forests.value_fields = self.value_fields
@@ -273,69 +389,288 @@ class ScoringStep:
     # -- processing -----------------------------------------------------------------------------
 
     def process(self, records: Sequence[RawRecord]) -> StepStats:
-        """Apply records of one or more shards, each shard's records in sequence order."""
+        """Apply records of one or more shards, each shard's records in sequence order.
+
+        Two phases: every record is decoded and every event's key and values extracted (replays
+        skipped, failures noted), then all scorable events go to the forests in one call
+        (grouped per key by the engine, a key's events in order); then results and error entries
+        are emitted in record order and the shard positions advance.
+        """
         if self.value_fields is None:
             self.discover(records)
         stats = StepStats()
+        plans: list[_RecordPlan] = []
+        pending: list[_Pending] = []
+        positions = dict(self.forests.positions)
         for rec in records:
-            self._process_record(rec, stats)
+            plan = self._plan_record(rec, stats, positions, pending)
+            if plan is not None:
+                plans.append(plan)
+        for part in self._parts(plans):
+            self._score_pending([i for plan in part for i in plan.items if isinstance(i, _Pending)])
+            for plan in part:
+                self._emit(plan, stats)
+        for shard_id, pos in positions.items():
+            self._advance(shard_id, pos)
         self.stats.add(stats)
         return stats
+
+    def _parts(self, plans: list[_RecordPlan]) -> list[list[_RecordPlan]]:
+        """The batch's records in consecutive parts scored one after the other: one part,
+        unless the forests are bounded in memory (per-key state with ``max_keys`` or
+        ``memory_limit``). Then a part has at most as many keys as fit in memory at once, so
+        the engine never saves (evicts) a key of the part during its call, and the part's
+        results and errors are emitted (and flushed before any later key write) before the
+        next part: a key's saved record never covers an event whose output is not out."""
+        forests = self.forests
+        limit = None
+        if isinstance(forests, EngineForests) and forests.state is not None and self.value_fields:
+            limit = forests.ensure(len(self.value_fields)).keys_at_once()
+            if limit is not None and forests.memory_limit is not None:
+                limit = max(1, limit * 9 // 10)  # room for forests growing during the call
+        if limit is None:
+            return [plans]
+        parts: list[list[_RecordPlan]] = [[]]
+        keys: set[str] = set()
+        for plan in plans:
+            mine = {i.key for i in plan.items if isinstance(i, _Pending)}
+            if parts[-1] and len(keys | mine) > limit:
+                parts.append([])
+                keys = set()
+            parts[-1].append(plan)
+            keys |= mine
+        return parts
 
     @staticmethod
     def _sub(rec: RawRecord, event_index: int) -> int:
         # A KCL user record is identified by its own sub-sequence number; otherwise by event index.
         return rec.sub_sequence_number if rec.sub_sequence_number is not None else event_index
 
-    def _process_record(self, rec: RawRecord, stats: StepStats) -> None:
+    def _plan_record(
+        self,
+        rec: RawRecord,
+        stats: StepStats,
+        positions: dict[str, Position],
+        pending: list[_Pending],
+    ) -> _RecordPlan | None:
+        """Decode one record and extract its events (phase one); None for a skipped replay."""
         seq = int(rec.sequence_number)
         sub = rec.sub_sequence_number or 0
-        last = self.forests.positions.get(rec.shard_id)
+        last = positions.get(rec.shard_id)
         if last is not None and (seq, sub) < last[:2]:
             stats.skipped += 1
-            return
+            return None
         stats.records += 1
         try:
             decoded: list[Any] = self.decoder.decode(rec.data)
         except Exception as exc:  # noqa: BLE001 - containment: content never stops a shard
             decoded = [EventFailure(0, reason_of(exc))]
+        plan = _RecordPlan(rec, len(decoded))
+        state = getattr(self.forests, "state", None)
         if not decoded:  # e.g. a CloudWatch Logs CONTROL_MESSAGE: nothing to score
-            self._advance(rec.shard_id, (seq, sub, 0))
-            return
-        failures: list[tuple[int, str, str | None]] = []
-        failed = 0
+            _bump(positions, rec.shard_id, (seq, sub, 0))
+            return plan
         for item in decoded:
             pos = (seq, sub, item.sub_sequence_number)
             if last is not None and pos <= last:
                 stats.skipped += 1
                 continue
+            _bump(positions, rec.shard_id, pos)
             if isinstance(item, EventSkip):
                 stats.skipped += 1
                 stats.no_data += 1
-                self._advance(rec.shard_id, pos)
                 continue
             stats.events += 1
-            failure: tuple[int, str, str | None] | None = None
             if isinstance(item, EventFailure):
-                failure = (item.sub_sequence_number, item.reason, item.detail)
-            else:
-                try:
-                    out = self._score(rec, item)
-                except Exception as exc:  # noqa: BLE001 - containment, as above
-                    failure = (item.sub_sequence_number, reason_of(exc), None)
-                else:
+                plan.items.append((item.sub_sequence_number, item.reason, item.detail))
+                continue
+            try:
+                entry = self._extract(rec, item)
+            except Exception as exc:  # noqa: BLE001 - containment, as above
+                plan.items.append((item.sub_sequence_number, reason_of(exc), None))
+                continue
+            if state is not None:
+                kp = state.key_positions(entry.key)
+                done = kp.get(rec.shard_id) if kp else None
+                if done is not None and pos <= done:
+                    # Already in this key's saved forest (saved after the shard's position).
+                    stats.events -= 1
+                    stats.skipped += 1
+                    continue
+                entry.pos = pos
+            pending.append(entry)
+            plan.items.append(entry)
+        return plan
+
+    def _extract(self, rec: RawRecord, event: Event) -> _Pending:
+        """Key, values and point of one event; raises for content that cannot be scored."""
+        fields = event.fields
+        if self.value_fields is None:
+            raise DecodeError(
+                "no value fields yet: no numeric field was present in the events sampled so "
+                "far; pass --values"
+            )
+        if self._known is not None:
+            self._note_new_fields(fields)
+        if self.key_field is None:
+            key = DEFAULT_KEY
+        elif self.key_field == PARTITION_KEY:
+            key = event.partition_key if event.partition_key is not None else rec.partition_key
+        else:
+            raw_key = fields.get(self.key_field)
+            if raw_key is None or raw_key == "":
+                raise DecodeError(f"missing key field {self.key_field!r}")
+            if isinstance(raw_key, (dict, list)):
+                raise DecodeError(f"key field {self.key_field!r} is not a scalar")
+            key = str(raw_key)[:1024]
+        values = {name: to_float(name, fields.get(name)) for name in self.value_fields}
+        point = np.fromiter(values.values(), dtype=np.float64, count=len(values))
+        return _Pending(rec, event, key, values, point)
+
+    def _min_score(self) -> float:
+        if self.explain == "always":
+            return -math.inf
+        if self.explain == "never":
+            return math.inf
+        return self.anomaly_threshold
+
+    def _score_pending(self, pending: list[_Pending]) -> None:
+        self._note_later = []
+        try:
+            self._score_rows(pending)
+        finally:
+            state = getattr(self.forests, "state", None)
+            if state is not None:
+                for p in self._note_later:
+                    state.note(p.key, p.rec.shard_id, p.pos)
+
+    def _score_rows(self, pending: list[_Pending]) -> None:
+        """One call for every scorable event of the batch (phase two). A point the forests
+        reject anyway (the engine checks every row before changing anything) makes the batch
+        go row by row, so that it costs exactly one error entry."""
+        if not pending:
+            return
+        min_score = self._min_score()
+        forests = self.forests
+        engine = isinstance(forests, EngineForests)
+        if isinstance(forests, EngineForests):
+            points = np.vstack([p.point for p in pending])
+            # Rows the engine would reject (NaN, infinity, beyond its magnitude limit) are
+            # errors of their own events; the others go in one call.
+            bad = forests.rejected_rows(points)
+            if bad.any():
+                for i in np.flatnonzero(bad).tolist():
+                    pending[i].failure = forests.rejection(points[i])
+                state = forests.state
+                if state is not None:
+                    # Applied (to the error sink), so not again on a replay; noted once the
+                    # batch is learned, since a key's record must not claim rows before them.
+                    self._note_later = [p for p, b in zip(pending, bad.tolist()) if b]
+                keep = ~bad
+                pending = [p for p, k in zip(pending, keep.tolist()) if k]
+                points = points[keep]
+                if not pending:
+                    return
+            try:
+                self._apply(pending, points, min_score)
+                return
+            except _STATE_ERRORS:
+                raise  # a damaged stored state is no point's fault
+            except (ValueError, TypeError) as exc:
+                log.warning("the forests rejected a batch (%s); scoring it row by row", exc)
+        for p in pending:
+            try:
+                self._apply([p], p.point.reshape(1, -1), min_score)
+            except _STATE_ERRORS:
+                if engine:
+                    raise
+                p.failure = f"forest rejected the point: {sys.exc_info()[1]}"[:500]
+            except (ValueError, TypeError) as exc:
+                # A rejected call changes no forest (contract), so this is a plain error.
+                p.failure = f"forest rejected the point: {exc}"[:500]
+                self._note_later.append(p)
+            except Exception as exc:
+                if engine:
+                    raise  # the engine's store failed: an infrastructure fault
+                # Python-side forests: whatever one raises is that event's error (containment).
+                p.failure = reason_of(exc)
+
+    def _apply(self, pending: list[_Pending], points: np.ndarray, min_score: float) -> None:
+        keyed = getattr(self.forests, "state", None) is not None
+        scores, rows, high, low = self.forests.score_explain(
+            [p.key for p in pending],
+            points,
+            min_score,
+            [(p.rec.shard_id, p.pos) for p in pending] if keyed else None,
+        )
+        for p, s in zip(pending, scores.tolist()):
+            p.score = s
+        names = self.value_fields
+        assert names is not None
+        for j, i in enumerate(rows.tolist()):
+            h, lo = high[j].tolist(), low[j].tolist()
+            pending[i].attribution = {
+                name: {"high": h[d], "low": lo[d]} for d, name in enumerate(names)
+            }
+
+    def _emit(self, plan: _RecordPlan, stats: StepStats) -> None:
+        """Results and error entries of one record, in event order (phase three)."""
+        rec = plan.rec
+        failures: list[tuple[int, str, str | None]] = []
+        failed = 0
+        for item in plan.items:
+            if isinstance(item, _Pending):
+                if item.failure is None:
+                    out = self._result(item)
                     self.results.write(out)
                     stats.scored += 1
-                    if out["score"] >= self.anomaly_threshold:
+                    if item.score >= self.anomaly_threshold:
                         stats.anomalies += 1
-            if failure is not None:
-                failed += 1
-                if len(failures) <= self.limits.max_event_errors:
-                    failures.append(failure)
-            self._advance(rec.shard_id, pos)
+                    continue
+                failure: tuple[int, str, str | None] = (
+                    item.event.sub_sequence_number,
+                    item.failure,
+                    None,
+                )
+            else:
+                failure = item
+            failed += 1
+            if len(failures) <= self.limits.max_event_errors:
+                failures.append(failure)
         if failed:
             stats.errors += failed
-            self._write_errors(rec, failures, failed, len(decoded))
+            self._write_errors(rec, failures, failed, plan.n_events)
+
+    def _result(self, p: _Pending) -> dict[str, Any]:
+        rec, event, fields = p.rec, p.event, p.event.fields
+        ts: Any = event.timestamp
+        if self.timestamp_field and self.timestamp_field in fields:
+            ts = fields[self.timestamp_field]
+        elif ts is None and rec.arrival_timestamp is not None:
+            ts = rec.arrival_timestamp
+        out: dict[str, Any] = {
+            "key": p.key,
+            "shard_id": rec.shard_id,
+            "sequence_number": rec.sequence_number,
+            "sub_sequence_number": self._sub(rec, event.sub_sequence_number),
+            "score": p.score,
+            "attribution": p.attribution,
+            "values": p.values,
+        }
+        if ts is not None:
+            out["timestamp"] = ts
+        if rec.sub_sequence_number is not None and event.sub_sequence_number:
+            out["event_index"] = event.sub_sequence_number
+        out["partition_key"] = (
+            event.partition_key if event.partition_key is not None else rec.partition_key
+        )
+        if event.explicit_hash_key is not None:
+            out["explicit_hash_key"] = event.explicit_hash_key
+        if self.passthrough == PASSTHROUGH_ALL:
+            out["fields"] = dict(fields)
+        elif self.passthrough:
+            out["fields"] = {n: fields[n] for n in self.passthrough if n in fields}
+        return out
 
     def _write_errors(
         self,
@@ -407,74 +742,3 @@ class ScoringStep:
             log.info("field %r first seen after schema discovery (not scored)", name[:200])
             self._known.add(name)
             self._new_logged += 1
-
-    def _score(self, rec: RawRecord, event: Event) -> dict[str, Any]:
-        fields = event.fields
-        if self.value_fields is None:
-            raise DecodeError(
-                "no value fields yet: no numeric field was present in the events sampled so "
-                "far; pass --values"
-            )
-        if self._known is not None:
-            self._note_new_fields(fields)
-        if self.key_field is None:
-            key = DEFAULT_KEY
-        elif self.key_field == PARTITION_KEY:
-            key = event.partition_key if event.partition_key is not None else rec.partition_key
-        else:
-            raw_key = fields.get(self.key_field)
-            if raw_key is None or raw_key == "":
-                raise DecodeError(f"missing key field {self.key_field!r}")
-            if isinstance(raw_key, (dict, list)):
-                raise DecodeError(f"key field {self.key_field!r} is not a scalar")
-            key = str(raw_key)[:1024]
-        values = {name: to_float(name, fields.get(name)) for name in self.value_fields}
-        point = np.fromiter(values.values(), dtype=np.float64, count=len(values))
-        forest = self.forests.get(key, len(point))
-        try:
-            attribution = forest.attribution(point)
-            score = float(forest.score_update(point))
-        except (ValueError, TypeError) as exc:
-            # The forest is unchanged after a rejected call (contract), so this is a plain error.
-            raise DecodeError(f"forest rejected the point: {exc}") from None
-        ts: Any = event.timestamp
-        if self.timestamp_field and self.timestamp_field in fields:
-            ts = fields[self.timestamp_field]
-        elif ts is None and rec.arrival_timestamp is not None:
-            ts = rec.arrival_timestamp
-        result = ScoreResult(
-            key,
-            rec.shard_id,
-            rec.sequence_number,
-            self._sub(rec, event.sub_sequence_number),
-            score,
-            self._attribution(attribution, len(point)),
-            values,
-            ts,
-        )
-        out = result.to_dict()
-        if rec.sub_sequence_number is not None and event.sub_sequence_number:
-            out["event_index"] = event.sub_sequence_number
-        out["partition_key"] = (
-            event.partition_key if event.partition_key is not None else rec.partition_key
-        )
-        if event.explicit_hash_key is not None:
-            out["explicit_hash_key"] = event.explicit_hash_key
-        if self.passthrough == PASSTHROUGH_ALL:
-            out["fields"] = dict(fields)
-        elif self.passthrough:
-            out["fields"] = {n: fields[n] for n in self.passthrough if n in fields}
-        return out
-
-    def _attribution(self, attribution: Any, dims: int) -> dict[str, dict[str, float]]:
-        high = np.asarray(attribution.high, dtype=np.float64).ravel()
-        low = np.asarray(attribution.low, dtype=np.float64).ravel()
-        if high.size != dims and high.size % dims == 0:
-            # Shingled attribution (one entry per shingle slot and dimension): fold onto fields.
-            high = high.reshape(-1, dims).sum(axis=0)
-            low = low.reshape(-1, dims).sum(axis=0)
-        assert self.value_fields is not None
-        return {
-            name: {"high": float(high[i]), "low": float(low[i])}
-            for i, name in enumerate(self.value_fields)
-        }

@@ -4,7 +4,7 @@
 //! so a thread waiting for it never holds the GIL that the lock's holder may need.
 use std::sync::{Mutex, MutexGuard};
 
-use numpy::{IntoPyArray, PyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods};
 use pyo3::exceptions::{PyKeyError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator, PyList, PyString, PyTuple};
@@ -334,6 +334,90 @@ impl PyKeyed {
         x: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         Ok(self.many(py, keys, x, Mode::ScoreUpdate)?.into_pyarray(py))
+    }
+
+    /// Score-then-learn like ``score_update_many`` (bit-identical scores), and the attribution
+    /// of exactly the rows scoring at least ``min_score``, computed on the key's forest before
+    /// that row is learned (what ``attribution(x)`` then ``score_update(x)`` give; shingle
+    /// positions summed per input dimension). ``-inf`` explains every row, ``inf`` none.
+    /// Returns ``(scores, rows, high, low)``: ``rows`` the explained row indices (ascending),
+    /// ``high``/``low`` of shape ``(len(rows), dimensions)``. Releases the GIL.
+    fn score_update_explain<'py>(
+        &self,
+        py: Python<'py>,
+        keys: &Bound<'py, PyAny>,
+        x: &Bound<'py, PyAny>,
+        min_score: f64,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        if min_score.is_nan() {
+            return Err(PyValueError::new_err(
+                "min_score must be a number (-inf explains every row, inf none), got nan",
+            ));
+        }
+        let keys = key_list(keys)?;
+        let d = self.dims(py);
+        let rows = arrays::rows(x, d)?;
+        let n = rows.as_array().nrows();
+        if n != keys.len() {
+            return Err(PyValueError::new_err(format!(
+                "expected one key per row: got {} keys and {n} rows",
+                keys.len()
+            )));
+        }
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let (scores, explained) = arrays::with_slice(&rows, |s| {
+            self.with(py, |k, io| k.score_update_explain(io, &refs, s, min_score))
+        })?;
+        let m = explained.len();
+        let mut idx = Vec::with_capacity(m);
+        let mut high = Vec::with_capacity(m * d);
+        let mut low = Vec::with_capacity(m * d);
+        for (i, a) in explained {
+            idx.push(i as i64);
+            high.extend_from_slice(&a.high);
+            low.extend_from_slice(&a.low);
+        }
+        let shape = |v: Vec<f64>| -> PyResult<Bound<'py, PyArray2<f64>>> {
+            v.into_pyarray(py).reshape([m, d])
+        };
+        PyTuple::new(
+            py,
+            [
+                scores.into_pyarray(py).into_any(),
+                idx.into_pyarray(py).into_any(),
+                shape(high)?.into_any(),
+                shape(low)?.into_any(),
+            ],
+        )
+    }
+
+    /// Makes ``data`` (a ``RandomCutForest.to_bytes()`` with this collection's parameters and
+    /// any seed) the forest of ``key``; the key continues exactly that forest and keeps its
+    /// seed (``seed_of(key)``). For states of an older release that derived seeds otherwise.
+    /// Raises ``StateError`` for bytes that are not such a forest.
+    fn adopt(&self, py: Python<'_>, key: &Bound<'_, PyAny>, data: &[u8]) -> PyResult<()> {
+        let key = key_str(key, None)?;
+        self.with(py, |k, io| k.adopt(io, &key, data))
+    }
+
+    /// Declares that the forest of ``key`` saved in the store has seed ``seed`` (one adopted
+    /// earlier) instead of the derived one, so that loading it is accepted.
+    fn set_key_seed(&self, py: Python<'_>, key: &Bound<'_, PyAny>, seed: u64) -> PyResult<()> {
+        let key = key_str(key, None)?;
+        py.detach(|| self.lock().set_key_seed(&key, seed))
+            .map_err(|e| Error::Core(e).into())
+    }
+
+    /// How many distinct keys a batch call processes in one wave (None: no limit). A batch
+    /// with at most that many keys saves (evicts) none of its keys before all its rows are
+    /// learned.
+    fn keys_at_once(&self, py: Python<'_>) -> Option<usize> {
+        py.detach(|| self.lock().keys_at_once())
+    }
+
+    /// Keys whose seed is not the derived one, with their seeds (sorted by key).
+    fn seed_overrides(&self, py: Python<'_>) -> Vec<(String, u64)> {
+        py.detach(|| self.lock().seed_overrides())
     }
 
     /// Scores each row of ``X`` for its key without learning; a key's later rows are shingled

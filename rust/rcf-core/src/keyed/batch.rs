@@ -5,7 +5,10 @@ use std::time::Instant;
 
 use super::{Entry, KeyedError, KeyedForests, Mode, Store};
 use crate::error::Result;
-use crate::forest::Forest;
+use crate::forest::{DiVector, Forest};
+
+/// Scores of a key's rows, and the attributions of the rows explained (row index, value).
+pub(crate) type KeyOut = (Vec<f64>, Vec<(usize, DiVector)>);
 
 /// A key's rows in a batch, in order.
 pub(crate) struct Group<'a> {
@@ -36,7 +39,7 @@ struct Job<'g> {
     /// The resident entry, taken out of the map for the wave; `None` for a key scored but
     /// never seen (a fresh forest scores it and is dropped).
     entry: Option<(String, Entry)>,
-    result: Result<Vec<f64>>,
+    result: Result<KeyOut>,
 }
 
 /// The process that may use rayon's global pool: a forked child (which inherits no threads)
@@ -120,8 +123,64 @@ fn prefetch(f: &Forest) {
     let _ = f;
 }
 
+/// Score-then-learn of a key's rows that also returns, for every row scoring at least
+/// `min_score`, the attribution of that row on the forest before it learns the row (what
+/// `attribution(x)` then `score_update(x)` give). `-inf` explains every row: attribution, then
+/// the fused score-and-learn pass. `+inf` explains none: the fused pass alone. Otherwise each
+/// row is scored (read-only), explained if needed, then learned; the second walk finds the
+/// forest's paths in cache. `score(x)` then `update(x)` leave the forest and give the score
+/// exactly as `score_update(x)` does (tested), so scores are bit-identical to `ScoreUpdate`.
+fn run_key_explain(
+    forest: &mut Forest,
+    rows: &[usize],
+    data: &[f64],
+    min_score: f64,
+) -> Result<KeyOut> {
+    let d = forest.config().dimensions;
+    let row = |i: usize| &data[i * d..(i + 1) * d];
+    let mut scores = Vec::with_capacity(rows.len());
+    let mut explained = Vec::new();
+    for &i in rows {
+        let x = row(i);
+        if min_score == f64::NEG_INFINITY {
+            explained.push((i, forest.attribution(x)?));
+            scores.push(forest.score_update(x)?);
+        } else if min_score == f64::INFINITY {
+            scores.push(forest.score_update(x)?);
+        } else {
+            let s = forest.score(x)?;
+            if s >= min_score {
+                explained.push((i, forest.attribution(x)?));
+            }
+            forest.update(x)?;
+            scores.push(s);
+        }
+    }
+    Ok((scores, explained))
+}
+
+/// One key's rows through its forest, the way `mode` says (`explain`: see `run_key_explain`,
+/// only with `Mode::ScoreUpdate`).
+fn run_key(
+    forest: &mut Forest,
+    rows: &[usize],
+    data: &[f64],
+    mode: Mode,
+    explain: Option<f64>,
+) -> Result<KeyOut> {
+    if let (Mode::ScoreUpdate, Some(min)) = (mode, explain) {
+        return run_key_explain(forest, rows, data, min);
+    }
+    run_key_plain(forest, rows, data, mode).map(|s| (s, Vec::new()))
+}
+
 /// One key's rows through its forest, the way `mode` says.
-fn run_key(forest: &mut Forest, rows: &[usize], data: &[f64], mode: Mode) -> Result<Vec<f64>> {
+fn run_key_plain(
+    forest: &mut Forest,
+    rows: &[usize],
+    data: &[f64],
+    mode: Mode,
+) -> Result<Vec<f64>> {
     let d = forest.config().dimensions;
     let row = |i: usize| &data[i * d..(i + 1) * d];
     // Learning goes row by row through the one-point path: its lockstep walks of eight trees
@@ -178,7 +237,9 @@ impl KeyedForests {
         groups: &[Group<'_>],
         data: &[f64],
         mode: Mode,
+        explain: Option<f64>,
         out: &mut [f64],
+        explained: &mut Vec<(usize, DiVector)>,
     ) -> std::result::Result<(), KeyedError<S::Error>> {
         let keep: HashSet<&str> = groups.iter().map(|g| g.key).collect();
         let (mut extra_keys, mut extra_bytes) = (0, 0);
@@ -209,7 +270,7 @@ impl KeyedForests {
             .map(|g| Job {
                 group: g,
                 entry: self.resident.remove_entry(g.key),
-                result: Ok(Vec::new()),
+                result: Ok((Vec::new(), Vec::new())),
             })
             .collect();
         let fresh_for_score: Vec<Option<Forest>> = jobs
@@ -231,17 +292,18 @@ impl KeyedForests {
                     (None, Some(f)) => f,
                     (None, None) => unreachable!("a job has a resident or a fresh forest"),
                 };
-                job.result = run_key(forest, &job.group.rows, data, mode);
+                job.result = run_key(forest, &job.group.rows, data, mode, explain);
             }
         });
         let now = Instant::now();
         let mut error = None;
         for (job, _) in work {
             match job.result {
-                Ok(scores) => {
+                Ok((scores, attributions)) => {
                     for (&i, s) in job.group.rows.iter().zip(scores) {
                         out[i] = s;
                     }
+                    explained.extend(attributions);
                 }
                 Err(e) => error = Some(e),
             }

@@ -141,6 +141,8 @@ pub struct KeyedForests {
     /// Largest forest seen: the room a key about to be loaded or created is given.
     pub(crate) peak_bytes: usize,
     pub(crate) last_idle_scan: Instant,
+    /// Keys whose forest has a seed other than the derived one ([`KeyedForests::adopt`]).
+    pub(crate) seeds: HashMap<String, u64>,
 }
 
 impl KeyedForests {
@@ -159,6 +161,7 @@ impl KeyedForests {
             resident_bytes: 0,
             peak_bytes: 0,
             last_idle_scan: Instant::now(),
+            seeds: HashMap::new(),
         };
         k.peak_bytes = k.fresh("").heap_bytes().max(k.full_size_guess());
         Ok(k)
@@ -174,9 +177,97 @@ impl KeyedForests {
         self.config.forest.seed.unwrap_or(0)
     }
 
-    /// The seed of `key`'s forest: [`key_seed`]`(seed, key)`.
+    /// The seed of `key`'s forest: [`key_seed`]`(seed, key)`, unless the key was given
+    /// another one ([`KeyedForests::set_key_seed`], [`KeyedForests::adopt`]).
     pub fn key_seed(&self, key: &str) -> u64 {
-        key_seed(self.seed(), key)
+        self.seeds
+            .get(key)
+            .copied()
+            .unwrap_or_else(|| key_seed(self.seed(), key))
+    }
+
+    /// Keys with a seed other than the derived one, sorted.
+    pub fn seed_overrides(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self.seeds.iter().map(|(k, s)| (k.clone(), *s)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Declares that `key`'s forest has seed `seed` instead of the derived one: a forest
+    /// adopted from elsewhere (a state of an older release that derived seeds differently)
+    /// and saved in the store is then accepted when the key is loaded. Refused for a resident
+    /// key whose forest has another seed.
+    pub fn set_key_seed(&mut self, key: &str, seed: u64) -> Result<()> {
+        if let Some(e) = self.resident.get(key) {
+            if e.forest.config().seed != Some(seed) {
+                return Err(RcfError::param(
+                    "seed",
+                    format!("key {key:?} is resident with another seed"),
+                ));
+            }
+        }
+        if seed == key_seed(self.seed(), key) {
+            self.seeds.remove(key);
+        } else {
+            self.seeds.insert(key.to_owned(), seed);
+        }
+        Ok(())
+    }
+
+    /// Makes `bytes` (a [`Forest::to_bytes`] record with this collection's parameters, any
+    /// seed) the forest of `key`, replacing what the key had; it continues exactly that forest.
+    /// Its seed is kept for the key ([`KeyedForests::set_key_seed`]). The key counts as
+    /// changed (saved by the next flush).
+    pub fn adopt<S: Store>(
+        &mut self,
+        store: &mut S,
+        key: &str,
+        bytes: &[u8],
+    ) -> std::result::Result<(), KeyedError<S::Error>> {
+        let f = Forest::from_bytes(bytes).map_err(|e| match e {
+            RcfError::Corrupt(m) => {
+                RcfError::Corrupt(format!("forest adopted for key {key:?}: {m}"))
+            }
+            other => other,
+        })?;
+        let Some(seed) = f.config().seed else {
+            return Err(
+                RcfError::Corrupt(format!("forest adopted for key {key:?} has no seed")).into(),
+            );
+        };
+        let want = ForestConfig {
+            seed: Some(seed),
+            threads: Some(1),
+            ..self.config.forest.clone()
+        };
+        let got = ForestConfig {
+            threads: Some(1),
+            ..f.config().clone()
+        };
+        if got != want {
+            return Err(RcfError::Corrupt(format!(
+                "forest adopted for key {key:?} has other parameters than this collection \
+                 (expected {want:?}, found {got:?})"
+            ))
+            .into());
+        }
+        let mut f = f;
+        f.set_threads(Some(1))?;
+        let keep: HashSet<&str> = std::iter::once(key).collect();
+        if !self.resident.contains_key(key) {
+            self.enforce_room(store, &keep, 1, self.peak_bytes.max(f.heap_bytes()))?;
+        }
+        if let Some(old) = self.resident.remove(key) {
+            self.resident_bytes -= old.bytes;
+        }
+        if seed == key_seed(self.seed(), key) {
+            self.seeds.remove(key);
+        } else {
+            self.seeds.insert(key.to_owned(), seed);
+        }
+        self.insert(key.to_owned(), f, true);
+        self.enforce_limits(store, &HashSet::new())?;
+        Ok(())
     }
 
     /// The configuration of `key`'s forest (single-threaded).
@@ -245,6 +336,21 @@ impl KeyedForests {
         k
     }
 
+    /// How many keys a batch call runs in one wave (None: no limit): `max_keys`, and
+    /// `memory_limit` over the room given to each key (the largest forest seen). A batch with at
+    /// most that many distinct keys runs in one wave, so its keys are only saved (evicted) after
+    /// all their rows were learned.
+    pub fn keys_at_once(&self) -> Option<usize> {
+        let by_bytes = self
+            .config
+            .memory_limit
+            .map(|m| (m / self.peak_bytes.max(1)).max(1));
+        match (self.config.max_keys, by_bytes) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Approximate heap bytes of the resident forests.
     pub fn memory_usage(&self) -> usize {
         self.resident_bytes
@@ -307,6 +413,45 @@ impl KeyedForests {
         data: &[f64],
         mode: Mode,
     ) -> std::result::Result<Vec<f64>, KeyedError<S::Error>> {
+        self.run_many_explained(store, keys, data, mode, None)
+            .map(|(s, _)| s)
+    }
+
+    /// Score-then-learn like `run_many(.., Mode::ScoreUpdate)` (bit-identical scores), plus
+    /// the attribution of every row scoring at least `min_score`, computed on its key's forest
+    /// before that row is learned (what [`Forest::attribution`] then `score_update` give;
+    /// shingle positions summed per input dimension). `f64::NEG_INFINITY` explains every row,
+    /// `f64::INFINITY` none; NaN is refused. Explained rows come in row order.
+    #[allow(clippy::type_complexity)]
+    pub fn score_update_explain<S: Store>(
+        &mut self,
+        store: &mut S,
+        keys: &[&str],
+        data: &[f64],
+        min_score: f64,
+    ) -> std::result::Result<(Vec<f64>, Vec<(usize, DiVector)>), KeyedError<S::Error>> {
+        if min_score.is_nan() {
+            return Err(RcfError::param(
+                "min_score",
+                "must be a number (-inf explains every row, inf none), got NaN",
+            )
+            .into());
+        }
+        let (scores, mut explained) =
+            self.run_many_explained(store, keys, data, Mode::ScoreUpdate, Some(min_score))?;
+        explained.sort_unstable_by_key(|(i, _)| *i);
+        Ok((scores, explained))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run_many_explained<S: Store>(
+        &mut self,
+        store: &mut S,
+        keys: &[&str],
+        data: &[f64],
+        mode: Mode,
+        explain: Option<f64>,
+    ) -> std::result::Result<(Vec<f64>, Vec<(usize, DiVector)>), KeyedError<S::Error>> {
         let d = self.config.forest.dimensions;
         if data.len() != keys.len() * d {
             return Err(RcfError::param(
@@ -328,14 +473,23 @@ impl KeyedForests {
         self.expire_idle(store, false)?;
         let groups = batch::group(keys);
         let mut out = vec![0.0; keys.len()];
+        let mut explained = Vec::new();
         let mut start = 0;
         while start < groups.len() {
             let end = self.wave_end(&groups, start);
-            self.run_wave(store, &groups[start..end], data, mode, &mut out)?;
+            self.run_wave(
+                store,
+                &groups[start..end],
+                data,
+                mode,
+                explain,
+                &mut out,
+                &mut explained,
+            )?;
             start = end;
         }
         self.enforce_limits(store, &HashSet::new())?;
-        Ok(out)
+        Ok((out, explained))
     }
 
     /// Score of one observation of `key` (the forest is not changed).

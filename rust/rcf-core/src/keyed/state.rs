@@ -11,13 +11,22 @@ use crate::forest::Forest;
 use crate::serialize::{seal, unseal};
 
 const MAGIC: &[u8; 8] = b"RCFKEYS\0";
-/// Version of the collection format written by this build.
+/// Version of the collection format written by this build when no key has an adopted seed
+/// (version 2 adds the keys' seed overrides, and is written only when there are some).
 pub const KEYED_FORMAT_VERSION: u32 = 1;
+const KEYED_FORMAT_VERSION_SEEDS: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Saved {
     config: KeyedConfig,
     entries: Vec<(String, Vec<u8>)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedSeeds {
+    config: KeyedConfig,
+    entries: Vec<(String, Vec<u8>)>,
+    seeds: Vec<(String, u64)>,
 }
 
 fn codec() -> impl Options {
@@ -55,6 +64,17 @@ impl KeyedForests {
             entries.push((k.clone(), b));
         }
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let seeds = self.seed_overrides();
+        if !seeds.is_empty() {
+            let payload = codec()
+                .serialize(&SavedSeeds {
+                    config: self.config.clone(),
+                    entries,
+                    seeds,
+                })
+                .expect("in-memory serialization cannot fail");
+            return Ok(seal(MAGIC, KEYED_FORMAT_VERSION_SEEDS, &payload));
+        }
         let payload = codec()
             .serialize(&Saved {
                 config: self.config.clone(),
@@ -68,24 +88,37 @@ impl KeyedForests {
     /// as changed (not yet saved to this collection's store). Bad bytes give
     /// `RcfError::Corrupt`.
     pub fn from_bytes(bytes: &[u8], has_store: bool) -> Result<KeyedForests> {
-        let (_, payload) = unseal(bytes, MAGIC, "KeyedForests state", |version| {
-            if version != KEYED_FORMAT_VERSION {
+        let (version, payload) = unseal(bytes, MAGIC, "KeyedForests state", |version| {
+            if version != KEYED_FORMAT_VERSION && version != KEYED_FORMAT_VERSION_SEEDS {
                 return Err(RcfError::Corrupt(format!(
                     "KeyedForests format version {version} is not supported (this build reads \
-                     version {KEYED_FORMAT_VERSION})"
+                     versions {KEYED_FORMAT_VERSION} and {KEYED_FORMAT_VERSION_SEEDS})"
                 )));
             }
             Ok(())
         })?;
         let len = payload.len() as u64;
-        let saved: Saved = codec()
-            .with_limit(len.saturating_mul(2).max(1024))
-            .deserialize(payload)
-            .map_err(|e| RcfError::Corrupt(format!("undecodable payload: {e}")))?;
+        let limited = codec().with_limit(len.saturating_mul(2).max(1024));
+        let bad = |e: bincode::Error| RcfError::Corrupt(format!("undecodable payload: {e}"));
+        let (saved, seeds) = if version == KEYED_FORMAT_VERSION_SEEDS {
+            let s: SavedSeeds = limited.deserialize(payload).map_err(bad)?;
+            (
+                Saved {
+                    config: s.config,
+                    entries: s.entries,
+                },
+                s.seeds,
+            )
+        } else {
+            (limited.deserialize(payload).map_err(bad)?, Vec::new())
+        };
         if saved.config.forest.seed.is_none() {
             return Err(RcfError::Corrupt("the saved collection has no seed".into()));
         }
         let mut k = KeyedForests::new(saved.config, has_store)?;
+        for (key, seed) in seeds {
+            k.set_key_seed(&key, seed)?;
+        }
         let mut last: Option<&str> = None;
         for (key, b) in &saved.entries {
             if last.is_some_and(|l| l >= key.as_str()) {
