@@ -4,7 +4,6 @@ JSON-lines outputs, and a clean single pass to compare with."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -17,7 +16,9 @@ from typing import Any
 
 from kinesis.kcl_env import java, kcl_classpath
 from rcf_fast.kinesis import ScoringStep, make_decoder
+from rcf_fast.kinesis.keystate import KeyedStateStore
 from rcf_fast.kinesis.records import RawRecord
+from rcf_fast.kinesis.stores.records import DirRecords
 
 FOREST = {"num_trees": 20, "sample_size": 32, "seed": 1}
 AWS_ENV = {
@@ -29,36 +30,12 @@ AWS_ENV = {
 }
 
 
-# Per-key state stores (issue 16, Kinesis part: rcf_fast.kinesis.keystate) let a key's forest
-# follow the key to another shard. Until they are in rcf_fast.kinesis the state is per shard.
-PER_KEY_STATE = importlib.util.find_spec("rcf_fast.kinesis.keystate") is not None
-
-
-def state_spec(workdir: Path) -> str:
-    """``RCF_STATE`` for every worker: one per-key store (a directory of records) shared by every
-    shard's processor, else a file per shard in a shared directory."""
-    if PER_KEY_STATE:
-        return str(workdir / "state")
-    return str(workdir / "state" / "{shard_id}.state")
-
-
-def saved_forests(workdir: Path, shard_ids: list[str]) -> dict[str, bytes]:
-    """Every key's saved forest (``to_bytes()``), read from the workers' state."""
-    if PER_KEY_STATE:
-        from rcf_fast.kinesis.keystate import KeyedStateStore
-        from rcf_fast.kinesis.stores.records import DirRecords
-
-        step = ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["cpu"])
-        step.attach_state(  # type: ignore[attr-defined,unused-ignore]
-            KeyedStateStore(DirRecords(str(workdir / "state")))
-        )
-        return {k: f.to_bytes() for k, f in step.forests}
-    out: dict[str, bytes] = {}
-    for sid in shard_ids:
-        saved = ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["cpu"])
-        saved.load_state((workdir / "state" / f"{sid}.state").read_bytes())
-        out.update({k: f.to_bytes() for k, f in saved.forests})
-    return out
+def saved_forests(workdir: Path) -> dict[str, bytes]:
+    """Every key's saved forest (``to_bytes()``), read from the workers' per-key state store
+    (``workdir/state``) through a scoring step attached to it."""
+    step = ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["cpu"])
+    step.attach_state(KeyedStateStore(DirRecords(str(workdir / "state"))))
+    return {k: f.to_bytes() for k, f in step.forests}
 
 
 def free_port() -> int:
@@ -78,7 +55,8 @@ def start_worker(
     extra_properties: dict[str, str] | None = None,
 ) -> subprocess.Popen:
     """A MultiLangDaemon with workerId ``name`` in its own process group; results and errors go
-    to files per worker and shard, the state to ``state`` (default: ``state_spec(workdir)``)."""
+    to files per worker and shard, the state to ``state`` (default: the directory
+    ``workdir/state``, shared by every worker and shard)."""
     script = workdir / "rcf_kcl_app.sh"
     script.write_text(f"#!/bin/sh\nexec {sys.executable} -m rcf_fast.kinesis.kcl\n")
     script.chmod(0o755)
@@ -111,7 +89,9 @@ def start_worker(
         "RCF_FOREST": json.dumps(FOREST),
         "RCF_OUTPUT": str(workdir / f"results-{name}-{{shard_id}}.jsonl"),
         "RCF_ERRORS": str(workdir / f"errors-{name}-{{shard_id}}.jsonl"),
-        "RCF_STATE": state or state_spec(workdir),
+        # One per-key store for every shard (no {shard_id}): keys find their forests on any
+        # worker and after a reshard.
+        "RCF_STATE": state or str(workdir / "state"),
         "RCF_CHECKPOINT_INTERVAL": "0.5",
     }
     cmd = [

@@ -13,7 +13,6 @@ child shard, whichever worker took the child; the saved forests equal the clean 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import time
 from pathlib import Path
@@ -24,7 +23,6 @@ from rcf_fast.kinesis import MemorySink, ScoringStep, make_decoder
 
 from .kcl_harness import (
     FOREST,
-    PER_KEY_STATE,
     ids,
     lease_items,
     outputs,
@@ -128,16 +126,6 @@ def test_keys_follow_their_forest_across_a_split(ministack: str, tmp_path: Path)
         if r["score"]
         != clean_scores[(r["shard_id"], r["sequence_number"], r["sub_sequence_number"])]
     }
-    if not PER_KEY_STATE:
-        # Per-shard state: the parent's scores are the clean pass's, and every key starts a new
-        # forest in its child (what per-key state is for).
-        child_keys = {(r.shard_id, json.loads(r.data)["host"]) for c in children for r in after[c]}
-        assert wrong == child_keys and len(child_keys) == len(HOSTS)
-        pytest.xfail(
-            f"state is per shard: keys restart their forests in the children: {sorted(wrong)}"
-        )
     assert not wrong, f"keys whose scores differ from the clean pass (shard, key): {sorted(wrong)}"
     # The saved forests equal the clean pass's, key by key.
-    assert saved_forests(tmp_path, [parent, *children]) == {
-        k: f.to_bytes() for k, f in clean.forests
-    }
+    assert saved_forests(tmp_path) == {k: f.to_bytes() for k, f in clean.forests}
