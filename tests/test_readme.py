@@ -55,7 +55,7 @@ def test_repository_commands_are_there():
     lines = {line.split("#")[0].strip() for block in blocks("") for line in block.splitlines()}
     assert {"make demo", "make test"} <= lines
     makefile = (ROOT / "Makefile").read_text()
-    for target in ("demo", "test", "bench", "wheel", "wheel-test"):
+    for target in ("demo", "test", "bench", "wheel", "wheel-test", "nab"):
         assert re.search(rf"^{re.escape(target)}:", makefile, flags=re.MULTILINE), target
 
 

@@ -55,7 +55,7 @@ def test_nab_file_as_it_is(capsys):
     code, out, err = score(capsys, str(TAXI), "--shingle-size", "4", "--num-trees", "50")
     assert code == 0
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["timestamp", "value", "score"]
+    assert rows[0] == ["timestamp", "value", "score", "grade", "is_anomaly", "explanation"]
     values = np.loadtxt(TAXI, delimiter=",", skiprows=1, usecols=1)
     assert len(rows) == len(values) + 1
     with TAXI.open() as fh:
@@ -94,7 +94,7 @@ def test_columns_and_forest_flags(capsys, tmp_path):
         "10",
     )
     assert code == 0
-    got = np.array([float(r[-1]) for r in list(csv.reader(io.StringIO(out)))[1:]])
+    got = np.array([float(r["score"]) for r in csv.DictReader(io.StringIO(out))])
     want = expected(
         x[:, [0, 2]], num_trees=20, sample_size=64, time_decay=0.01, shingle_size=2, output_after=10
     )
@@ -137,7 +137,14 @@ def test_csv_to_jsonl_writes_numbers(capsys, tmp_path):
     code, out, _ = score(capsys, str(path), "--output-format", "jsonl")
     assert code == 0
     objs = [json.loads(line) for line in out.splitlines()]
-    assert objs[0] == {"timestamp": "2024-01-01", "value": 7, "score": 0.0}
+    assert objs[0] == {
+        "timestamp": "2024-01-01",
+        "value": 7,
+        "score": 0.0,
+        "grade": 0.0,
+        "is_anomaly": False,
+        "explanation": None,
+    }
     assert objs[1]["value"] == 7.5
 
 
@@ -169,7 +176,7 @@ def test_bad_rows_are_reported_with_line_numbers_and_skipped(capsys, tmp_path):
     assert "expected 2 like the header" in err and "finite float32" in err
     rows = list(csv.reader(io.StringIO(out)))[1:]
     assert [r[0] for r in rows] == [f"t{i}" for i in range(len(good))] + ["t"]
-    got = np.array([float(r[-1]) for r in rows])
+    got = np.array([float(r[2]) for r in rows])
     np.testing.assert_array_equal(got, expected([*good, 0.5]))
 
 
@@ -194,7 +201,7 @@ def test_hostile_json_lines(capsys, tmp_path):
     for k in range(len(hostile)):
         assert f"line {11 + k}:" in err
     rows = list(csv.DictReader(io.StringIO(out)))  # JSON lines in, CSV out (the default)
-    assert list(rows[0]) == ["v", "score"]
+    assert list(rows[0]) == ["v", "score", "grade", "is_anomaly", "explanation"]
     got = [float(r["score"]) for r in rows]
     np.testing.assert_array_equal(got, expected([float(i % 7) for i in range(60)]))
 
@@ -205,7 +212,15 @@ def test_bom_crlf_and_blank_lines(capsys, tmp_path):
     code, out, _ = score(capsys, str(write(tmp_path, "w.csv", data)))
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == ["timestamp", "host", "value", "score"]
+    assert list(rows[0]) == [
+        "timestamp",
+        "host",
+        "value",
+        "score",
+        "grade",
+        "is_anomaly",
+        "explanation",
+    ]
     np.testing.assert_array_equal([float(r["score"]) for r in rows], expected(v))
 
 
@@ -232,7 +247,7 @@ def test_input_errors_exit_2_with_a_message(capsys, tmp_path, args, data, messag
 def test_score_column_rename(capsys, tmp_path):
     path = write(tmp_path, "x.csv", "value,score\n1,2\n3,4\n")
     code, out, _ = score(capsys, str(path), "--columns", "value", "--score-column", "rcf")
-    assert code == 0 and out.splitlines()[0] == "value,score,rcf"
+    assert code == 0 and out.splitlines()[0] == "value,score,rcf,grade,is_anomaly,explanation"
 
 
 def test_missing_file(capsys, tmp_path):
@@ -276,7 +291,7 @@ def test_stdin_streams_row_by_row(tmp_path):
             assert ready, f"no output for row {i} before EOF"
             line = proc.stdout.readline().decode()
             if i == 0:
-                assert line == "timestamp,value,score\n"
+                assert line == "timestamp,value,score,grade,is_anomaly,explanation\n"
                 line = proc.stdout.readline().decode()
             assert line.startswith(f"t{i},{i % 3}.5,"), line
         proc.stdin.close()
@@ -320,7 +335,7 @@ def test_closed_pipe_is_quiet():
         timeout=120,
         check=False,
     )
-    assert proc.stdout.decode().splitlines()[0] == "timestamp,value,score"
+    assert proc.stdout.decode().splitlines()[0].startswith("timestamp,value,score,grade,")
     assert b"Traceback" not in proc.stderr and b"BrokenPipe" not in proc.stderr
 
 
@@ -334,3 +349,97 @@ def test_hostile_headers_give_short_errors(capsys, tmp_path):
     code, out, err = score(capsys, str(write(tmp_path, "wide.csv", wide)))
     assert out == ""
     assert code == 2 and "forest options" in err and "65535" in err and len(err) < 500
+
+
+# ---- alerts: grade, is_anomaly, explanation (AnomalyDetector) --------------------------------
+
+
+def detector_out(values, **kw) -> dict:
+    """What AnomalyDetector gives for the same rows and the CLI's options (seed 0, shingle 1)."""
+    x = np.asarray(values, dtype=float).reshape(len(values), -1)
+    det = rcf_fast.AnomalyDetector(dimensions=x.shape[1], shingle_size=1, seed=0, **kw)
+    return det.process_many(x)
+
+
+def test_alert_columns_are_the_detectors(capsys, tmp_path):
+    text, v = series_csv(1200, 900)
+    code, out, err = score(capsys, str(write(tmp_path, "s.csv", text)))
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    want = detector_out(v)
+    np.testing.assert_array_equal([float(r["score"]) for r in rows], expected(v))
+    np.testing.assert_array_equal([float(r["grade"]) for r in rows], want["grade"])
+    assert [r["is_anomaly"] == "True" for r in rows] == want["is_anomaly"].tolist()
+    alerts = [i for i, r in enumerate(rows) if r["is_anomaly"] == "True"]
+    assert 900 in alerts and len(alerts) <= 5, alerts
+    assert f"{len(alerts)} alerts (anomaly episodes)" in err
+    assert all(r["explanation"] == "" for i, r in enumerate(rows) if i not in alerts)
+    spike = json.loads(rows[900]["explanation"])
+    assert list(spike) == ["value"]
+    assert spike["value"]["direction"] == "HIGH"
+    assert spike["value"]["attribution"] == pytest.approx(float(rows[900]["score"]))
+    assert 35.0 <= spike["value"]["expected"] <= 65.0  # the sine's range, not the spike (90+)
+
+
+def test_alerts_streamed_equal_alerts_in_batches(tmp_path):
+    text, _ = series_csv(600, 450)
+    path = write(tmp_path, "s.csv", text)
+    batch = subprocess.run(
+        [*CMD, str(path), "--z-factor", "3", "--warmup", "50"],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    streamed = subprocess.run(
+        [*CMD, "-", "--z-factor", "3", "--warmup", "50"],
+        input=text.encode(),
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert streamed.stdout == batch.stdout
+    assert b",True," in batch.stdout
+
+
+def test_alert_flags_and_no_alerts(capsys, tmp_path):
+    text, v = series_csv(800, 600)
+    path = str(write(tmp_path, "s.csv", text))
+    code, out, _ = score(capsys, path, "--no-alerts")
+    assert code == 0 and out.splitlines()[0] == "timestamp,host,value,score"
+    plain = [float(r["score"]) for r in csv.DictReader(io.StringIO(out))]
+    np.testing.assert_array_equal(plain, expected(v))
+    flags = ["--z-factor", "2.5", "--score-floor", "0.5", "--warmup", "30", "--episode-gap", "5"]
+    flags += ["--alert-spacing", "10"]
+    code, out, _ = score(capsys, path, *flags, "--output-format", "jsonl")
+    assert code == 0
+    objs = [json.loads(line) for line in out.splitlines()]
+    want = detector_out(
+        v, z_factor=2.5, score_floor=0.5, warmup=30, episode_gap=5, alert_spacing=10
+    )
+    np.testing.assert_array_equal([o["grade"] for o in objs], want["grade"])
+    np.testing.assert_array_equal([o["score"] for o in objs], plain)
+    assert sum(o["is_anomaly"] for o in objs) > sum(detector_out(v)["is_anomaly"])
+
+
+@pytest.mark.parametrize(
+    ("args", "data", "message"),
+    [
+        (["--z-factor", "0"], "a\n1\n", "z_factor"),
+        (["--score-floor", "-1"], "a\n1\n", "score_floor"),
+        (["--warmup", "-1"], "a\n1\n", "warmup"),
+        (["--episode-gap", "0"], "a\n1\n", "episode_gap"),
+        (["--alert-spacing", "-1"], "a\n1\n", "alert_spacing"),
+        ([], "value,grade\n1,2\n", "--no-alerts"),
+        (["--columns", "value"], "value,explanation\n1,x\n", "--no-alerts"),
+    ],
+)
+def test_alert_errors_exit_2_with_a_message(capsys, tmp_path, args, data, message):
+    code, out, err = score(capsys, str(write(tmp_path, "x.csv", data)), *args)
+    assert code == 2 and out == ""
+    assert message in err and "Traceback" not in err
+
+
+def test_input_column_named_like_an_alert_column_works_without_alerts(capsys, tmp_path):
+    path = write(tmp_path, "x.csv", "value,grade\n1,2\n3,4\n")
+    code, out, _ = score(capsys, str(path), "--no-alerts", "--columns", "value")
+    assert code == 0 and out.splitlines()[0] == "value,grade,score"

@@ -11,6 +11,7 @@ from rcf_fast._rcf import (
     KeyedForests,
     RandomCutForest,
     StateError,
+    Thresholder,
     __version__,
 )
 from rcf_fast.shingle import shingle
@@ -23,6 +24,7 @@ __all__ = [
     "KeyedForests",
     "RandomCutForest",
     "StateError",
+    "Thresholder",
     "__version__",
     "shingle",
 ]

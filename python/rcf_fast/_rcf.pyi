@@ -22,6 +22,7 @@ __all__ = [
     "RrcfLeaves",
     "RrcfTree",
     "StateError",
+    "Thresholder",
     "__version__",
 ]
 
@@ -174,6 +175,7 @@ class AnomalyDetector:
         episode_gap: int = 20,
         transform: Literal["none", "normalize", "difference", "normalize_difference"] = "none",
         transform_horizon: float = 1000.0,
+        alert_spacing: int = 256,
     ) -> AnomalyDetector: ...
     def process(self, x: _Point, timestamp: float | None = None) -> DetectorResult:
         """Processes one observation ``x`` (``dimensions`` numbers): scores it, grades the
@@ -201,6 +203,8 @@ class AnomalyDetector:
     @property
     def episode_gap(self) -> int: ...
     @property
+    def alert_spacing(self) -> int: ...
+    @property
     def transform(self) -> str: ...
     def to_bytes(self) -> bytes:
         """The full state as versioned bytes."""
@@ -209,6 +213,56 @@ class AnomalyDetector:
         """Restores a detector from ``to_bytes()`` output."""
     @staticmethod
     def _from_bytes(data: bytes) -> AnomalyDetector: ...
+    def __reduce__(self) -> tuple[object, tuple[bytes]]: ...
+
+@final
+class Thresholder:
+    """The online thresholder of ``AnomalyDetector`` on its own: RCF scores in, graded alerts
+    out (one per key next to each key's forest, for instance). Given the scores of an
+    ``AnomalyDetector`` without input transform it decides exactly as that detector does;
+    ``relative_index`` comes from the scores alone. A score of 0 means "forest not ready" and
+    is neither graded nor learned; scores must be finite and >= 0."""
+
+    def __new__(
+        cls,
+        z_factor: float = 4.0,
+        score_floor: float = 1.0,
+        horizon: float = 2000.0,
+        warmup: int = 100,
+        episode_gap: int = 20,
+        alert_spacing: int = 256,
+    ) -> Thresholder: ...
+    def process(self, score: float) -> dict[str, float | bool | int]:
+        """Grades one score, then learns it: ``grade``, ``is_anomaly``, ``threshold``,
+        ``confidence``, ``in_episode``, ``start_of_anomaly``, ``relative_index``."""
+    def process_many(self, scores: ArrayLike) -> dict[str, NDArray[np.generic]]:
+        """Grades each score of a 1-D sequence in turn, exactly as ``process`` would; numpy
+        arrays with the keys of ``process``. All scores are checked before any is learned."""
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def scores_seen(self) -> int: ...
+    @property
+    def in_episode(self) -> bool: ...
+    @property
+    def z_factor(self) -> float: ...
+    @property
+    def score_floor(self) -> float: ...
+    @property
+    def horizon(self) -> float: ...
+    @property
+    def warmup(self) -> int: ...
+    @property
+    def episode_gap(self) -> int: ...
+    @property
+    def alert_spacing(self) -> int: ...
+    def to_bytes(self) -> bytes:
+        """The full state as versioned bytes."""
+    @staticmethod
+    def from_bytes(data: bytes | bytearray | memoryview) -> Thresholder:
+        """Restores a thresholder from ``to_bytes()`` output; ``StateError`` for bad bytes."""
+    @staticmethod
+    def _from_bytes(data: bytes | bytearray | memoryview) -> Thresholder: ...
     def __reduce__(self) -> tuple[object, tuple[bytes]]: ...
 
 # ---- rrcf drop-in (rcf_fast.rrcf): the Rust tree, its node views and exceptions ----------------

@@ -6,10 +6,11 @@ Input is read one physical line at a time, so stdin streams: each result is writ
 flushed) as soon as its row has arrived, and memory stays bounded (lines longer than
 ``MAX_LINE_BYTES`` are skipped without being held).
 
-Extension point: :class:`Scorer` turns one row's values into the output fields. It writes
-``score`` today; grade and attribution (the alerts issue) are more names in ``Scorer.fields``
-and more entries in the dict ``Scorer.step`` returns; readers, writers and the plot take any
-fields.
+By default an ``AnomalyDetector`` also grades each score: ``grade`` (0 unless the row starts
+an anomaly episode), ``is_anomaly`` and, for an alert, ``explanation`` (per value column its
+attribution, direction and expected value). The ``score`` column is the same RCF score either
+way; ``--no-alerts`` writes the score only. :class:`Scorer` turns one row's values into the
+output fields; readers, writers and the plot take any fields.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="score a CSV or JSON-lines file (or stdin), writing every row with its score",
         description="Score each row of a CSV file with a header (NAB files as they are) or a "
         "JSON-lines file with one RandomCutForest, in order, and write every row again with "
-        "its score. Unreadable rows are reported on stderr and skipped.",
+        "its score and, by default, its alert grade. Unreadable rows are reported on stderr and "
+        "skipped.",
     )
     p.add_argument("input", metavar="FILE|-", help="input file, or - for stdin (streamed)")
     io_ = p.add_argument_group("input and output")
@@ -113,7 +115,48 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default=None,
         help="scores are 0 until this many rows were learned (default: sample size / 4)",
     )
-    f.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
+    f.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="worker threads (default: all; 1 with alerts, which go one row at a time)",
+    )
+    a = p.add_argument_group(
+        "alerts",
+        "an AnomalyDetector grades the scores: adaptive threshold, one alert per anomaly "
+        "episode, explained per column",
+    )
+    a.add_argument(
+        "--alerts",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="add grade, is_anomaly and explanation columns (default: on; --no-alerts writes "
+        "the score only)",
+    )
+    a.add_argument(
+        "--z-factor",
+        type=float,
+        default=4.0,
+        help="alert at mean + z-factor * deviation of recent scores (default: 4)",
+    )
+    a.add_argument(
+        "--score-floor", type=float, default=1.0, help="lowest score threshold (default: 1.0)"
+    )
+    a.add_argument(
+        "--warmup", type=int, default=100, help="scores seen before any alert (default: 100)"
+    )
+    a.add_argument(
+        "--episode-gap",
+        type=int,
+        default=20,
+        help="rows below the threshold that end an anomaly episode (default: 20)",
+    )
+    a.add_argument(
+        "--alert-spacing",
+        type=int,
+        default=256,
+        help="rows after an alert without a new alert (default: 256)",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -151,33 +194,41 @@ def _score(args: argparse.Namespace, raw: IO[bytes], plotter: Plot | None) -> in
     report = Reporter(sys.stderr)
     lines = LineReader(raw, report)
     reader = (CsvRows if fmt == "csv" else JsonRows)(lines, args.columns, args.timestamp, report)
-    scorer = Scorer(args, len(reader.columns))
+    scorer = Scorer(args, reader.columns)
     if args.score_column in reader.names:
         raise InputError(
             f"the input already has a column {args.score_column!r}; "
             "name the added one with --score-column"
+        )
+    clash = [n for n in scorer.fields[1:] if n in reader.names]
+    if clash:
+        raise InputError(
+            f"the input already has a column {clash[0]!r}; add --no-alerts to write the score only"
         )
     out_names = reader.names + [args.score_column if n == "score" else n for n in scorer.fields]
     out = sys.stdout if args.output == "-" else _open_output(args.output)
     writer = (
         CsvWriter(out, out_names)
         if out_fmt == "csv"
-        else JsonWriter(out, out_names, reader.columns if fmt == "csv" else [])
+        else JsonWriter(out, out_names, reader.columns if fmt == "csv" else [], len(scorer.fields))
     )
     size = 0 if streaming else os.fstat(raw.fileno()).st_size
     show_progress = (
         args.progress if args.progress is not None else (not streaming and sys.stderr.isatty())
     )
     progress = Progress(sys.stderr, size) if show_progress and size else None
-    counts = {"scored": 0, "anomalies": 0}
+    counts = {"scored": 0, "anomalies": 0, "alerts": 0}
 
     def emit(rows: list[Row]) -> None:
         for row, extra in scorer.score_rows(rows, report):
             writer.write(row, [extra[n] for n in scorer.fields])
             counts["scored"] += 1
             counts["anomalies"] += extra["score"] >= args.threshold
+            counts["alerts"] += bool(extra.get("is_anomaly"))
             if plotter:
-                plotter.add(row.timestamp, row.values, extra["score"])
+                plotter.add(
+                    row.timestamp, row.values, extra["score"], bool(extra.get("is_anomaly"))
+                )
         if streaming:
             out.flush()
         if progress:
@@ -202,9 +253,10 @@ def _score(args: argparse.Namespace, raw: IO[bytes], plotter: Plot | None) -> in
             out.close()
     if plotter:
         plotter.save(reader.columns, reader.timestamp)
+    alerts = f"{counts['alerts']} alerts (anomaly episodes), " if scorer.alerts else ""
     sys.stderr.write(
         f"rcf-fast score: {counts['scored']} rows scored, {report.skipped} skipped, "
-        f"{counts['anomalies']} with score >= {args.threshold:g}\n"
+        f"{alerts}{counts['anomalies']} with score >= {args.threshold:g}\n"
     )
     return 0
 
@@ -474,20 +526,25 @@ def _short(v: Any) -> str:
 
 
 class Scorer:
-    """One forest over the rows. ``fields`` names what ``score_rows`` adds to each row.
+    """The rows' scorer. ``fields`` names what ``score_rows`` adds to each row.
 
-    To add grade and attribution: append their names to ``fields`` and compute them in
-    ``step`` (``forest.score``/``forest.attribution`` before ``forest.update`` instead of
-    ``score_update``) and in ``step_many`` (or make it call ``step``); writers and the plot
-    need no change.
+    With alerts (the default) an ``AnomalyDetector`` with the forest options scores the rows
+    and grades the scores: ``score`` (the same RCF score a ``RandomCutForest`` with these
+    options gives), ``grade``, ``is_anomaly`` and, for an alert, ``explanation`` (per value
+    column: ``attribution``, ``direction`` and ``expected``). Without alerts
+    (``--no-alerts``) a ``RandomCutForest`` gives ``score`` only.
     """
 
-    fields: tuple[str, ...] = ("score",)
-
-    def __init__(self, args: argparse.Namespace, dimensions: int) -> None:
+    def __init__(self, args: argparse.Namespace, columns: Sequence[str]) -> None:
         import rcf_fast
 
-        options = {
+        dimensions = len(columns)
+        self.columns = list(columns)
+        self.alerts = bool(getattr(args, "alerts", True))
+        self.fields: tuple[str, ...] = (
+            ("score", "grade", "is_anomaly", "explanation") if self.alerts else ("score",)
+        )
+        options: dict[str, Any] = {
             "dimensions": dimensions,
             "shingle_size": args.shingle_size,
             "num_trees": args.num_trees,
@@ -500,23 +557,71 @@ class Scorer:
             "threads": args.threads,
         }
         try:
-            self.forest = rcf_fast.RandomCutForest(**options)
+            if self.alerts:
+                # The detector goes one row at a time: one thread unless told otherwise.
+                options["threads"] = 1 if args.threads is None else args.threads
+                self.detector = rcf_fast.AnomalyDetector(
+                    **options,
+                    z_factor=args.z_factor,
+                    score_floor=args.score_floor,
+                    warmup=args.warmup,
+                    episode_gap=args.episode_gap,
+                    alert_spacing=args.alert_spacing,
+                )
+            else:
+                self.forest = rcf_fast.RandomCutForest(**options)
         except (ValueError, TypeError, OverflowError) as exc:
             raise InputError(f"forest options: {exc}") from exc
         self.one = dimensions == 1
 
+    def _explanation(self, high: Any, low: Any, expected: Any) -> dict[str, Any]:
+        out = {}
+        for j, name in enumerate(self.columns):
+            h, lo, e = float(high[j]), float(low[j]), float(expected[j])
+            out[name] = {
+                "attribution": h + lo,
+                "direction": "HIGH" if h >= lo else "LOW",
+                "expected": e if math.isfinite(e) else None,
+            }
+        return out
+
     def step(self, values: list[float]) -> dict[str, Any]:
         """Score, then learn, one row."""
-        score = self.forest.score_update(values[0] if self.one else values)
-        return {"score": score}
+        if not self.alerts:
+            return {"score": self.forest.score_update(values[0] if self.one else values)}
+        r = self.detector.process(values)
+        explanation = None
+        if r.is_anomaly and r.attribution is not None and r.expected is not None:
+            explanation = self._explanation(r.attribution.high, r.attribution.low, r.expected)
+        return {
+            "score": r.score,
+            "grade": r.grade,
+            "is_anomaly": r.is_anomaly,
+            "explanation": explanation,
+        }
 
     def step_many(self, rows: list[list[float]]) -> list[dict[str, Any]]:
-        """Score, then learn, rows in order: one batch call, the same scores as ``step``."""
+        """Score, then learn, rows in order: one batch call, the same results as ``step``."""
         import numpy as np
 
         x = np.asarray(rows, dtype=np.float64)
-        scores = self.forest.score_update_many(x[:, 0] if self.one else x)
-        return [{"score": float(s)} for s in scores]
+        if not self.alerts:
+            scores = self.forest.score_update_many(x[:, 0] if self.one else x)
+            return [{"score": float(s)} for s in scores]
+        out = self.detector.process_many(x)
+        results = []
+        for i, (score, grade, alert) in enumerate(
+            zip(out["score"].tolist(), out["grade"].tolist(), out["is_anomaly"].tolist())
+        ):
+            explanation = None
+            if alert:
+                explanation = self._explanation(
+                    out["attribution_high"][i], out["attribution_low"][i], out["expected"][i]
+                )
+            results.append(
+                {"score": score, "grade": grade, "is_anomaly": alert, "explanation": explanation}
+            )
+        return results
 
     def score_rows(self, rows: list[Row], report: Reporter) -> Iterator[tuple[Row, dict[str, Any]]]:
         """(row, fields) for each row the forest accepts; the others are reported."""
@@ -555,9 +660,9 @@ class CsvWriter:
 class JsonWriter:
     """One object per row; ``numeric`` columns (CSV input) become JSON numbers."""
 
-    def __init__(self, out: IO[str], names: list[str], numeric: list[str]) -> None:
+    def __init__(self, out: IO[str], names: list[str], numeric: list[str], extra: int) -> None:
         self.out = out
-        self.extra_names = names[len(names) - len(Scorer.fields) :]
+        self.extra_names = names[len(names) - extra :]
         self.numeric = numeric
 
     def write(self, row: Row, extra: list[Any]) -> None:
@@ -625,8 +730,11 @@ class Plot:
         self.stamps: list[Any] = []
         self.values: list[list[float]] = []
         self.scores: list[float] = []
+        self.alerts: list[int] = []
 
-    def add(self, stamp: Any, values: list[float], score: float) -> None:
+    def add(self, stamp: Any, values: list[float], score: float, alert: bool = False) -> None:
+        if alert:
+            self.alerts.append(len(self.scores))
         self.stamps.append(stamp)
         self.values.append(values)
         self.scores.append(score)
@@ -653,6 +761,17 @@ class Plot:
         )
         for i in hits:
             ax1.axvline(x[i], color="#ff7f0e", alpha=0.4, lw=1)
+        if self.alerts:
+            ax1.scatter(
+                [x[i] for i in self.alerts],
+                [self.values[i][0] for i in self.alerts],
+                marker="v",
+                color="black",
+                s=40,
+                zorder=3,
+                label=f"alerts ({len(self.alerts)})",
+            )
+            ax1.legend(loc="upper right", fontsize="small")
         ax2.axhline(self.threshold, color="grey", lw=0.6, ls="--")
         ax2.legend(loc="upper right", fontsize="small")
         ax2.set_ylabel("anomaly score")
@@ -660,6 +779,7 @@ class Plot:
         ax1.set_title(
             f"rcf-fast score: {len(self.scores):,} rows, {len(hits)} with score >= "
             f"{self.threshold:g} (orange lines)"
+            + (f", {len(self.alerts)} alerts (triangles)" if self.alerts else "")
         )
         fig.tight_layout()
         try:

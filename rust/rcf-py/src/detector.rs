@@ -5,7 +5,9 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
-use rcf_core::detector::{AnomalyDetector, DetectorConfig, ThresholderConfig, Transform};
+use rcf_core::detector::{
+    AnomalyDetector, Decision, DetectorConfig, Thresholder, ThresholderConfig, Transform,
+};
 
 use crate::arrays;
 use crate::errors::Result;
@@ -122,6 +124,9 @@ impl PyDetectorResult {
 ///     Input transform before the forest (default "none").
 /// transform_horizon : float
 ///     Horizon of the normalisation statistics (default 1000).
+/// alert_spacing : int
+///     Observations after an alert during which no new alert is raised (default 256, about one
+///     forest sample); an anomalous score then joins an episode without an alert.
 #[pyclass(frozen, module = "rcf_fast._rcf", name = "AnomalyDetector")]
 pub struct PyAnomalyDetector {
     inner: RwLock<AnomalyDetector>,
@@ -184,7 +189,7 @@ impl PyAnomalyDetector {
     #[pyo3(signature = (dimensions=1, shingle_size=8, num_trees=100, sample_size=256,
         time_decay=None, sampler="decay", scoring="rcf", output_after=None, seed=None,
         threads=1, z_factor=4.0, score_floor=1.0, horizon=2000.0, warmup=100,
-        episode_gap=20, transform="none", transform_horizon=1000.0))]
+        episode_gap=20, transform="none", transform_horizon=1000.0, alert_spacing=256))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         dimensions: i64,
@@ -204,6 +209,7 @@ impl PyAnomalyDetector {
         episode_gap: i64,
         transform: &str,
         transform_horizon: f64,
+        alert_spacing: i64,
     ) -> Result<Self> {
         let mut c = DetectorConfig::new(nonneg("dimensions", dimensions)?);
         c.forest.shingle_size = nonneg("shingle_size", shingle_size)?;
@@ -223,6 +229,7 @@ impl PyAnomalyDetector {
             horizon,
             warmup: nonneg("warmup", warmup)?,
             episode_gap: nonneg("episode_gap", episode_gap)?,
+            alert_spacing: nonneg("alert_spacing", alert_spacing)?,
         };
         c.transform = Transform::parse(transform)?;
         c.transform_horizon = transform_horizon;
@@ -407,6 +414,12 @@ impl PyAnomalyDetector {
         self.read().thresholder().config().episode_gap
     }
 
+    /// Observations after an alert without a new alert.
+    #[getter]
+    fn alert_spacing(&self) -> usize {
+        self.read().thresholder().config().alert_spacing
+    }
+
     /// The input transform.
     #[getter]
     fn transform(&self) -> &'static str {
@@ -456,8 +469,267 @@ impl PyAnomalyDetector {
     }
 }
 
+/// The online thresholder of ``AnomalyDetector`` on its own: RCF scores in, graded alerts out.
+///
+/// For scores computed elsewhere (e.g. one ``Thresholder`` per key next to each key's forest
+/// in ``KeyedForests``). Given the scores an ``AnomalyDetector`` with no input transform
+/// computes, it decides exactly as that detector does (same ``grade``, ``is_anomaly``,
+/// ``threshold``, ``confidence``, ``in_episode``, ``start_of_anomaly``); ``relative_index``
+/// comes from the scores alone (the detector may point further back using the attribution).
+///
+/// Parameters
+/// ----------
+/// z_factor : float
+///     A score is anomalous at ``mean + z_factor * deviation`` of the recent scores (default 4).
+/// score_floor : float
+///     The threshold never goes below this RCF score (default 1.0).
+/// horizon : float
+///     Horizon in scores of the time-decayed score statistics (default 2000).
+/// warmup : int
+///     Scores observed before the first alert (default 100).
+/// episode_gap : int
+///     Consecutive scores below the threshold that end an anomaly episode (default 20); an
+///     episode raises one alert, at its start.
+/// alert_spacing : int
+///     Scores after an alert during which no new alert is raised (default 256); an anomalous
+///     score then joins an episode without an alert.
+///
+/// A score of 0 means "the forest is not ready yet": it is neither graded nor learned.
+/// Scores must be finite and >= 0 (``ValueError`` otherwise, before anything is learned).
+#[pyclass(frozen, module = "rcf_fast._rcf", name = "Thresholder")]
+pub struct PyThresholder {
+    inner: RwLock<Thresholder>,
+}
+
+impl PyThresholder {
+    fn read(&self) -> RwLockReadGuard<'_, Thresholder> {
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Thresholder> {
+        self.inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn scores_vec(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    let shape: Option<Vec<usize>> = obj.getattr("shape").ok().and_then(|s| s.extract().ok());
+    if let Some(shape) = shape {
+        if shape.len() != 1 {
+            return Err(PyValueError::new_err(format!(
+                "expected a 1-D sequence of scores, got an array of shape {shape:?}"
+            )));
+        }
+    }
+    let r = arrays::rows(obj, 1)?;
+    Ok(arrays::with_slice(&r, <[f64]>::to_vec))
+}
+
+#[pymethods]
+impl PyThresholder {
+    #[new]
+    #[pyo3(signature = (z_factor=4.0, score_floor=1.0, horizon=2000.0, warmup=100,
+        episode_gap=20, alert_spacing=256))]
+    fn new(
+        z_factor: f64,
+        score_floor: f64,
+        horizon: f64,
+        warmup: i64,
+        episode_gap: i64,
+        alert_spacing: i64,
+    ) -> Result<Self> {
+        let t = Thresholder::new(ThresholderConfig {
+            z_factor,
+            score_floor,
+            horizon,
+            warmup: nonneg("warmup", warmup)?,
+            episode_gap: nonneg("episode_gap", episode_gap)?,
+            alert_spacing: nonneg("alert_spacing", alert_spacing)?,
+        })?;
+        Ok(PyThresholder {
+            inner: RwLock::new(t),
+        })
+    }
+
+    /// Grades one score, then learns it. Returns a dict: ``grade``, ``is_anomaly``,
+    /// ``threshold``, ``confidence``, ``in_episode``, ``start_of_anomaly``,
+    /// ``relative_index``.
+    fn process<'py>(&self, py: Python<'py>, score: f64) -> Result<Bound<'py, PyDict>> {
+        Thresholder::check_scores(&[score])?;
+        let d = self.write().decide(score);
+        let out = PyDict::new(py);
+        let is_anomaly = d.grade > 0.0;
+        out.set_item("grade", d.grade)?;
+        out.set_item("is_anomaly", is_anomaly)?;
+        out.set_item("threshold", d.threshold)?;
+        out.set_item("confidence", d.confidence)?;
+        out.set_item("in_episode", d.in_episode)?;
+        out.set_item("start_of_anomaly", is_anomaly)?;
+        out.set_item("relative_index", d.relative_index)?;
+        Ok(out)
+    }
+
+    /// Grades each score of ``scores`` (a 1-D sequence) in turn, exactly as ``process``
+    /// would; returns a dict of numpy arrays (same keys as ``process``). Every score is checked
+    /// before any is learned.
+    fn process_many<'py>(
+        &self,
+        py: Python<'py>,
+        scores: &Bound<'py, PyAny>,
+    ) -> Result<Bound<'py, PyDict>> {
+        let s = scores_vec(scores)?;
+        Thresholder::check_scores(&s)?;
+        let decisions: Vec<Decision> = py.detach(|| {
+            let mut t = self.write();
+            s.iter().map(|x| t.decide(*x)).collect()
+        });
+        let grade: Vec<f64> = decisions.iter().map(|d| d.grade).collect();
+        let is_anomaly: Vec<bool> = grade.iter().map(|g| *g > 0.0).collect();
+        let out = PyDict::new(py);
+        out.set_item("grade", grade.into_pyarray(py))?;
+        out.set_item("is_anomaly", is_anomaly.clone().into_pyarray(py))?;
+        out.set_item(
+            "threshold",
+            decisions
+                .iter()
+                .map(|d| d.threshold)
+                .collect::<Vec<f64>>()
+                .into_pyarray(py),
+        )?;
+        out.set_item(
+            "confidence",
+            decisions
+                .iter()
+                .map(|d| d.confidence)
+                .collect::<Vec<f64>>()
+                .into_pyarray(py),
+        )?;
+        out.set_item(
+            "in_episode",
+            decisions
+                .iter()
+                .map(|d| d.in_episode)
+                .collect::<Vec<bool>>()
+                .into_pyarray(py),
+        )?;
+        out.set_item("start_of_anomaly", is_anomaly.into_pyarray(py))?;
+        out.set_item(
+            "relative_index",
+            decisions
+                .iter()
+                .map(|d| d.relative_index)
+                .collect::<Vec<i64>>()
+                .into_pyarray(py),
+        )?;
+        Ok(out)
+    }
+
+    /// The threshold the next score is compared with (``inf`` during warm-up).
+    #[getter]
+    fn threshold(&self) -> f64 {
+        self.read().threshold()
+    }
+
+    /// Scores learned so far (zeros excluded).
+    #[getter]
+    fn scores_seen(&self) -> u64 {
+        self.read().count()
+    }
+
+    /// Whether an anomaly episode is going on (no new alert until it ends).
+    #[getter]
+    fn in_episode(&self) -> bool {
+        self.read().in_episode()
+    }
+
+    /// The z-factor of the threshold.
+    #[getter]
+    fn z_factor(&self) -> f64 {
+        self.read().config().z_factor
+    }
+
+    /// The absolute floor of the threshold.
+    #[getter]
+    fn score_floor(&self) -> f64 {
+        self.read().config().score_floor
+    }
+
+    /// Horizon of the score statistics.
+    #[getter]
+    fn horizon(&self) -> f64 {
+        self.read().config().horizon
+    }
+
+    /// Scores observed before the first alert.
+    #[getter]
+    fn warmup(&self) -> usize {
+        self.read().config().warmup
+    }
+
+    /// Scores below the threshold that end an episode.
+    #[getter]
+    fn episode_gap(&self) -> usize {
+        self.read().config().episode_gap
+    }
+
+    /// Scores after an alert without a new alert.
+    #[getter]
+    fn alert_spacing(&self) -> usize {
+        self.read().config().alert_spacing
+    }
+
+    /// The full state as versioned bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyBytes>> {
+        let b = self.read().to_bytes()?;
+        Ok(PyBytes::new(py, &b))
+    }
+
+    /// Restores a thresholder from ``to_bytes()`` output (bytes, bytearray or memoryview);
+    /// raises ``StateError`` for bad bytes.
+    #[staticmethod]
+    fn from_bytes(data: &Bound<'_, PyAny>) -> Result<Self> {
+        let b = arrays::state_bytes(data)?;
+        let t = Thresholder::from_bytes(&b)?;
+        Ok(PyThresholder {
+            inner: RwLock::new(t),
+        })
+    }
+
+    #[staticmethod]
+    fn _from_bytes(data: &Bound<'_, PyAny>) -> Result<Self> {
+        Self::from_bytes(data)
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let ctor = slf.get_type().getattr("_from_bytes")?;
+        let state = slf.get().to_bytes(py)?;
+        PyTuple::new(py, [ctor.into_any(), PyTuple::new(py, [state])?.into_any()])
+    }
+
+    fn __repr__(&self) -> String {
+        let t = self.read();
+        let c = t.config();
+        format!(
+            "Thresholder(z_factor={}, score_floor={}, horizon={}, warmup={}, episode_gap={}, \
+             alert_spacing={}, scores_seen={})",
+            c.z_factor,
+            c.score_floor,
+            c.horizon,
+            c.warmup,
+            c.episode_gap,
+            c.alert_spacing,
+            t.count()
+        )
+    }
+}
+
 /// Registers the detector's classes on the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyThresholder>()?;
     m.add_class::<PyAnomalyDetector>()?;
     m.add_class::<PyDetectorResult>()?;
     m.add_class::<PyAlertAttribution>()?;

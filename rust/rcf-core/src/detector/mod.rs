@@ -4,13 +4,15 @@
 //! statistics, differencing, or both), is scored by the forest (before it learns the point),
 //! and the score goes to the [`Thresholder`], which grades it. An alert (the first point of an
 //! anomaly episode) carries an explanation: the attribution per input dimension and, for the
-//! dimensions that caused it, the value the forest expected there (among recent values of that
-//! dimension and its running mean, the one the forest finds least anomalous at this point).
+//! dimensions that caused it, the value the forest expected there (a conditional query on the
+//! trees: per tree the leaf nearest to the point on its other values, median over trees).
 use serde::{Deserialize, Serialize};
 
 use crate::config::ForestConfig;
 use crate::error::{RcfError, Result};
 use crate::forest::{DiVector, Forest};
+use crate::input::row_to_f32;
+use crate::scratch::with_scratch;
 
 pub mod thresholder;
 
@@ -91,7 +93,11 @@ impl DetectorConfig {
 /// Shingle size of [`DetectorConfig::new`]: a short context makes the shape of a series part of
 /// what the forest learns.
 pub const DEFAULT_SHINGLE_SIZE: usize = 8;
-/// Recent values per dimension kept as candidates for the expected value.
+/// Samples' worth of points (`FUSED_AFTER * sample_size`) learned before a point that could
+/// raise an alert is scored and learned in one pass (see [`AnomalyDetector::process`]).
+const FUSED_AFTER: usize = 4;
+/// Recent raw values kept per dimension (saved state; read by no computation since the
+/// expected value became a conditional query on the trees, kept so saved states stay valid).
 const CANDIDATES: usize = 32;
 
 /// One processed observation.
@@ -149,7 +155,7 @@ pub struct AnomalyDetector {
 }
 
 const MAGIC: &[u8; 4] = b"RCFD";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2; // 2: the thresholder counts scores since the last alert
 
 impl AnomalyDetector {
     /// A detector that has seen nothing.
@@ -357,15 +363,18 @@ impl AnomalyDetector {
         }
         self.state.shingled.extend_from_slice(y);
         // An alert is explained on the forest *before* it learns the point (a learned point is
-        // its own leaf, which splits its attribution evenly between high and low). So while an
-        // alert is possible the point is scored, graded, explained and then learned; during
-        // warm-up and inside an episode one combined pass does.
-        let alert_possible =
-            !self.state.thresholder.in_episode() && self.state.thresholder.threshold().is_finite();
-        let score = if alert_possible {
-            self.forest.score(y)?
-        } else {
+        // its own leaf, which splits its attribution evenly between high and low). While the
+        // trees still keep most new points (the first `FUSED_AFTER` samples' worth) and an
+        // alert is possible, the point is scored, graded, explained and then learned (two
+        // passes). Otherwise one combined pass scores and learns it, and an alert is explained
+        // by the trees that did not keep the point: they are exactly as before it.
+        let alert_possible = self.state.thresholder.alert_possible();
+        let fused = !alert_possible
+            || self.forest.points_seen() >= (FUSED_AFTER * self.forest.config().sample_size) as u64;
+        let score = if fused {
             self.forest.score_update(y)?
+        } else {
+            self.forest.score(y)?
         };
         let decision = self.state.thresholder.decide(score);
         let mut relative_index = decision.relative_index;
@@ -373,7 +382,7 @@ impl AnomalyDetector {
             if decision.grade > 0.0 && self.state.shingled.len() == size * d {
                 // The forest's point for `y`: the last `shingle_size` transformed inputs.
                 let q = self.state.shingled.clone();
-                let per_value = self.forest.attribution_shingled(&q)?;
+                let (per_value, usable) = self.explain(&q, score, fused)?;
                 let mut a = DiVector {
                     high: vec![0.0; d],
                     low: vec![0.0; d],
@@ -393,12 +402,12 @@ impl AnomalyDetector {
                     }
                     relative_index = relative_index.min(top as i64 - (size as i64 - 1));
                 }
-                let e = self.expected(x, &a, &q)?;
+                let e = self.expected(x, &a, &q, &usable);
                 (Some(a), Some(e))
             } else {
                 (None, None)
             };
-        if alert_possible {
+        if !fused {
             self.forest.update(y)?;
         }
         self.learn_input(x);
@@ -417,45 +426,162 @@ impl AnomalyDetector {
         })
     }
 
-    /// For the dimensions carrying at least half of the largest attribution: the candidate value
-    /// (recent values of the dimension, their mean) that the forest scores lowest at this point.
-    fn expected(&self, x: &[f64], a: &DiVector, q: &[f64]) -> Result<Vec<f64>> {
+    /// Attribution per value of the shingled point `q` and the trees it comes from. After a
+    /// combined pass (`learned`), the trees that kept `q` (it is one of their leaves) are left
+    /// out, unless fewer than half would remain; the attribution is scaled to sum to `score`
+    /// (the score of all trees before they learned `q`).
+    fn explain(&self, q: &[f64], score: f64, learned: bool) -> Result<(DiVector, Vec<bool>)> {
+        let pd = q.len();
+        let mut v = vec![0f32; pd];
+        row_to_f32(q, pd, 0, self.forest.value_limit(), &mut v)?;
+        let store = self.forest.store();
+        let trees = self.forest.components();
+        let mut high = vec![0.0; pd];
+        let mut low = vec![0.0; pd];
+        let usable = with_scratch(|sc| {
+            let mut usable: Vec<bool> = trees
+                .iter()
+                .map(|c| {
+                    !learned
+                        || c.tree.mass() == 0
+                        || store.point(c.tree.leaf_point(c.tree.descend(&v, &mut sc.path))) != v
+                })
+                .collect();
+            if usable.iter().filter(|u| **u).count() * 2 < usable.len() {
+                usable.fill(true);
+            }
+            for (c, u) in trees.iter().zip(&usable) {
+                if *u {
+                    c.tree.add_attribution(store, &v, sc, &mut high, &mut low);
+                }
+            }
+            usable
+        });
+        let total: f64 = high.iter().chain(&low).sum();
+        let scale = if total > 0.0 { score / total } else { 0.0 };
+        high.iter_mut()
+            .chain(low.iter_mut())
+            .for_each(|x| *x *= scale);
+        Ok((DiVector { high, low }, usable))
+    }
+
+    /// The inverse of [`AnomalyDetector::transformed`] for dimension `j` (state not changed).
+    fn untransformed(&self, j: usize, y: f64, x: &[f64]) -> f64 {
+        let s = &self.state;
+        let mut v = y;
+        if matches!(
+            s.transform,
+            Transform::Normalize | Transform::NormalizeDifference
+        ) && s.weight > 0.0
+        {
+            let mean = s.sum[j] / s.weight;
+            let var = (s.sum_sq[j] / s.weight - mean * mean).max(0.0);
+            let dev = var.sqrt().max(1e-9 * (1.0 + mean.abs()));
+            v = v * dev + mean;
+        }
+        if matches!(
+            s.transform,
+            Transform::Difference | Transform::NormalizeDifference
+        ) {
+            v += s
+                .previous
+                .as_ref()
+                .and_then(|p| p.get(j))
+                .copied()
+                .unwrap_or(x[j]);
+        }
+        v
+    }
+
+    /// For the dimensions carrying at least half of the largest attribution, the value the
+    /// forest expected there: a conditional query on the trees in the spirit of AWS's
+    /// imputation. In every tree, the leaf nearest to the point on all its *other* values
+    /// (the earlier observations of the shingle and the other dimensions; L1 distance with
+    /// each value scaled by its spread in the forest's sample) gives its value for the
+    /// missing one; the expected value is the median over trees, mapped back through the
+    /// input transform.
+    fn expected(&self, x: &[f64], a: &DiVector, q: &[f64], usable: &[bool]) -> Vec<f64> {
         let d = x.len();
         let per_dim: Vec<f64> = a.high.iter().zip(&a.low).map(|(h, l)| h + l).collect();
         let top = per_dim.iter().copied().fold(0.0, f64::max);
         let mut out = vec![f64::NAN; d];
-        let n = self.state.recent_len;
-        if top <= 0.0 || n == 0 {
-            return Ok(out);
+        if top <= 0.0 || !self.forest.is_ready() {
+            return out;
         }
         let last = q.len() - d;
-        let mut probe_x = x.to_vec();
-        let mut probe_q = q.to_vec();
-        let mut y = Vec::with_capacity(d);
-        for j in 0..d {
-            if per_dim[j] < 0.5 * top {
-                continue;
+        let missing: Vec<usize> = (0..d).filter(|&j| per_dim[j] >= 0.5 * top).collect();
+        let store = self.forest.store();
+        let leaves: Vec<Vec<u32>> = self
+            .forest
+            .components()
+            .iter()
+            .zip(usable)
+            .filter(|(_, u)| **u)
+            .map(|(c, _)| c.tree.leaves().into_iter().map(|(id, _)| id).collect())
+            .collect();
+        let pd = q.len();
+        // Spread of each value over the forest's sample (scale of the distance).
+        let mut lo = vec![f64::INFINITY; pd];
+        let mut hi = vec![f64::NEG_INFINITY; pd];
+        for &id in leaves.iter().flatten() {
+            for (k, v) in store.point(id).iter().enumerate().take(pd) {
+                lo[k] = lo[k].min(f64::from(*v));
+                hi[k] = hi[k].max(f64::from(*v));
             }
-            let mut candidates: Vec<f64> = (0..n)
-                .filter_map(|r| self.state.recent.get(r * d + j).copied())
-                .collect();
-            let mean = candidates.iter().sum::<f64>() / candidates.len() as f64;
-            candidates.push(mean);
-            let mut best = (f64::INFINITY, x[j]);
-            for v in candidates {
-                probe_x[j] = v;
-                self.transformed(&probe_x, &mut y);
-                probe_q[last + j] = y[j];
-                let s = self.forest.score_shingled(&probe_q)?;
-                if s < best.0 {
-                    best = (s, v);
+        }
+        let mut free = vec![false; pd];
+        for &j in &missing {
+            free[last + j] = true;
+        }
+        let weight: Vec<f64> = (0..pd)
+            .map(|k| {
+                let spread = hi[k] - lo[k];
+                if free[k] || !(spread.is_finite() && spread > 0.0) {
+                    0.0
+                } else {
+                    1.0 / spread
+                }
+            })
+            .collect();
+        let mut answers: Vec<Vec<f64>> = vec![Vec::with_capacity(leaves.len()); missing.len()];
+        for tree in &leaves {
+            let mut best: Option<(f64, u32)> = None;
+            for &id in tree {
+                let p = store.point(id);
+                let dist: f64 = p
+                    .iter()
+                    .zip(q)
+                    .zip(&weight)
+                    .map(|((v, t), w)| w * (f64::from(*v) - t).abs())
+                    .sum();
+                if best.is_none_or(|(b, _)| dist < b) {
+                    best = Some((dist, id));
                 }
             }
-            probe_x[j] = x[j];
-            probe_q[last + j] = q[last + j];
-            out[j] = best.1;
+            if let Some((_, id)) = best {
+                let p = store.point(id);
+                for (m, &j) in missing.iter().enumerate() {
+                    if let Some(v) = p.get(last + j) {
+                        answers[m].push(f64::from(*v));
+                    }
+                }
+            }
         }
-        Ok(out)
+        for (m, &j) in missing.iter().enumerate() {
+            let vals = &mut answers[m];
+            if vals.is_empty() {
+                continue;
+            }
+            vals.sort_by(f64::total_cmp);
+            let n = vals.len();
+            let median = if n % 2 == 1 {
+                vals[n / 2]
+            } else {
+                0.5 * (vals[n / 2 - 1] + vals[n / 2])
+            };
+            out[j] = self.untransformed(j, median, x);
+        }
+        out
     }
 
     /// Processes each row of `data` (row-major, `n * dimensions` values) in turn, exactly as

@@ -7,6 +7,7 @@
 //! episode until `episode_gap` consecutive scores stay below the threshold. Scores above the
 //! threshold enter the statistics capped at the threshold, so an episode does not teach the
 //! thresholder that anomalies are normal.
+use bincode::Options;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RcfError, Result};
@@ -25,6 +26,10 @@ pub struct ThresholderConfig {
     pub warmup: usize,
     /// Consecutive scores below the threshold that end an episode (default 20).
     pub episode_gap: usize,
+    /// Scores after an alert during which no new alert is raised (default 256, about one
+    /// forest sample: the sample still holds the regime before the anomaly, so scores stay
+    /// raised for the same cause); an anomalous score then joins an episode without an alert.
+    pub alert_spacing: usize,
 }
 
 impl Default for ThresholderConfig {
@@ -35,6 +40,7 @@ impl Default for ThresholderConfig {
             horizon: 2000.0,
             warmup: 100,
             episode_gap: 20,
+            alert_spacing: 256,
         }
     }
 }
@@ -72,9 +78,18 @@ impl ThresholderConfig {
                 format!("must be between 1 and 1e9, got {}", self.episode_gap),
             ));
         }
+        if self.alert_spacing > 1_000_000_000 {
+            return Err(RcfError::param(
+                "alert_spacing",
+                format!("must be at most 1e9, got {}", self.alert_spacing),
+            ));
+        }
         Ok(())
     }
 }
+
+const MAGIC: &[u8; 8] = b"RCFTHRS\0";
+const VERSION: u32 = 1;
 
 /// Scores kept to point back to the start of an anomaly.
 pub const LOOKBACK: usize = 64;
@@ -106,6 +121,7 @@ pub struct Thresholder {
     below: usize,
     recent: Vec<f64>,
     recent_at: usize,
+    since_alert: u64,
 }
 
 impl Thresholder {
@@ -122,6 +138,7 @@ impl Thresholder {
             below: 0,
             recent: Vec::with_capacity(LOOKBACK),
             recent_at: 0,
+            since_alert: u64::MAX,
         })
     }
 
@@ -133,6 +150,14 @@ impl Thresholder {
     /// Whether an anomaly episode is going on (no new alert until it ends).
     pub fn in_episode(&self) -> bool {
         self.in_episode
+    }
+
+    /// Whether the next score could raise an alert (warm-up over, no episode going on, the
+    /// last alert far enough back).
+    pub fn alert_possible(&self) -> bool {
+        !self.in_episode
+            && self.since_alert.saturating_add(1) > self.config.alert_spacing as u64
+            && self.threshold().is_finite()
     }
 
     /// Scores seen (zeros of a forest that is not ready are not counted).
@@ -164,8 +189,19 @@ impl Thresholder {
         if self.recent.len() > LOOKBACK || self.recent_at >= LOOKBACK.max(1) {
             return Err("thresholder history out of range".into());
         }
-        if !(self.weight.is_finite() && self.sum.is_finite() && self.sum_sq.is_finite()) {
+        if !(self.weight.is_finite()
+            && self.weight >= 0.0
+            && self.sum.is_finite()
+            && self.sum_sq.is_finite()
+            && self.sum_sq >= 0.0)
+        {
             return Err("thresholder statistics are not finite".into());
+        }
+        if self.below >= self.config.episode_gap || (self.below > 0 && !self.in_episode) {
+            return Err("thresholder episode counter out of range".into());
+        }
+        if self.recent.len() < LOOKBACK && self.recent_at != self.recent.len() % LOOKBACK {
+            return Err("thresholder history position out of range".into());
         }
         Ok(())
     }
@@ -178,6 +214,55 @@ impl Thresholder {
         }
         let idx = (self.recent_at + LOOKBACK - k) % LOOKBACK;
         self.recent.get(idx).copied()
+    }
+
+    /// Checks scores given from outside (all before any is learned): each must be a finite
+    /// number >= 0 (0: the forest was not ready; such a score is neither graded nor learned).
+    pub fn check_scores(scores: &[f64]) -> Result<()> {
+        if let Some(row) = scores.iter().position(|s| !(s.is_finite() && *s >= 0.0)) {
+            return Err(RcfError::InvalidValue {
+                what: "score",
+                row,
+                column: 0,
+                message: format!(
+                    "expected a finite RCF score >= 0 (0 while the forest is not ready), got {}",
+                    scores[row]
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The full state (parameters, statistics, episode, recent scores) as versioned bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let payload = bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .with_little_endian()
+            .serialize(self)
+            .map_err(|e| RcfError::Internal(e.to_string()))?;
+        Ok(crate::serialize::seal(MAGIC, VERSION, &payload))
+    }
+
+    /// Restores [`Thresholder::to_bytes`] output; damaged bytes give `RcfError::Corrupt`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let (_, payload) = crate::serialize::unseal(bytes, MAGIC, "Thresholder", |v| {
+            if v == VERSION {
+                Ok(())
+            } else {
+                Err(RcfError::Corrupt(format!(
+                    "Thresholder state version {v} is not supported (expected {VERSION})"
+                )))
+            }
+        })?;
+        let t: Thresholder = bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .with_little_endian()
+            .with_limit(payload.len() as u64)
+            .deserialize(payload)
+            .map_err(|e| RcfError::Corrupt(format!("Thresholder state: {e}")))?;
+        t.check()
+            .map_err(|e| RcfError::Corrupt(format!("Thresholder state: {e}")))?;
+        Ok(t)
     }
 
     /// Decides about `score` (a forest score, 0 while the forest is not ready), then learns it.
@@ -194,6 +279,7 @@ impl Thresholder {
         }
         let threshold = self.threshold();
         let (mean, dev) = self.mean_dev();
+        self.since_alert = self.since_alert.saturating_add(1);
         let above = score >= threshold;
         let mut grade = 0.0;
         let mut relative_index = 0i64;
@@ -207,9 +293,14 @@ impl Thresholder {
                     self.below = 0;
                 }
             }
+        } else if above && self.since_alert <= self.config.alert_spacing as u64 {
+            // Too soon after the last alert: an episode without a new alert.
+            self.in_episode = true;
+            self.below = 0;
         } else if above {
             self.in_episode = true;
             self.below = 0;
+            self.since_alert = 0;
             let span = (threshold - mean).max(1e-9);
             grade = ((score - mean) / (2.0 * span)).clamp(1e-6, 1.0);
             // Point back while the earlier scores were already elevated (above mean + dev).
@@ -234,7 +325,7 @@ impl Thresholder {
         self.weight = self.weight * keep + 1.0;
         self.sum = self.sum * keep + learned;
         self.sum_sq = self.sum_sq * keep + learned * learned;
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
         if self.recent.len() < LOOKBACK {
             self.recent.push(score);
         } else if let Some(slot) = self.recent.get_mut(self.recent_at) {
@@ -262,6 +353,7 @@ mod tests {
         let cfg = ThresholderConfig {
             warmup: 10,
             episode_gap: 3,
+            alert_spacing: 0,
             ..ThresholderConfig::default()
         };
         let mut t = Thresholder::new(cfg).unwrap();
@@ -303,6 +395,95 @@ mod tests {
         let d = t.decide(th + 1.0);
         assert!(d.grade > 0.0);
         assert_eq!(d.relative_index, -2);
+    }
+
+    #[test]
+    fn bytes_continue_exactly_and_damage_is_rejected() {
+        let mut a = Thresholder::new(ThresholderConfig {
+            warmup: 10,
+            ..ThresholderConfig::default()
+        })
+        .unwrap();
+        let scores: Vec<f64> = (0..300)
+            .map(|i| {
+                if i % 97 == 50 {
+                    6.0
+                } else {
+                    0.8 + 0.01 * f64::from(i % 7)
+                }
+            })
+            .collect();
+        for s in &scores[..150] {
+            a.decide(*s);
+        }
+        let bytes = a.to_bytes().unwrap();
+        let mut b = Thresholder::from_bytes(&bytes).unwrap();
+        assert_eq!(a, b);
+        for s in &scores[150..] {
+            assert_eq!(a.decide(*s), b.decide(*s));
+        }
+        for cut in [0, 7, 23, bytes.len() / 2, bytes.len() - 1] {
+            assert!(matches!(
+                Thresholder::from_bytes(&bytes[..cut]),
+                Err(RcfError::Corrupt(_))
+            ));
+        }
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(matches!(
+            Thresholder::from_bytes(&flipped),
+            Err(RcfError::Corrupt(_))
+        ));
+        assert!(Thresholder::check_scores(&[0.0, 1.5]).is_ok());
+        for bad in [f64::NAN, f64::INFINITY, -0.5] {
+            assert!(Thresholder::check_scores(&[1.0, bad]).is_err());
+        }
+    }
+
+    #[test]
+    fn inconsistent_state_is_refused() {
+        let good = Thresholder::new(ThresholderConfig::default()).unwrap();
+        let mut bad = [good.clone(), good.clone(), good.clone(), good];
+        bad[0].below = 20; // == episode_gap
+        bad[1].below = 3; // counting outside an episode
+        bad[2].recent_at = 5; // with an empty history
+        bad[3].sum = f64::NAN;
+        for t in bad {
+            let bytes = t.to_bytes().unwrap();
+            assert!(matches!(
+                Thresholder::from_bytes(&bytes),
+                Err(RcfError::Corrupt(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn no_new_alert_within_the_spacing() {
+        let cfg = ThresholderConfig {
+            warmup: 10,
+            episode_gap: 2,
+            alert_spacing: 30,
+            ..ThresholderConfig::default()
+        };
+        let mut t = Thresholder::new(cfg).unwrap();
+        for i in 0..100 {
+            t.decide(0.8 + 0.01 * f64::from(i % 3));
+        }
+        assert!(t.alert_possible());
+        assert!(t.decide(5.0).grade > 0.0);
+        for _ in 0..5 {
+            t.decide(0.8);
+        }
+        assert!(!t.in_episode() && !t.alert_possible());
+        // 7 scores after the alert: anomalous, but an episode without an alert.
+        let d = t.decide(5.0);
+        assert!(d.grade == 0.0 && d.in_episode);
+        for _ in 0..30 {
+            t.decide(0.8);
+        }
+        assert!(t.alert_possible());
+        assert!(t.decide(5.0).grade > 0.0, "a new alert after the spacing");
     }
 
     #[test]

@@ -205,7 +205,61 @@ fn run_key_plain(
     }
 }
 
+/// Saved forests read from the store at once, then decoded on the pool.
+const LOAD_CHUNK: usize = 16;
+
+/// A key being loaded: its saved bytes, then its decoded forest.
+type Pending<'a> = (&'a str, Vec<u8>, Option<Result<Forest>>);
+
 impl KeyedForests {
+    /// Makes the wave's keys resident from the store; returns the keys it has not seen. The
+    /// records are read in order, [`LOAD_CHUNK`] at a time (bounding the bytes in flight), and
+    /// decoded on the pool, by the threads that also run and grow the forests: decoded on the
+    /// calling thread, loaded forests came from glibc's arena of that thread while evictions
+    /// freed memory in the pool threads' arenas, and after a cold phase (every row a reload)
+    /// resident memory reached 2.2x `memory_limit` (1,200 keys, limit 300 MB: 643 MB; with
+    /// one arena, 346 MB). A key whose record does not decode stops the wave (its error); the
+    /// keys decoded before it stay resident.
+    fn load_wave<'a, S: Store>(
+        &mut self,
+        store: &mut S,
+        groups: &[Group<'a>],
+    ) -> std::result::Result<Vec<&'a str>, KeyedError<S::Error>> {
+        let mut unknown = Vec::new();
+        let missing: Vec<&'a str> = groups
+            .iter()
+            .map(|g| g.key)
+            .filter(|k| !self.resident.contains_key(*k))
+            .collect();
+        if !self.has_store {
+            return Ok(missing);
+        }
+        for keys in missing.chunks(LOAD_CHUNK) {
+            let mut todo: Vec<Pending<'a>> = Vec::new();
+            for &k in keys {
+                match store.get(k).map_err(KeyedError::Store)? {
+                    Some(bytes) => todo.push((k, bytes, None)),
+                    None => unknown.push(k),
+                }
+            }
+            let this = &*self;
+            for_each_chunk(self.config.forest.threads, &mut todo, |part| {
+                for (k, bytes, out) in part {
+                    *out = Some(this.decode(k, bytes));
+                    *bytes = Vec::new();
+                }
+            });
+            for (k, _, forest) in todo {
+                match forest {
+                    Some(Ok(f)) => self.insert(k.to_owned(), f, false),
+                    Some(Err(e)) => return Err(e.into()),
+                    None => unreachable!("every record of the chunk is decoded"),
+                }
+            }
+        }
+        Ok(unknown)
+    }
+
     /// End of the wave that starts at group `start`: as many groups as fit the limits (at
     /// least one).
     pub(crate) fn wave_end(&self, groups: &[Group<'_>], start: usize) -> usize {
@@ -253,12 +307,7 @@ impl KeyedForests {
         }
         self.enforce_room(store, &keep, extra_keys, extra_bytes)?;
         // Loads before new keys: a store error leaves no key created.
-        let mut unknown = Vec::new();
-        for g in groups {
-            if !self.load(store, g.key)? {
-                unknown.push(g.key);
-            }
-        }
+        let unknown = self.load_wave(store, groups)?;
         if mode != Mode::Score {
             for k in unknown {
                 let f = self.fresh(k);

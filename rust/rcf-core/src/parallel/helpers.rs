@@ -488,7 +488,10 @@ mod tests {
             assert_eq!(blocks, (0..64).map(|x| x * 3).collect::<Vec<u32>>());
         }
         if cores() > 1 {
-            assert!(REVOKED.load(Ordering::Relaxed) > before, "no job was ever taken back");
+            assert!(
+                REVOKED.load(Ordering::Relaxed) > before,
+                "no job was ever taken back"
+            );
         }
     }
 
