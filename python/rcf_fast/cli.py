@@ -1,8 +1,9 @@
 """The ``rcf-fast`` command line: ``rcf-fast consume --stream NAME ...`` scores a Kinesis stream.
 
 State and checkpoints default to local files under ``.rcf-fast/``; ``s3://bucket/key`` or
-``dynamodb://table/id`` put the state in AWS, ``dynamodb://table`` the checkpoints (leases with
-conditional writes, so several processes can share one stream).
+``dynamodb://table/id`` put the state in AWS, ``dynamodb://table`` the checkpoints. ``consume`` is the
+single-process consumer (its leases only keep a second process off the shards it holds); the KCL
+adapter and Flink spread a stream over processes (docs/scale_out.md).
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser(
         "consume",
         help="score a Kinesis stream, one forest per series key",
+        description="Score a Kinesis stream, one forest per series key. consume is the "
+        "single-process consumer: one process reads every shard and resumes from its checkpoints "
+        "when restarted. To spread a stream over processes or hosts, run KCL workers "
+        "(python -m rcf_fast.kinesis.kcl) or Flink (rcf_fast.flink.RandomCutForestFunction): "
+        "see docs/scale_out.md.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     src = c.add_argument_group("stream")
@@ -185,12 +191,8 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the resident forests under this many MB (same mechanism as --max-keys)",
     )
     st.add_argument("--owner", help="lease owner id (default host:pid)")
-    st.add_argument(
-        "--max-shards",
-        type=int,
-        default=None,
-        help="own at most this many shards (several processes sharing a dynamodb:// checkpoint)",
-    )
+    # Removed (consume is single-process); still parsed so that it fails with what to use instead.
+    st.add_argument("--max-shards", type=int, default=None, help=argparse.SUPPRESS)
     st.add_argument(
         "--persist-interval",
         type=float,
@@ -345,8 +347,12 @@ def consume(args: argparse.Namespace) -> int:
     from rcf_fast.kinesis import Boto3ShardSource, Consumer, JsonLinesSink, KinesisSink, TeeSink
     from rcf_fast.kinesis.aws import client_config
     from rcf_fast.kinesis.config import ScorerConfig, _unescape, build_step
+    from rcf_fast.kinesis.consumer import MAX_SHARDS_REMOVED
+    from rcf_fast.kinesis.errors import ConfigError
     from rcf_fast.kinesis.limits import Limits
 
+    if args.max_shards is not None:  # before any file, sink or client is made
+        raise ConfigError(MAX_SHARDS_REMOVED)
     forest = {
         "num_trees": args.num_trees,
         "sample_size": args.sample_size,
@@ -424,7 +430,6 @@ def consume(args: argparse.Namespace) -> int:
         persist_interval=args.persist_interval,
         idle_sleep=args.poll_interval,
         on_status=status_line,
-        max_shards=args.max_shards,
     )
     # SIGTERM (docker stop, systemd, Kubernetes) ends like Ctrl-C: persist, checkpoint, release.
     signal.signal(signal.SIGTERM, lambda signum, frame: consumer.stop())

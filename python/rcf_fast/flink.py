@@ -14,7 +14,8 @@ Use it on a keyed stream of rows ``(key, values)`` or ``(key, values, event_time
 Output rows are ``Row(key, score, count, event_time)``: ``count`` is the number of rows the key's
 forest has learned, this one included (1, 2, 3, ... in order per key; a gap or a repeat would
 mean a lost or twice-learned row), ``event_time`` the row's third field, else the record's
-timestamp, else ``None``.
+timestamp, else ``None``. Read the fields by name (``row.score``, ``row["count"]``), not by position:
+the alert grade and explanation (issue 13) are to follow ``score``.
 
 Each key's forest is the forest ``rcf_fast.KeyedForests(dimensions, seed=seed, **params)`` gives
 that key: a ``RandomCutForest`` with the same parameters and the seed :func:`key_seed` derives from

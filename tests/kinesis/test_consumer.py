@@ -55,9 +55,11 @@ def rows(n: int, keys: int = 8, start: int = 0) -> list[tuple[str, bytes]]:
     ]
 
 
-def test_two_consumers_split_the_shards_and_never_share_one(
+def test_a_second_consumer_takes_no_shard_the_first_holds(
     client: Callable[[str], Any], name: str, tmp_path: Any
 ) -> None:
+    # consume is single-process (max_shards was removed): the leases only keep a second process
+    # on the same checkpoint store off the shards the first one holds.
     kinesis = client("kinesis")
     create_stream(kinesis, name, 4)
     records = rows(400, keys=16)
@@ -72,35 +74,40 @@ def test_two_consumers_split_the_shards_and_never_share_one(
             DynamoDBCheckpointStore(client("dynamodb"), table, name),
             FileStateStore(str(tmp_path / f"state-{i}")),
             owner=f"worker-{i}",
-            max_shards=2,
             idle_sleep=0.05,
             persist_interval=0.2,
         )
         for i in range(2)
     ]
-    owned: list[set[str]] = [set(), set()]
+    held_by_second: set[str] = set()
+    threads: list[threading.Thread] = []
 
     def run(i: int) -> None:
         c = consumers[i]
-        c.on_status = lambda status: owned[i].update(c.owned)
+        if i == 1:
+
+            def watch(status: ConsumerStatus) -> None:
+                if threads[0].is_alive():  # the first consumer still holds its leases
+                    held_by_second.update(c.owned)
+
+            c.on_status = watch
         c.run(stop_after_idle=1.5)
 
-    # Start the second consumer once the first holds its two leases (moto's conditional writes
+    # Start the second consumer once the first holds every lease (moto's conditional writes
     # are not atomic across concurrent requests; DynamoDB's are).
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    threads.extend(threading.Thread(target=run, args=(i,)) for i in range(2))
     threads[0].start()
     deadline = time.monotonic() + 20
-    while len(consumers[0].owned) < 2 and time.monotonic() < deadline:
+    while len(consumers[0].owned) < 4 and time.monotonic() < deadline:
         time.sleep(0.02)
+    assert len(consumers[0].owned) == 4
     threads[1].start()
     for t in threads:
         t.join(timeout=60)
-    assert owned[0] and owned[1] and not owned[0] & owned[1]
-    assert len(owned[0] | owned[1]) == 4
-    ids = [(r["shard_id"], r["sequence_number"]) for s in sinks for r in s.items]
-    assert len(ids) == len(set(ids)) == 400  # every record scored once, by exactly one consumer
-    for i in range(2):
-        assert {r["shard_id"] for r in sinks[i].items} <= owned[i]
+    assert held_by_second == set()
+    assert sinks[1].items == []
+    ids = [(r["shard_id"], r["sequence_number"]) for r in sinks[0].items]
+    assert len(ids) == len(set(ids)) == 400  # every record scored once, by the lease holder
 
 
 def test_latest_and_at_timestamp_initial_positions(

@@ -45,6 +45,12 @@ from rcf_fast.kinesis.stores.file_state import StateStore
 
 log = logging.getLogger("rcf_fast.kinesis")
 INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
+MAX_SHARDS_REMOVED = (
+    "max_shards (--max-shards) was removed: rcf-fast consume is a single-process consumer; a "
+    "stream split over processes by it lost a dead process's shards or restarted their forests. "
+    "Run one consume per stream, or scale out with KCL workers (python -m rcf_fast.kinesis.kcl) "
+    "or Flink (rcf_fast.flink.RandomCutForestFunction): see docs/scale_out.md"
+)
 
 
 @dataclass
@@ -94,9 +100,10 @@ class Consumer:
         (with ``timestamp``).
     persist_interval : float
         Seconds between persists (flush, state, checkpoints); 0 persists after every batch.
-    max_shards : int, optional
-        Own at most this many shards at once, leaving the rest to other consumers of the stream
-        (each with its own state store and the same shared checkpoint store).
+    max_shards : None
+        Removed: a value raises ``ConfigError``. The consumer is single-process (it takes every
+        shard it can lease); spread a stream over processes with the KCL adapter or Flink
+        (docs/scale_out.md). The leases only keep a second process off the shards one holds.
     """
 
     def __init__(
@@ -124,6 +131,8 @@ class Consumer:
         max_retries: int = 8,
         max_retry_backoff: float = 30.0,
     ) -> None:
+        if max_shards is not None:
+            raise ConfigError(MAX_SHARDS_REMOVED)
         if initial_position not in INITIAL_POSITIONS:
             raise ConfigError(
                 f"initial position {initial_position!r}: expected one of {INITIAL_POSITIONS}"
@@ -148,7 +157,6 @@ class Consumer:
         self.max_backoff = max_backoff
         self.base_backoff = base_backoff
         self.shard_refresh_interval = shard_refresh_interval
-        self.max_shards = max_shards
         self.sleep = sleep
         self.clock = clock
         self.rng = random.Random(seed)
@@ -289,8 +297,6 @@ class Consumer:
                 continue
             if not all(self._parent_done(p) for p in info.parents):
                 continue
-            if self.max_shards is not None and len(self.owned) >= self.max_shards:
-                break
             if not self.checkpoints.acquire(info.shard_id, self.owner, self.lease_seconds):
                 continue
             cp = self.checkpoints.get(info.shard_id)
