@@ -86,6 +86,9 @@ impl Component {
                 if fifo.len() >= capacity {
                     let old = fifo.pop_front().expect("non-empty window");
                     change.removed = self.tree.delete(store, old, sc)?;
+                } else if fifo.len() + 1 == capacity {
+                    // Full from now on: the tree's arrays need no room beyond one more leaf.
+                    self.tree.fit(capacity + 1);
                 }
                 fifo.push_back(slot);
             }
@@ -116,6 +119,8 @@ impl Component {
                     sift_up(weights, leaves, last);
                     if weights.len() == capacity {
                         *next = t + jump(weights[0], age, lambda, &mut self.rng);
+                        // Full from now on: the tree's arrays need no room beyond one more leaf.
+                        self.tree.fit(capacity + 1);
                     }
                 } else if t >= *next {
                     let w = kept_weight(weights[0], age, lambda, &mut self.rng);

@@ -144,6 +144,24 @@ impl Tree {
         self.leaf.reserve_exact(1);
     }
 
+    /// Gives back the room the arrays grew beyond `max_leaves` leaves (and as many nodes): a
+    /// tree never holds more, and growing by a quarter overshoots the last step by up to 13%
+    /// (a full standard forest: 1.02 MB of heap instead of 0.96 MB).
+    pub fn fit(&mut self, max_leaves: usize) {
+        // A fresh exact allocation, the old one freed whole (shrinking in place left the tails
+        // as small free chunks: 18 KB more resident memory per standard forest).
+        fn refit<T: Clone>(v: &mut Vec<T>, cap: usize) {
+            if v.capacity() > cap.max(v.len()) {
+                let mut exact = Vec::with_capacity(cap.max(v.len()));
+                exact.extend_from_slice(v);
+                *v = exact;
+            }
+        }
+        refit(&mut self.nodes, max_leaves);
+        refit(&mut self.node_box, max_leaves);
+        refit(&mut self.leaf, max_leaves);
+    }
+
     /// Root reference (`NIL` when empty).
     pub fn root(&self) -> u16 {
         self.root
