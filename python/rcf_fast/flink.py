@@ -25,7 +25,10 @@ fields are only ever appended).
 The ``ANOMALIES`` side output carries the rows with ``is_anomaly`` and their explanation:
 ``Row(key, score, count, event_time, values, grade, attribution)`` where ``attribution`` is
 ``Row(high, low)``, each a list of one double per input dimension (``RandomCutForest.attribution``
-computed on the forest before it learns the row, so it explains the score).
+computed on the forest before it learns the row, so it explains the score). A job must take at
+least one of the side outputs (``get_side_output``, even to discard it): when a job takes none,
+PyFlink sends side-output records down the main output, whose coder fails on the first alert or
+bad row.
 
 Each key's forest is the forest ``rcf_fast.KeyedForests(dimensions, seed=seed, **params)`` gives
 that key: a ``RandomCutForest`` with the same parameters and the seed :func:`key_seed` derives from
