@@ -98,7 +98,7 @@ class Noop(Measured):
 
     def process_element(self, value, ctx):  # type: ignore[no-untyped-def]
         self._tick()
-        yield Row(ctx.get_current_key(), 0.0, self._rows, None)
+        yield Row(ctx.get_current_key(), 0.0, self._rows, None, None, False)
 
 
 def rows(n: int, keys: int) -> list[tuple[str, list[float]]]:

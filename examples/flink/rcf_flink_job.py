@@ -11,8 +11,12 @@ to OUT.json; the properties come from application_properties.json next to this f
 Input records: JSON objects such as ``{"host": "web-1", "cpu": 0.93, "ts": 1700000000000}``;
 ``key_field`` names the key, ``value_fields`` the values (comma-separated), ``time_field`` the
 optional event time (milliseconds). Output records: JSON ``{"key", "score", "count",
-"event_time"}``; anomalies (score >= anomaly_threshold) and rows that could not be read go to
-their own streams when ``anomaly_stream_arn`` / ``bad_rows_stream_arn`` are set.
+"event_time", "grade", "is_anomaly"}`` (each key's scores graded by its own ``Thresholder``;
+``grading`` "false" grades nothing and flags scores >= ``anomaly_threshold`` instead; the
+Thresholder parameters ``z_factor``, ``score_floor``, ``horizon``, ``warmup``, ``episode_gap``,
+``alert_spacing`` may be set in the "rcf" group). Alerts, with their ``values``, ``grade`` and
+``attribution`` (``{"high": [...], "low": [...]}`` per value field), and rows that could not be
+read go to their own streams when ``anomaly_stream_arn`` / ``bad_rows_stream_arn`` are set.
 """
 
 from __future__ import annotations
@@ -41,6 +45,15 @@ FOREST_KEYS = {
     "scoring": str,
     "output_after": int,
 }
+# Alert grading (rcf_fast.Thresholder) parameters read from the "rcf" property group.
+GRADING_KEYS = {
+    "z_factor": float,
+    "score_floor": float,
+    "horizon": float,
+    "warmup": int,
+    "episode_gap": int,
+    "alert_spacing": int,
+}
 
 
 def load_properties(path: Path) -> dict[str, dict[str, str]]:
@@ -55,7 +68,9 @@ def rcf_settings(props: dict[str, dict[str, str]]) -> dict[str, Any]:
     unknown = (
         set(rcf)
         - set(FOREST_KEYS)
+        - set(GRADING_KEYS)
         - {
+            "grading",
             "key_field",
             "value_fields",
             "time_field",
@@ -68,6 +83,12 @@ def rcf_settings(props: dict[str, dict[str, str]]) -> dict[str, Any]:
         raise ValueError(f"unknown properties in group 'rcf': {sorted(unknown)}")
     if "seed" not in rcf:
         raise ValueError("property rcf.seed is required (every restore must derive the same seeds)")
+    grading_on = rcf.get("grading", "true").strip().lower()
+    if grading_on not in ("true", "false"):
+        raise ValueError(f"property rcf.grading must be true or false, got {rcf['grading']!r}")
+    grading: dict[str, Any] | bool = False
+    if grading_on == "true":
+        grading = {k: GRADING_KEYS[k](v) for k, v in rcf.items() if k in GRADING_KEYS}
     return {
         "key_field": rcf.get("key_field", "key"),
         "value_fields": [f.strip() for f in rcf.get("value_fields", "value").split(",")],
@@ -75,6 +96,7 @@ def rcf_settings(props: dict[str, dict[str, str]]) -> dict[str, Any]:
         "seed": int(rcf["seed"]),
         "anomaly_threshold": float(rcf.get("anomaly_threshold", "2.0")),
         "cache_size": int(rcf.get("cache_size", "128")),
+        "grading": grading,
         "params": {k: FOREST_KEYS[k](v) for k, v in rcf.items() if k in FOREST_KEYS},
     }
 
@@ -109,6 +131,7 @@ def build(
         len(vf),
         seed=settings["seed"],
         anomaly_threshold=settings["anomaly_threshold"],
+        grading=settings["grading"],
         cache_size=settings["cache_size"],
         **settings["params"],
     )
@@ -117,7 +140,7 @@ def build(
     )
 
     def as_json(r: Row) -> str:
-        return json.dumps(r.as_dict())
+        return json.dumps(r.as_dict(recursive=True))
 
     return (
         scored.map(as_json, output_type=Types.STRING()),

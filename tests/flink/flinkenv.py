@@ -67,3 +67,18 @@ def reference_scores(
     for key, values in rows:
         out.setdefault(key, []).append(float(keyed.score_update(key, list(values))))
     return out
+
+
+def reference_grades(
+    scores: dict[str, list[float]], **grading: Any
+) -> dict[str, list[tuple[float, bool]]]:
+    """Each key's (grade, is_anomaly) from its own ``rcf_fast.Thresholder(**grading)`` fed the
+    key's scores in order."""
+    import rcf_fast
+
+    out: dict[str, list[tuple[float, bool]]] = {}
+    for key, key_scores in scores.items():
+        t = rcf_fast.Thresholder(**grading)
+        graded = [t.process(s) for s in key_scores]
+        out[key] = [(float(g["grade"]), bool(g["is_anomaly"])) for g in graded]
+    return out

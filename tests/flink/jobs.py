@@ -25,8 +25,22 @@ from rcf_fast.flink import RandomCutForestFunction
 
 PARAMS: dict[str, Any] = {"shingle_size": 4, "num_trees": 20, "sample_size": 64}
 SEED = 7
+# Short warm-up: each key of the equality job has only 60 rows.
+GRADING: dict[str, Any] = {"warmup": 10}
 ROW_TYPE = Types.TUPLE([Types.STRING(), Types.LIST(Types.DOUBLE())])
-FLAT = Types.TUPLE([Types.STRING(), Types.STRING(), Types.DOUBLE(), Types.LONG(), Types.STRING()])
+# (kind, key, score, count, reason, grade, is_anomaly, attribution high + low)
+FLAT = Types.TUPLE(
+    [
+        Types.STRING(),
+        Types.STRING(),
+        Types.DOUBLE(),
+        Types.LONG(),
+        Types.STRING(),
+        Types.DOUBLE(),
+        Types.BOOLEAN(),
+        Types.LIST(Types.DOUBLE()),
+    ]
+)
 
 
 def equality_rows(n: int = 240, keys: int = 4) -> list[tuple[str, list[float]]]:
@@ -42,30 +56,52 @@ def equality_rows(n: int = 240, keys: int = 4) -> list[tuple[str, list[float]]]:
 BAD_ROWS = [("host-0", [float("nan")]), ("host-1", [1.0, 2.0])]
 
 
+# One spike per key after the failure: each is graded (an alert) only by a thresholder that has
+# seen the key's scores from before the failure (a fresh one would still be warming up).
+FAILOVER_SPIKES = (450, 481, 512)
+
+
 def failover_row(i: int) -> tuple[str, list[float]]:
-    return (f"host-{(i * 7) % 3}", [math.sin(i / 5.0) + 0.1 * (i % 3)])
+    spike = 25.0 if i in FAILOVER_SPIKES else 0.0
+    return (f"host-{(i * 7) % 3}", [spike + math.sin(i / 5.0) + 0.1 * (i % 3)])
 
 
 def equality(out_json: str, work: str) -> None:
     """Both state modes side by side on a collection source; main and side outputs flattened
-    to (kind, key, score, count, reason)."""
+    to ``FLAT``."""
     env = local_env(2)
     rows = equality_rows()
     ds = env.from_collection(rows[:100] + BAD_ROWS + rows[100:], type_info=ROW_TYPE)
     keyed = ds.key_by(lambda r: r[0], key_type=Types.STRING())
     streams = []
     for mode in ("object", "bytes"):
-        fn = RandomCutForestFunction(1, seed=SEED, state=mode, anomaly_threshold=2.5, **PARAMS)
+        fn = RandomCutForestFunction(1, seed=SEED, state=mode, grading=GRADING, **PARAMS)
         out = keyed.process(fn, output_type=RandomCutForestFunction.output_type())
-        streams.append(out.map(lambda r, m=mode: (m, r[0], r[1], r[2], ""), output_type=FLAT))
+        streams.append(
+            out.map(
+                lambda r, m=mode: (m, r.key, r.score, r["count"], "", r.grade, r.is_anomaly, []),
+                output_type=FLAT,
+            )
+        )
         streams.append(
             out.get_side_output(RandomCutForestFunction.BAD_ROWS).map(
-                lambda r, m=mode: (m + "-bad", r[0], 0.0, 0, r[2]), output_type=FLAT
+                lambda r, m=mode: (m + "-bad", r[0], 0.0, 0, r[2], 0.0, False, []),
+                output_type=FLAT,
             )
         )
         streams.append(
             out.get_side_output(RandomCutForestFunction.ANOMALIES).map(
-                lambda r, m=mode: (m + "-anomaly", r[0], r[1], r[2], ""), output_type=FLAT
+                lambda r, m=mode: (
+                    m + "-anomaly",
+                    r.key,
+                    r.score,
+                    r["count"],
+                    "",
+                    r.grade,
+                    True,
+                    list(r.attribution.high) + list(r.attribution.low),
+                ),
+                output_type=FLAT,
             )
         )
     result = [list(r) for r in streams[0].union(*streams[1:]).execute_and_collect()]
@@ -129,7 +165,24 @@ def failover(out_json: str, work: str) -> None:
         RandomCutForestFunction(1, seed=SEED, **PARAMS),
         output_type=RandomCutForestFunction.output_type(),
     )
-    result = [list(r) for r in out.execute_and_collect()]
+    # (kind, key, score, count, grade, is_anomaly); a job must take one of the function's side
+    # outputs (PyFlink sends side-output records down the main output otherwise).
+    flat = Types.TUPLE(
+        [
+            Types.STRING(),
+            Types.STRING(),
+            Types.DOUBLE(),
+            Types.LONG(),
+            Types.DOUBLE(),
+            Types.BOOLEAN(),
+        ]
+    )
+    main = out.map(lambda r: ("main", r[0], r[1], r[2], r[4], r[5]), output_type=flat)
+    alerts = out.get_side_output(RandomCutForestFunction.ANOMALIES).map(
+        lambda r: ("anomaly", r.key, r.score, r["count"], r.grade, r.attribution.high[0] > 0),
+        output_type=flat,
+    )
+    result = [list(r) for r in main.union(alerts).execute_and_collect()]
     Path(out_json).write_text(json.dumps(result))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .flinkenv import reference_scores
+from .flinkenv import reference_grades, reference_scores
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flink"
 sys.path.insert(0, str(EXAMPLE))
@@ -22,6 +22,11 @@ def test_properties_are_validated() -> None:
     settings = example.rcf_settings(props)
     assert settings["seed"] == 7 and settings["value_fields"] == ["cpu"]
     assert settings["params"] == {"shingle_size": 4, "num_trees": 50, "sample_size": 128}
+    assert settings["grading"] == {"warmup": 50}
+    off = example.rcf_settings({"rcf": {"seed": "1", "grading": "False", "warmup": "5"}})
+    assert off["grading"] is False
+    with pytest.raises(ValueError, match="rcf.grading must be true or false"):
+        example.rcf_settings({"rcf": {"seed": "1", "grading": "maybe"}})
     with pytest.raises(ValueError, match="rcf.seed is required"):
         example.rcf_settings({"rcf": {"key_field": "host"}})
     with pytest.raises(ValueError, match="unknown properties"):
@@ -55,15 +60,21 @@ def test_local_run_of_the_managed_flink_job(tmp_path: Path) -> None:
         if values:
             rows.append((key, values))
     expected = reference_scores(rows, 1, settings["seed"], **settings["params"])
+    expected_grades = reference_grades(expected, **settings["grading"])
     got: dict[str, list[float]] = {}
+    grades: dict[str, list[tuple[float, bool]]] = {}
     times: dict[str, list[int]] = {}
     for r in result["score"]:
         got.setdefault(r["key"], []).append(r["score"])
+        grades.setdefault(r["key"], []).append((r["grade"], r["is_anomaly"]))
         times.setdefault(r["key"], []).append(r["event_time"])
         assert r["count"] == len(got[r["key"]])
     assert got == expected
+    assert grades == expected_grades
     assert all(t == sorted(t) and t[0] == 1_700_000_000_000 for t in times.values())
     assert len(result["bad"]) == 2
     assert {b["key"].split(":")[0] for b in result["bad"]} == {"unreadable"}
     spikes = [a for a in result["anomaly"] if a["key"] == "web-2" and a["values"] == [9.0]]
-    assert len(spikes) == 1 and spikes[0]["score"] >= settings["anomaly_threshold"]
+    assert len(spikes) == 1 and spikes[0]["grade"] > 0
+    assert spikes[0]["attribution"]["high"][0] > spikes[0]["attribution"]["low"][0]
+    assert len(result["anomaly"]) == sum(a for v in grades.values() for _, a in v)
