@@ -103,8 +103,8 @@ def caption(r: dict[str, Any]) -> str:
     m = r["machine"]
     load = m.get("load_average")
     busy = (
-        f"; load average {load[0]:.1f} when it started (other work on the machine; with every "
-        "core busy, `threads=1` beats the default)"
+        f"; load average {load[0]:.1f} when it started (on a busy machine the default `threads` "
+        "falls back to the calling thread, as fast as `threads=1`)"
         if load
         else ""
     )
