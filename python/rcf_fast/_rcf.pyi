@@ -244,6 +244,10 @@ class Thresholder:
     def scores_seen(self) -> int: ...
     @property
     def in_episode(self) -> bool: ...
+    def can_alert_within(self, m: int) -> bool:
+        """Whether any of the next ``m`` scores could raise an alert (False: certainly none:
+        still warming up, too soon after the last alert, or inside an episode that cannot end
+        before them)."""
     @property
     def z_factor(self) -> float: ...
     @property
@@ -418,13 +422,13 @@ class KeyedForests:
     def score_many(self, keys: Iterable[str], x: ArrayLike) -> NDArray[np.float64]:
         """Scores each row of ``X`` for its key without learning."""
     def score_update_explain(
-        self, keys: Iterable[str], x: ArrayLike, min_score: float
+        self, keys: Iterable[str], x: ArrayLike, min_score: float | Sequence[float] | ArrayLike
     ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
         """Like ``score_update_many`` (bit-identical scores), plus the attribution of exactly
-        the rows scoring at least ``min_score``, on the key's forest before the row is learned
-        (shingle positions summed per input dimension): ``(scores, rows, high, low)`` with
-        ``high``/``low`` of shape ``(len(rows), dimensions)``. ``-inf`` explains every row,
-        ``inf`` none; NaN raises ``ValueError``."""
+        the rows scoring at least ``min_score`` (one number, or one per row), on the key's
+        forest before the row is learned (shingle positions summed per input dimension):
+        ``(scores, rows, high, low)`` with ``high``/``low`` of shape ``(len(rows),
+        dimensions)``. ``-inf`` explains every row, ``inf`` none; NaN raises ``ValueError``."""
     def adopt(self, key: str, data: bytes) -> None:
         """Makes ``data`` (a ``RandomCutForest.to_bytes()`` with these parameters, any seed)
         the forest of ``key``; it continues exactly and keeps its seed."""

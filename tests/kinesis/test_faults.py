@@ -272,7 +272,14 @@ def test_kill_restart_reshard_matches_clean_pass(
     # emission was computed from a state that is a prefix of the clean pass.
     for r in out["results"]:
         c = clean_results[(r["shard_id"], r["sequence_number"], r["sub_sequence_number"])]
-        assert r["score"] == c["score"] and r["attribution"] == c["attribution"]
+        assert r["score"] == c["score"] and r["is_anomaly"] == c["is_anomaly"]
+        assert r.get("grade") == c.get("grade")  # per-key graders continue exactly too
+        if c["is_anomaly"]:  # every alert is explained, from the same forest
+            assert r["attribution"] == c["attribution"] is not None
+        elif r["attribution"] is not None and c["attribution"] is not None:
+            # Rows near a threshold may be explained or not depending on how rows were
+            # batched; when both runs explained one, the explanations are the same.
+            assert r["attribution"] == c["attribution"]
 
     # Final forests: none learned twice, order kept, equal to the clean single pass.
     final: Any = make_forests(kind)

@@ -182,6 +182,15 @@ class KeyedForests:
         )
 
 
+class _Alerts(float):
+    """``min_score`` meaning "the rows that can be alerts of their key's thresholder"
+    (``EngineForests.alert_bounds``); as a number (for other forests) the grading floor."""
+
+
+#: See ``_Alerts``.
+ALERTS = _Alerts(1.0)
+
+
 def _fold(values: Any, dims: int) -> np.ndarray:
     """Attribution per input dimension (a shingled one has one entry per slot and dimension)."""
     arr = np.asarray(values, dtype=np.float64).ravel()
@@ -382,6 +391,54 @@ class EngineForests:
             alert[idx] = out["is_anomaly"]
         return grade, alert
 
+    def alert_bounds(self, keys: list[str]) -> np.ndarray:
+        """Per row, a score below which the row cannot be an alert of its key's thresholder in
+        this call (so it needs no explanation): +inf when none of the key's rows of the call can
+        be an alert (``Thresholder.can_alert_within``: warm-up, spacing after an alert, an
+        episode going on), else a lower bound of every threshold its thresholder can have over
+        them.
+
+        Why it is a bound: the threshold is max(floor, mean + z * dev) of time-decayed score
+        statistics, and each learned score (never negative) multiplies the mean and the variance
+        by at least rho = keep * W / (keep * W + 1) (W the decayed weight, keep = 1 - 1/horizon;
+        the weighted-variance update adds a non-negative term to keep * W * var). After m
+        scores mean + z * dev >= r * (mean0 + z * dev0) with r the product of the m factors
+        (sqrt(r) >= r). 0.999 absorbs rounding.
+        """
+        counts: dict[str, int] = {}
+        for key in keys:
+            counts[key] = counts.get(key, 0) + 1
+        bound: dict[str, float] = {}
+        floor_of_new: float | None = None
+        for key, m in counts.items():
+            g = self.graders.get(key)
+            if g is None:
+                # Not in memory: its thresholder may be in the store (read with the forest
+                # during the call), so nothing is assumed about it but the floor. (Creating
+                # one here would shadow the saved one.)
+                if floor_of_new is None:
+                    import rcf_fast
+
+                    floor_of_new = float(rcf_fast.Thresholder(**(self.grading or {})).score_floor)
+                bound[key] = floor_of_new
+                continue
+            floor, seen = float(g.score_floor), int(g.scores_seen)
+            if not g.can_alert_within(m):  # warming up, spacing, or an episode going on
+                bound[key] = math.inf
+                continue
+            t0 = float(g.threshold)
+            if not math.isfinite(t0) or t0 <= floor:
+                bound[key] = floor
+                continue
+            keep = 1.0 - 1.0 / float(g.horizon)
+            w = (1.0 - keep**seen) / (1.0 - keep)
+            r = 1.0
+            for _ in range(m):
+                r *= keep * w / (keep * w + 1.0)
+                w = keep * w + 1.0
+            bound[key] = max(floor, 0.999 * r * t0)
+        return np.array([bound[k] for k in keys])
+
     def grader_bytes(self) -> dict[str, str]:
         """Every key's thresholder state (base64), for a whole-state blob."""
         return {
@@ -407,8 +464,9 @@ class EngineForests:
 
     def _grader_from_header(self, key: str, header: dict[str, Any]) -> None:
         text = header.get("grader")
-        if text is None or self.grading is None or key in self.graders:
-            return  # in memory it is the same or newer (kept when its forest was evicted)
+        if text is None or self.grading is None:
+            return
+        # The forest is being loaded from this record: its thresholder comes with it.
         import rcf_fast
 
         try:
@@ -449,7 +507,8 @@ class EngineForests:
         engine = self.ensure(points.shape[1])
         self.graded = None
         if self.state is None or origins is None:
-            out = engine.score_update_explain(keys, points, min_score)
+            bounds = self.alert_bounds(keys) if min_score is ALERTS else min_score
+            out = engine.score_update_explain(keys, points, bounds)
             if self.grading is not None:
                 self.graded = self.grade(keys, out[0])
             return out  # type: ignore[no-any-return]
@@ -473,9 +532,10 @@ class EngineForests:
             for key in inflight:
                 self.state.key_positions(key)  # known before the engine may save the key
             self.state.inflight = inflight
+            bounds = self.alert_bounds(keys[a:b]) if min_score is ALERTS else min_score
             try:
                 scores, rows, high, low = engine.score_update_explain(
-                    keys[a:b], points[a:b], min_score
+                    keys[a:b], points[a:b], bounds
                 )
             finally:
                 self.state.inflight = {}

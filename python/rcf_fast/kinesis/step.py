@@ -34,7 +34,7 @@ from rcf_fast._rcf import StateError as CoreStateError
 from rcf_fast.kinesis.decoders.base import Decoder
 from rcf_fast.kinesis.decoders.csv_decoder import CsvDecoder
 from rcf_fast.kinesis.errors import ConfigError, DecodeError, StateError
-from rcf_fast.kinesis.forests import EngineForests, KeyedForests
+from rcf_fast.kinesis.forests import ALERTS, EngineForests, KeyedForests
 from rcf_fast.kinesis.limits import DEFAULT_LIMITS, Limits, excerpt
 from rcf_fast.kinesis.records import Event, EventFailure, EventSkip, Position, RawRecord
 from rcf_fast.kinesis.schema import (
@@ -172,10 +172,10 @@ class ScoringStep:
     explain : "anomalies", "always" or "never"
         Which results carry an attribution (per value field, ``{"high", "low"}``: how much of
         the score comes from the value being above / below what the key's forest expects,
-        computed before the event is learned). "anomalies" (default): with grading, results
-        scoring at least the thresholders' ``score_floor`` (every alert is among them: a
-        threshold is never below the floor); without, results scoring at least
-        ``anomaly_threshold``. "always": every result; "never": none. A result without one
+        computed before the event is learned). "anomalies" (default): with grading, every
+        alert, plus the few results that score near their key's threshold (the engine is given
+        a per-row lower bound of the threshold, ``EngineForests.alert_bounds``); without,
+        results scoring at least ``anomaly_threshold``. "always": every result; "never": none. A result without one
         has ``"attribution": null``. The engine computes it only for those rows.
     forests : EngineForests or KeyedForests, optional
         The forests (default: an ``EngineForests`` over ``rcf_fast.KeyedForests``). A
@@ -568,7 +568,7 @@ class ScoringStep:
         if self.explain == "never":
             return math.inf
         if self.grading is not None and isinstance(self.forests, EngineForests):
-            return self.score_floor
+            return ALERTS  # per row: the rows that can be alerts (EngineForests.alert_bounds)
         return self.anomaly_threshold
 
     def _score_pending(self, pending: list[_Pending]) -> None:

@@ -645,6 +645,13 @@ impl PyThresholder {
         self.read().in_episode()
     }
 
+    /// Whether any of the next ``m`` scores could raise an alert (False: certainly none: still
+    /// warming up, too soon after the last alert, or inside an episode that cannot end before
+    /// them). Lets a caller skip work, e.g. explanations, for rows that cannot be alerts.
+    fn can_alert_within(&self, m: u64) -> bool {
+        self.read().can_alert_within(m)
+    }
+
     /// The z-factor of the threshold.
     #[getter]
     fn z_factor(&self) -> f64 {

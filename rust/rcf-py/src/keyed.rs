@@ -340,6 +340,7 @@ impl PyKeyed {
     /// of exactly the rows scoring at least ``min_score``, computed on the key's forest before
     /// that row is learned (what ``attribution(x)`` then ``score_update(x)`` give; shingle
     /// positions summed per input dimension). ``-inf`` explains every row, ``inf`` none.
+    /// ``min_score`` is one number for every row, or one per row (a 1-D sequence).
     /// Returns ``(scores, rows, high, low)``: ``rows`` the explained row indices (ascending),
     /// ``high``/``low`` of shape ``(len(rows), dimensions)``. Releases the GIL.
     fn score_update_explain<'py>(
@@ -347,14 +348,33 @@ impl PyKeyed {
         py: Python<'py>,
         keys: &Bound<'py, PyAny>,
         x: &Bound<'py, PyAny>,
-        min_score: f64,
+        min_score: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        if min_score.is_nan() {
+        let keys = key_list(keys)?;
+        let bounds: Vec<f64> = match min_score.extract::<f64>() {
+            Ok(m) => vec![m; keys.len()],
+            Err(_) => min_score.extract::<Vec<f64>>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "min_score must be a number or a sequence of one number per row, got {}",
+                    min_score
+                        .get_type()
+                        .name()
+                        .map_or_else(|_| "?".into(), |n| n.to_string())
+                ))
+            })?,
+        };
+        if bounds.iter().any(|m| m.is_nan()) {
             return Err(PyValueError::new_err(
                 "min_score must be a number (-inf explains every row, inf none), got nan",
             ));
         }
-        let keys = key_list(keys)?;
+        if bounds.len() != keys.len() {
+            return Err(PyValueError::new_err(format!(
+                "expected one min_score per row: got {} for {} keys",
+                bounds.len(),
+                keys.len()
+            )));
+        }
         let d = self.dims(py);
         let rows = arrays::rows(x, d)?;
         let n = rows.as_array().nrows();
@@ -366,7 +386,9 @@ impl PyKeyed {
         }
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         let (scores, explained) = arrays::with_slice(&rows, |s| {
-            self.with(py, |k, io| k.score_update_explain(io, &refs, s, min_score))
+            self.with(py, |k, io| {
+                k.score_update_explain_rows(io, &refs, s, &bounds)
+            })
         })?;
         let m = explained.len();
         let mut idx = Vec::with_capacity(m);

@@ -160,6 +160,21 @@ impl Thresholder {
             && self.threshold().is_finite()
     }
 
+    /// Whether any of the next `m` scores could raise an alert; false means certainly none:
+    /// still warming up for all of them (the threshold is infinite until `warmup` scores were
+    /// learned), too close to the last alert for all of them (`since_alert` grows by one per
+    /// score and must pass `alert_spacing`), or inside an episode that cannot end before them
+    /// (it needs `episode_gap - below` more scores below the threshold).
+    pub fn can_alert_within(&self, m: u64) -> bool {
+        if m == 0 || self.count.saturating_add(m) <= self.config.warmup as u64 {
+            return false;
+        }
+        if self.since_alert.saturating_add(m) <= self.config.alert_spacing as u64 {
+            return false;
+        }
+        !(self.in_episode && m <= self.config.episode_gap.saturating_sub(self.below) as u64)
+    }
+
     /// Scores seen (zeros of a forest that is not ready are not counted).
     pub fn count(&self) -> u64 {
         self.count

@@ -123,8 +123,8 @@ fn prefetch(f: &Forest) {
     let _ = f;
 }
 
-/// Score-then-learn of a key's rows that also returns, for every row scoring at least
-/// `min_score`, the attribution of that row on the forest before it learns the row (what
+/// Score-then-learn of a key's rows that also returns, for every row scoring at least its
+/// `min_scores` entry, the attribution of that row on the forest before it learns the row (what
 /// `attribution(x)` then `score_update(x)` give). `-inf` explains every row: attribution, then
 /// the fused score-and-learn pass. `+inf` explains none: the fused pass alone. Otherwise each
 /// row is scored (read-only), explained if needed, then learned; the second walk finds the
@@ -134,7 +134,7 @@ fn run_key_explain(
     forest: &mut Forest,
     rows: &[usize],
     data: &[f64],
-    min_score: f64,
+    min_scores: &[f64],
 ) -> Result<KeyOut> {
     let d = forest.config().dimensions;
     let row = |i: usize| &data[i * d..(i + 1) * d];
@@ -142,6 +142,8 @@ fn run_key_explain(
     let mut explained = Vec::new();
     for &i in rows {
         let x = row(i);
+        // Row `i`'s own bound (one value per row of the call).
+        let min_score = min_scores[i];
         if min_score == f64::NEG_INFINITY {
             explained.push((i, forest.attribution(x)?));
             scores.push(forest.score_update(x)?);
@@ -166,7 +168,7 @@ fn run_key(
     rows: &[usize],
     data: &[f64],
     mode: Mode,
-    explain: Option<f64>,
+    explain: Option<&[f64]>,
 ) -> Result<KeyOut> {
     if let (Mode::ScoreUpdate, Some(min)) = (mode, explain) {
         return run_key_explain(forest, rows, data, min);
@@ -291,7 +293,7 @@ impl KeyedForests {
         groups: &[Group<'_>],
         data: &[f64],
         mode: Mode,
-        explain: Option<f64>,
+        explain: Option<&[f64]>,
         out: &mut [f64],
         explained: &mut Vec<(usize, DiVector)>,
     ) -> std::result::Result<(), KeyedError<S::Error>> {

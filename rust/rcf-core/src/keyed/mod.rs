@@ -430,15 +430,41 @@ impl KeyedForests {
         data: &[f64],
         min_score: f64,
     ) -> std::result::Result<(Vec<f64>, Vec<(usize, DiVector)>), KeyedError<S::Error>> {
-        if min_score.is_nan() {
+        let bounds = vec![min_score; keys.len()];
+        self.score_update_explain_rows(store, keys, data, &bounds)
+    }
+
+    /// [`KeyedForests::score_update_explain`] with a bound per row: row `i` is explained when
+    /// it scores at least `min_scores[i]` (for instance each key's alert threshold, or a lower
+    /// bound of it). `min_scores` has one entry per row; NaN is refused.
+    #[allow(clippy::type_complexity)]
+    pub fn score_update_explain_rows<S: Store>(
+        &mut self,
+        store: &mut S,
+        keys: &[&str],
+        data: &[f64],
+        min_scores: &[f64],
+    ) -> std::result::Result<(Vec<f64>, Vec<(usize, DiVector)>), KeyedError<S::Error>> {
+        if min_scores.iter().any(|m| m.is_nan()) {
             return Err(RcfError::param(
                 "min_score",
                 "must be a number (-inf explains every row, inf none), got NaN",
             )
             .into());
         }
+        if min_scores.len() != keys.len() {
+            return Err(RcfError::param(
+                "min_score",
+                format!(
+                    "expected one bound per row: got {} bounds and {} keys",
+                    min_scores.len(),
+                    keys.len()
+                ),
+            )
+            .into());
+        }
         let (scores, mut explained) =
-            self.run_many_explained(store, keys, data, Mode::ScoreUpdate, Some(min_score))?;
+            self.run_many_explained(store, keys, data, Mode::ScoreUpdate, Some(min_scores))?;
         explained.sort_unstable_by_key(|(i, _)| *i);
         Ok((scores, explained))
     }
@@ -450,7 +476,7 @@ impl KeyedForests {
         keys: &[&str],
         data: &[f64],
         mode: Mode,
-        explain: Option<f64>,
+        explain: Option<&[f64]>,
     ) -> std::result::Result<(Vec<f64>, Vec<(usize, DiVector)>), KeyedError<S::Error>> {
         let d = self.config.forest.dimensions;
         if data.len() != keys.len() * d {
