@@ -182,13 +182,26 @@ class KeyedForests:
         )
 
 
-class _Alerts(float):
-    """``min_score`` meaning "the rows that can be alerts of their key's thresholder"
-    (``EngineForests.alert_bounds``); as a number (for other forests) the grading floor."""
+class _Alerts:
+    """The ``min_score`` of ``EngineForests.score_explain`` that means "the rows that can be
+    alerts of their key's thresholder" (``EngineForests.alert_bounds``, per engine call)."""
 
 
 #: See ``_Alerts``.
-ALERTS = _Alerts(1.0)
+ALERTS = _Alerts()
+
+
+def _encode_grader(grader: Any) -> str:
+    """A thresholder's state as base64 text (a record header or a blob header holds it)."""
+    return base64.b64encode(grader.to_bytes()).decode("ascii")
+
+
+def _rows_by_key(keys: list[str]) -> dict[str, list[int]]:
+    """Row indices of each key, in order (keys in order of first appearance)."""
+    rows: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        rows.setdefault(key, []).append(i)
+    return rows
 
 
 def _fold(values: Any, dims: int) -> np.ndarray:
@@ -380,9 +393,7 @@ class EngineForests:
     def grade(self, keys: list[str], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Grades and alert flags of ``scores`` (row i of key ``keys[i]``), each key's scores
         fed to its thresholder in order."""
-        rows: dict[str, list[int]] = {}
-        for i, key in enumerate(keys):
-            rows.setdefault(key, []).append(i)
+        rows = _rows_by_key(keys)
         grade = np.zeros(len(keys))
         alert = np.zeros(len(keys), dtype=bool)
         for key, idx in rows.items():
@@ -405,30 +416,25 @@ class EngineForests:
         scores mean + z * dev >= r * (mean0 + z * dev0) with r the product of the m factors
         (sqrt(r) >= r). 0.999 absorbs rounding.
         """
-        counts: dict[str, int] = {}
-        for key in keys:
-            counts[key] = counts.get(key, 0) + 1
-        bound: dict[str, float] = {}
-        floor_of_new: float | None = None
-        for key, m in counts.items():
+        import rcf_fast
+
+        # Every key's thresholder has the same parameters, hence this floor.
+        floor = float(rcf_fast.Thresholder(**(self.grading or {})).score_floor)
+        bound = np.full(len(keys), floor)
+        for key, idx in _rows_by_key(keys).items():
+            m = len(idx)
             g = self.graders.get(key)
             if g is None:
                 # Not in memory: its thresholder may be in the store (read with the forest
                 # during the call), so nothing is assumed about it but the floor. (Creating
                 # one here would shadow the saved one.)
-                if floor_of_new is None:
-                    import rcf_fast
-
-                    floor_of_new = float(rcf_fast.Thresholder(**(self.grading or {})).score_floor)
-                bound[key] = floor_of_new
                 continue
-            floor, seen = float(g.score_floor), int(g.scores_seen)
+            seen = int(g.scores_seen)
             if not g.can_alert_within(m):  # warming up, spacing, or an episode going on
-                bound[key] = math.inf
+                bound[idx] = math.inf
                 continue
             t0 = float(g.threshold)
             if not math.isfinite(t0) or t0 <= floor:
-                bound[key] = floor
                 continue
             keep = 1.0 - 1.0 / float(g.horizon)
             w = (1.0 - keep**seen) / (1.0 - keep)
@@ -436,15 +442,12 @@ class EngineForests:
             for _ in range(m):
                 r *= keep * w / (keep * w + 1.0)
                 w = keep * w + 1.0
-            bound[key] = max(floor, 0.999 * r * t0)
-        return np.array([bound[k] for k in keys])
+            bound[idx] = max(floor, 0.999 * r * t0)
+        return bound
 
     def grader_bytes(self) -> dict[str, str]:
         """Every key's thresholder state (base64), for a whole-state blob."""
-        return {
-            k: base64.b64encode(g.to_bytes()).decode("ascii")
-            for k, g in sorted(self.graders.items())
-        }
+        return {k: _encode_grader(g) for k, g in sorted(self.graders.items())}
 
     def load_graders(self, saved: Any) -> None:
         """Thresholders from ``grader_bytes`` output (a blob's header)."""
@@ -460,7 +463,7 @@ class EngineForests:
         g = self.graders.get(key)
         if g is None:
             return {}
-        return {"grader": base64.b64encode(g.to_bytes()).decode("ascii")}
+        return {"grader": _encode_grader(g)}
 
     def _grader_from_header(self, key: str, header: dict[str, Any]) -> None:
         text = header.get("grader")
@@ -478,7 +481,7 @@ class EngineForests:
         self,
         keys: list[str],
         points: np.ndarray,
-        min_score: float,
+        min_score: float | _Alerts,
         origins: list[tuple[str, Position]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """One engine call: score-then-learn every row for its key (a key's rows in order),
@@ -501,7 +504,7 @@ class EngineForests:
         self,
         keys: list[str],
         points: np.ndarray,
-        min_score: float,
+        min_score: float | _Alerts,
         origins: list[tuple[str, Position]] | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         engine = self.ensure(points.shape[1])

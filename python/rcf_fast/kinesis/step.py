@@ -34,7 +34,7 @@ from rcf_fast._rcf import StateError as CoreStateError
 from rcf_fast.kinesis.decoders.base import Decoder
 from rcf_fast.kinesis.decoders.csv_decoder import CsvDecoder
 from rcf_fast.kinesis.errors import ConfigError, DecodeError, StateError
-from rcf_fast.kinesis.forests import ALERTS, EngineForests, KeyedForests
+from rcf_fast.kinesis.forests import ALERTS, EngineForests, KeyedForests, _Alerts
 from rcf_fast.kinesis.limits import DEFAULT_LIMITS, Limits, excerpt
 from rcf_fast.kinesis.records import Event, EventFailure, EventSkip, Position, RawRecord
 from rcf_fast.kinesis.schema import (
@@ -228,11 +228,6 @@ class ScoringStep:
                 self.forests.grading = self.grading
             else:
                 raise ConfigError("forests were built with other grading parameters")
-        self.score_floor = 1.0
-        if self.grading is not None:
-            import rcf_fast
-
-            self.score_floor = float(rcf_fast.Thresholder(**self.grading).score_floor)
         self.key_field = key_field
         self.timestamp_field = timestamp_field
         self.schema = schema
@@ -562,7 +557,7 @@ class ScoringStep:
         point = np.fromiter(values.values(), dtype=np.float64, count=len(values))
         return _Pending(rec, event, key, values, point)
 
-    def _min_score(self) -> float:
+    def _min_score(self) -> float | _Alerts:
         if self.explain == "always":
             return -math.inf
         if self.explain == "never":
@@ -632,7 +627,9 @@ class ScoringStep:
                 # Python-side forests: whatever one raises is that event's error (containment).
                 p.failure = reason_of(exc)
 
-    def _apply(self, pending: list[_Pending], points: np.ndarray, min_score: float) -> None:
+    def _apply(
+        self, pending: list[_Pending], points: np.ndarray, min_score: float | _Alerts
+    ) -> None:
         keyed = getattr(self.forests, "state", None) is not None
         scores, rows, high, low = self.forests.score_explain(
             [p.key for p in pending],
