@@ -155,15 +155,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="alert on scores >= this instead of the per-key grade (KDA-style fixed threshold)",
     )
-    al.add_argument("--z-factor", type=float, help="deviations above the mean (default: 4)")
-    al.add_argument("--score-floor", type=float, help="lowest threshold (default: 1.0)")
-    al.add_argument("--warmup", type=int, help="scores per key before any alert (default: 100)")
-    al.add_argument(
-        "--episode-gap", type=int, help="scores below the threshold ending an episode (20)"
-    )
-    al.add_argument(
-        "--alert-spacing", type=int, help="scores after an alert without a new one (256)"
-    )
+    score_cmd.add_grading_flags(al, defaults=False)
     out.add_argument(
         "--no-status", action="store_true", help="no live status line (default: on a terminal)"
     )
@@ -265,14 +257,12 @@ def _checkpoint_store(spec: str, namespace: str, session: Any, endpoint: str | N
     return SQLiteCheckpointStore(spec, namespace)
 
 
-GRADING_FLAGS = ("z_factor", "score_floor", "warmup", "episode_gap", "alert_spacing")
-
-
 def _grading(args: argparse.Namespace) -> dict[str, Any] | None:
     """The per-key grading parameters of ``consume``'s flags; None with ``--alert-score``."""
     from rcf_fast.kinesis.errors import ConfigError
 
-    given = {n: getattr(args, n) for n in GRADING_FLAGS if getattr(args, n) is not None}
+    names = [name for name, _kind, _text in score_cmd.GRADING_FLAGS]
+    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     if args.alert_score is None:
         return given
     if given:

@@ -133,32 +133,36 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="add grade, is_anomaly and explanation columns (default: on; --no-alerts writes "
         "the score only)",
     )
-    a.add_argument(
-        "--z-factor",
-        type=float,
-        default=4.0,
-        help="alert at mean + z-factor * deviation of recent scores (default: 4)",
-    )
-    a.add_argument(
-        "--score-floor", type=float, default=1.0, help="lowest score threshold (default: 1.0)"
-    )
-    a.add_argument(
-        "--warmup", type=int, default=100, help="scores seen before any alert (default: 100)"
-    )
-    a.add_argument(
-        "--episode-gap",
-        type=int,
-        default=20,
-        help="rows below the threshold that end an anomaly episode (default: 20)",
-    )
-    a.add_argument(
-        "--alert-spacing",
-        type=int,
-        default=256,
-        help="rows after an alert without a new alert (default: 256)",
-    )
+    add_grading_flags(a, defaults=True)
     p.set_defaults(run=run)
     return p
+
+
+#: The alert grading flags (``Thresholder`` parameters): name, type, help.
+GRADING_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("z_factor", float, "alert at mean + z-factor * deviation of recent scores"),
+    ("score_floor", float, "lowest score threshold"),
+    ("warmup", int, "scores seen before any alert"),
+    ("episode_gap", int, "rows below the threshold that end an anomaly episode"),
+    ("alert_spacing", int, "rows after an alert without a new alert"),
+)
+
+
+def add_grading_flags(group: Any, *, defaults: bool) -> None:
+    """Adds the grading flags of ``rcf-fast score`` and ``rcf-fast consume`` to ``group``, their
+    defaults those of ``rcf_fast.Thresholder``; with ``defaults=False`` an omitted flag is None
+    (``consume`` tells the flags given apart from the rest)."""
+    import rcf_fast
+
+    template = rcf_fast.Thresholder()
+    for name, kind, text in GRADING_FLAGS:
+        default = getattr(template, name)
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,
+            default=default if defaults else None,
+            help=f"{text} (default: {default:g})",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
