@@ -38,6 +38,32 @@ def metric_records(rng: random.Random, start: int, n: int, spike: int = -1) -> l
     return out
 
 
+def metric_consume(
+    name: str, endpoint: str, *extra: str, trees: str = "30", samples: str = "64"
+) -> list[str]:
+    """``rcf-fast consume`` of ``metric_records`` (key svc, value latency) to out.jsonl."""
+    return [
+        "consume",
+        "--stream",
+        name,
+        "--endpoint-url",
+        endpoint,
+        "--key",
+        "svc",
+        "--values",
+        "latency",
+        "--num-trees",
+        trees,
+        "--sample-size",
+        samples,
+        "--output",
+        "out.jsonl",
+        "--poll-interval",
+        "0.05",
+        *extra,
+    ]
+
+
 def test_consume_to_files_then_resume(
     moto_endpoint: str, client: Callable[[str], Any], name: str, tmp_path: Path
 ) -> None:
@@ -47,32 +73,9 @@ def test_consume_to_files_then_resume(
     first = metric_records(rng, 0, 300, spike=250)
     first.insert(10, ("svc", b"{garbage"))
     put_all(kinesis, name, first)
-    common = [
-        "consume",
-        "--stream",
-        name,
-        "--endpoint-url",
-        moto_endpoint,
-        "--key",
-        "svc",
-        "--values",
-        "latency",
-        "--num-trees",
-        "30",
-        "--sample-size",
-        "64",
-        "--output",
-        "out.jsonl",
-        "--errors",
-        "err.jsonl",
-        "--stop-after-idle",
-        "1",
-        "--poll-interval",
-        "0.05",
-        "--alerts",
-        "--alert-score",
-        "3",
-    ]
+    common = metric_consume(
+        name, moto_endpoint, "--errors", "err.jsonl", "--stop-after-idle", "1", "--alerts"
+    ) + ["--alert-score", "3"]
     proc = run_cli(common, tmp_path)
     assert proc.returncode == 0, proc.stderr
     results = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
@@ -180,30 +183,9 @@ def test_consume_alerts_by_per_key_grade_by_default(
     kinesis = client("kinesis")
     create_stream(kinesis, name, 1)
     put_all(kinesis, name, metric_records(random.Random(4), 0, 400, spike=300))
-    args = [
-        "consume",
-        "--stream",
-        name,
-        "--endpoint-url",
-        moto_endpoint,
-        "--key",
-        "svc",
-        "--values",
-        "latency",
-        "--num-trees",
-        "30",
-        "--sample-size",
-        "64",
-        "--output",
-        "out.jsonl",
-        "--stop-after-idle",
-        "1",
-        "--poll-interval",
-        "0.05",
-        "--passthrough",
-        "i",
-        "--alerts",
-    ]
+    args = metric_consume(
+        name, moto_endpoint, "--stop-after-idle", "1", "--passthrough", "i", "--alerts"
+    )
     proc = run_cli(args, tmp_path)
     assert proc.returncode == 0, proc.stderr
     results = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
@@ -253,27 +235,9 @@ def test_sigterm_persists_checkpoints_and_exits_cleanly(
     kinesis = client("kinesis")
     create_stream(kinesis, name, 1)
     put_all(kinesis, name, metric_records(random.Random(2), 0, 100))
-    args = [
-        "consume",
-        "--stream",
-        name,
-        "--endpoint-url",
-        moto_endpoint,
-        "--key",
-        "svc",
-        "--values",
-        "latency",
-        "--num-trees",
-        "20",
-        "--sample-size",
-        "32",
-        "--output",
-        "out.jsonl",
-        "--persist-interval",
-        "3600",
-        "--poll-interval",
-        "0.05",
-    ]
+    args = metric_consume(
+        name, moto_endpoint, "--persist-interval", "3600", trees="20", samples="32"
+    )
     env = {**os.environ, **AWS_ENV}
     proc = subprocess.Popen(
         [sys.executable, "-m", "rcf_fast.cli", *args],
