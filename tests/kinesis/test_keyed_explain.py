@@ -40,7 +40,7 @@ def reference(keys, X, min_score):
         a = forests[k].attribution(x)
         s = forests[k].score_update(x)
         scores.append(s)
-        if s >= min_score:
+        if s >= (min_score[i] if np.ndim(min_score) else min_score):
             rows.append(i)
             high.append(np.asarray(a.high))
             low.append(np.asarray(a.low))
@@ -78,6 +78,20 @@ def test_explain_equals_per_row_loop(min_score):
         assert kf.forest(k).to_bytes() == f.to_bytes()
 
 
+def test_explain_with_one_bound_per_row_equals_the_loop():
+    keys, X = stream(600, 5, seed=3)
+    bounds = np.random.default_rng(3).choice([-np.inf, 1.0, 1.5, 3.0, np.inf], len(keys))
+    kf = KeyedForests(**PARAMS)
+    s, r, h, lo = kf.score_update_explain(keys, X, bounds)
+    ref_s, ref_r, ref_h, ref_l, forests = reference(keys, X, bounds)
+    assert np.array_equal(s, ref_s) and np.array_equal(r, ref_r)
+    assert 0 < len(r) < len(keys)
+    assert np.array_equal(h, np.array(ref_h).reshape(-1, 2))
+    assert np.array_equal(lo, np.array(ref_l).reshape(-1, 2))
+    for k, f in forests.items():
+        assert kf.forest(k).to_bytes() == f.to_bytes()
+
+
 def test_explain_hostile_input_changes_nothing():
     keys, X = stream(200, 3)
     kf = KeyedForests(**PARAMS)
@@ -95,6 +109,12 @@ def test_explain_hostile_input_changes_nothing():
         kf.score_update_explain(["a", 3, "b", "c"], X[:4], 1.0)
     with pytest.raises(ValueError, match="min_score"):
         kf.score_update_explain(keys[:4], X[:4], float("nan"))
+    with pytest.raises(ValueError, match="min_score"):
+        kf.score_update_explain(keys[:4], X[:4], [1.0, 2.0, float("nan"), 1.0])
+    with pytest.raises(ValueError, match="one bound per row"):
+        kf.score_update_explain(keys[:4], X[:4], [1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="min_score"):
+        kf.score_update_explain(keys[:4], X[:4], "high")
     with pytest.raises(ValueError):
         kf.score_update_explain(keys[:1], np.array([[1e300, 0.0]]), 1.0)
     assert kf.to_bytes() == before

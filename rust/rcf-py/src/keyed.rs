@@ -363,18 +363,6 @@ impl PyKeyed {
                 ))
             })?,
         };
-        if bounds.iter().any(|m| m.is_nan()) {
-            return Err(PyValueError::new_err(
-                "min_score must be a number (-inf explains every row, inf none), got nan",
-            ));
-        }
-        if bounds.len() != keys.len() {
-            return Err(PyValueError::new_err(format!(
-                "expected one min_score per row: got {} for {} keys",
-                bounds.len(),
-                keys.len()
-            )));
-        }
         let d = self.dims(py);
         let rows = arrays::rows(x, d)?;
         let n = rows.as_array().nrows();
