@@ -6,16 +6,22 @@
 //! anomaly episode) carries an explanation: the attribution per input dimension and, for the
 //! dimensions that caused it, the value the forest expected there (a conditional query on the
 //! trees: per tree the leaf nearest to the point on its other values, median over trees).
+//!
+//! Coarse scales (see [`scales`]) watch block means of the transformed input with forests and
+//! thresholders of their own; per point the detector emits at most one alert from all streams.
 use serde::{Deserialize, Serialize};
 
 use crate::config::ForestConfig;
 use crate::error::{RcfError, Result};
 use crate::forest::{DiVector, Forest};
-use crate::input::row_to_f32;
-use crate::scratch::with_scratch;
 
+mod explain;
+pub mod scales;
 pub mod thresholder;
 
+use explain::{explain, impute, per_dimension};
+pub use scales::{validate_scales, Scale, DEFAULT_SCALES, MAX_BLOCK, MAX_SCALES};
+use scales::{SavedScales, Scales};
 pub use thresholder::{Decision, Thresholder, ThresholderConfig};
 
 /// Transform of the input before the forest sees it.
@@ -74,6 +80,8 @@ pub struct DetectorConfig {
     pub transform: Transform,
     /// Horizon (points) of the normalisation statistics (default 1000).
     pub transform_horizon: f64,
+    /// Coarse scales (default [`DEFAULT_SCALES`]; empty: the forest's scores alone).
+    pub scales: Vec<Scale>,
 }
 
 impl DetectorConfig {
@@ -86,6 +94,7 @@ impl DetectorConfig {
             thresholder: ThresholderConfig::default(),
             transform: Transform::None,
             transform_horizon: 1000.0,
+            scales: DEFAULT_SCALES.to_vec(),
         }
     }
 }
@@ -118,8 +127,12 @@ pub struct DetectorResult {
     /// For an alert: attribution per input dimension.
     pub attribution: Option<DiVector>,
     /// For an alert: the value the forest expected per input dimension (NaN for dimensions that
-    /// did not cause the alert).
+    /// did not cause the alert). For a coarse scale's alert: the block mean its forest
+    /// expected, in the units its forest sees (the transformed input).
     pub expected: Option<Vec<f64>>,
+    /// 1 for the fine forest's alerts and for points without an alert, else the block of the
+    /// coarse scale that raised the alert.
+    pub scale: usize,
 }
 
 impl DetectorResult {
@@ -152,10 +165,16 @@ struct State {
 pub struct AnomalyDetector {
     forest: Forest,
     state: State,
+    scales: Scales,
+    // per coarse stream, this point's decision (reused buffer)
+    coarse: Vec<Option<Decision>>,
 }
 
 const MAGIC: &[u8; 4] = b"RCFD";
-const VERSION: u8 = 2; // 2: the thresholder counts scores since the last alert
+// 2: the thresholder counts scores since the last alert; 3: coarse scales (a length before the
+// state, the scales after it). Version 2 still loads, as a detector without scales.
+const VERSION: u8 = 3;
+const VERSION_SINGLE_SCALE: u8 = 2;
 
 impl AnomalyDetector {
     /// A detector that has seen nothing.
@@ -165,6 +184,7 @@ impl AnomalyDetector {
             thresholder,
             transform,
             transform_horizon,
+            scales,
         } = config;
         if !(transform_horizon.is_finite() && transform_horizon >= 1.0) {
             return Err(RcfError::param(
@@ -172,11 +192,15 @@ impl AnomalyDetector {
                 format!("must be a finite number >= 1, got {transform_horizon}"),
             ));
         }
+        let fine_thresholder = thresholder;
         let thresholder = Thresholder::new(thresholder)?;
         let forest = Forest::new(forest)?;
+        let scales = Scales::new(&scales, forest.config(), &fine_thresholder)?;
         let d = forest.config().dimensions;
         Ok(AnomalyDetector {
             forest,
+            coarse: Vec::new(),
+            scales,
             state: State {
                 thresholder,
                 transform,
@@ -214,9 +238,15 @@ impl AnomalyDetector {
         self.state.transform_horizon
     }
 
-    /// Sets the forest's worker threads.
+    /// The coarse scales, in order (empty: single-scale).
+    pub fn scales(&self) -> Vec<Scale> {
+        self.scales.scales()
+    }
+
+    /// Sets the worker threads of the forest and the scales' forests.
     pub fn set_threads(&mut self, threads: Option<usize>) -> Result<()> {
-        self.forest.set_threads(threads)
+        self.forest.set_threads(threads)?;
+        self.scales.set_threads(threads)
     }
 
     /// The last timestamp given to [`AnomalyDetector::process`].
@@ -377,92 +407,66 @@ impl AnomalyDetector {
             self.forest.score(y)?
         };
         let decision = self.state.thresholder.decide(score);
-        let mut relative_index = decision.relative_index;
-        let (attribution, expected) =
-            if decision.grade > 0.0 && self.state.shingled.len() == size * d {
-                // The forest's point for `y`: the last `shingle_size` transformed inputs.
-                let q = self.state.shingled.clone();
-                let (per_value, usable) = self.explain(&q, score, fused)?;
-                let mut a = DiVector {
-                    high: vec![0.0; d],
-                    low: vec![0.0; d],
-                };
-                let mut by_position = vec![0.0; size];
-                for (i, (h, l)) in per_value.high.iter().zip(&per_value.low).enumerate() {
-                    a.high[i % d] += h;
-                    a.low[i % d] += l;
-                    by_position[i / d] += h + l;
-                }
-                if size > 1 {
-                    let mut top = size - 1;
-                    for (p, v) in by_position.iter().enumerate() {
-                        if *v > by_position[top] {
-                            top = p;
-                        }
-                    }
-                    relative_index = relative_index.min(top as i64 - (size as i64 - 1));
-                }
-                let e = self.expected(x, &a, &q, &usable);
-                (Some(a), Some(e))
-            } else {
-                (None, None)
-            };
-        if !fused {
-            self.forest.update(y)?;
-        }
-        self.learn_input(x);
-        if timestamp.is_some() {
-            self.state.last_timestamp = timestamp;
-        }
-        Ok(DetectorResult {
+        let mut result = DetectorResult {
             score,
             grade: decision.grade,
             threshold: decision.threshold,
             confidence: decision.confidence,
             in_episode: decision.in_episode,
-            relative_index,
-            attribution,
-            expected,
-        })
-    }
-
-    /// Attribution per value of the shingled point `q` and the trees it comes from. After a
-    /// combined pass (`learned`), the trees that kept `q` (it is one of their leaves) are left
-    /// out, unless fewer than half would remain; the attribution is scaled to sum to `score`
-    /// (the score of all trees before they learned `q`).
-    fn explain(&self, q: &[f64], score: f64, learned: bool) -> Result<(DiVector, Vec<bool>)> {
-        let pd = q.len();
-        let mut v = vec![0f32; pd];
-        row_to_f32(q, pd, 0, self.forest.value_limit(), &mut v)?;
-        let store = self.forest.store();
-        let trees = self.forest.components();
-        let mut high = vec![0.0; pd];
-        let mut low = vec![0.0; pd];
-        let usable = with_scratch(|sc| {
-            let mut usable: Vec<bool> = trees
-                .iter()
-                .map(|c| {
-                    !learned
-                        || c.tree.mass() == 0
-                        || store.point(c.tree.leaf_point(c.tree.descend(&v, &mut sc.path))) != v
-                })
-                .collect();
-            if usable.iter().filter(|u| **u).count() * 2 < usable.len() {
-                usable.fill(true);
+            relative_index: decision.relative_index,
+            attribution: None,
+            expected: None,
+            scale: 1,
+        };
+        // Which stream's alert the detector emits here: the fine one's alone without scales.
+        let emitted = if self.scales.is_empty() {
+            (decision.grade > 0.0).then_some(None)
+        } else {
+            let mut coarse = std::mem::take(&mut self.coarse);
+            self.scales.observe(y, &mut coarse)?;
+            let spacing = self.state.thresholder.config().alert_spacing;
+            let chosen = self.scales.choose(decision.grade, &coarse, spacing);
+            result.grade = chosen.map_or(0.0, |(_, g)| g);
+            result.relative_index = 0;
+            let emitted = chosen.map(|(which, _)| which);
+            if let Some(Some(i)) = emitted {
+                if let Some(Some(dec)) = coarse.get(i) {
+                    if let Some(alert) = self.scales.explain(i, dec)? {
+                        result.relative_index = alert.relative_index;
+                        result.attribution = Some(alert.attribution);
+                        result.expected = Some(alert.expected);
+                    }
+                }
+                result.scale = self.scales.scales().get(i).map_or(1, |s| s.block);
             }
-            for (c, u) in trees.iter().zip(&usable) {
-                if *u {
-                    c.tree.add_attribution(store, &v, sc, &mut high, &mut low);
+            self.coarse = coarse;
+            result.in_episode = decision.in_episode || result.grade > 0.0;
+            emitted
+        };
+        if emitted == Some(None) && self.state.shingled.len() == size * d {
+            // The forest's point for `y`: the last `shingle_size` transformed inputs.
+            let q = self.state.shingled.clone();
+            let (per_value, usable) = explain(&self.forest, &q, score, fused)?;
+            let (a, top) = per_dimension(&per_value, d, size);
+            result.relative_index = decision.relative_index.min(top as i64 - (size as i64 - 1));
+            let mut e = impute(&self.forest, &a, &q, &usable);
+            for (j, v) in e.iter_mut().enumerate() {
+                if !v.is_nan() {
+                    *v = self.untransformed(j, *v, x);
                 }
             }
-            usable
-        });
-        let total: f64 = high.iter().chain(&low).sum();
-        let scale = if total > 0.0 { score / total } else { 0.0 };
-        high.iter_mut()
-            .chain(low.iter_mut())
-            .for_each(|x| *x *= scale);
-        Ok((DiVector { high, low }, usable))
+            result.attribution = Some(a);
+            result.expected = Some(e);
+        }
+        if !fused {
+            self.forest.update(y)?;
+        }
+        self.scales.learn()?;
+        self.learn_input(x);
+        if timestamp.is_some() {
+            self.state.last_timestamp = timestamp;
+        }
+        Ok(result)
     }
 
     /// The inverse of [`AnomalyDetector::transformed`] for dimension `j` (state not changed).
@@ -491,97 +495,6 @@ impl AnomalyDetector {
                 .unwrap_or(x[j]);
         }
         v
-    }
-
-    /// For the dimensions carrying at least half of the largest attribution, the value the
-    /// forest expected there: a conditional query on the trees in the spirit of AWS's
-    /// imputation. In every tree, the leaf nearest to the point on all its *other* values
-    /// (the earlier observations of the shingle and the other dimensions; L1 distance with
-    /// each value scaled by its spread in the forest's sample) gives its value for the
-    /// missing one; the expected value is the median over trees, mapped back through the
-    /// input transform.
-    fn expected(&self, x: &[f64], a: &DiVector, q: &[f64], usable: &[bool]) -> Vec<f64> {
-        let d = x.len();
-        let per_dim: Vec<f64> = a.high.iter().zip(&a.low).map(|(h, l)| h + l).collect();
-        let top = per_dim.iter().copied().fold(0.0, f64::max);
-        let mut out = vec![f64::NAN; d];
-        if top <= 0.0 || !self.forest.is_ready() {
-            return out;
-        }
-        let last = q.len() - d;
-        let missing: Vec<usize> = (0..d).filter(|&j| per_dim[j] >= 0.5 * top).collect();
-        let store = self.forest.store();
-        let leaves: Vec<Vec<u32>> = self
-            .forest
-            .components()
-            .iter()
-            .zip(usable)
-            .filter(|(_, u)| **u)
-            .map(|(c, _)| c.tree.leaves().into_iter().map(|(id, _)| id).collect())
-            .collect();
-        let pd = q.len();
-        // Spread of each value over the forest's sample (scale of the distance).
-        let mut lo = vec![f64::INFINITY; pd];
-        let mut hi = vec![f64::NEG_INFINITY; pd];
-        for &id in leaves.iter().flatten() {
-            for (k, v) in store.point(id).iter().enumerate().take(pd) {
-                lo[k] = lo[k].min(f64::from(*v));
-                hi[k] = hi[k].max(f64::from(*v));
-            }
-        }
-        let mut free = vec![false; pd];
-        for &j in &missing {
-            free[last + j] = true;
-        }
-        let weight: Vec<f64> = (0..pd)
-            .map(|k| {
-                let spread = hi[k] - lo[k];
-                if free[k] || !(spread.is_finite() && spread > 0.0) {
-                    0.0
-                } else {
-                    1.0 / spread
-                }
-            })
-            .collect();
-        let mut answers: Vec<Vec<f64>> = vec![Vec::with_capacity(leaves.len()); missing.len()];
-        for tree in &leaves {
-            let mut best: Option<(f64, u32)> = None;
-            for &id in tree {
-                let p = store.point(id);
-                let dist: f64 = p
-                    .iter()
-                    .zip(q)
-                    .zip(&weight)
-                    .map(|((v, t), w)| w * (f64::from(*v) - t).abs())
-                    .sum();
-                if best.is_none_or(|(b, _)| dist < b) {
-                    best = Some((dist, id));
-                }
-            }
-            if let Some((_, id)) = best {
-                let p = store.point(id);
-                for (m, &j) in missing.iter().enumerate() {
-                    if let Some(v) = p.get(last + j) {
-                        answers[m].push(f64::from(*v));
-                    }
-                }
-            }
-        }
-        for (m, &j) in missing.iter().enumerate() {
-            let vals = &mut answers[m];
-            if vals.is_empty() {
-                continue;
-            }
-            vals.sort_by(f64::total_cmp);
-            let n = vals.len();
-            let median = if n % 2 == 1 {
-                vals[n / 2]
-            } else {
-                0.5 * (vals[n / 2 - 1] + vals[n / 2])
-            };
-            out[j] = self.untransformed(j, median, x);
-        }
-        out
     }
 
     /// Processes each row of `data` (row-major, `n * dimensions` values) in turn, exactly as
@@ -628,23 +541,28 @@ impl AnomalyDetector {
         Ok(())
     }
 
-    /// The full state as versioned bytes.
+    /// The full state as versioned bytes: magic, version, the forest (length first), the
+    /// detector's state (length first), the coarse scales, a CRC-32 of everything before it.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let internal = |e: bincode::Error| RcfError::Internal(e.to_string());
         let forest = self.forest.to_bytes();
-        let state =
-            bincode::serialize(&self.state).map_err(|e| RcfError::Internal(e.to_string()))?;
-        let mut out = Vec::with_capacity(forest.len() + state.len() + 32);
+        let state = codec().serialize(&self.state).map_err(internal)?;
+        let scales = codec().serialize(&self.scales.saved()).map_err(internal)?;
+        let mut out = Vec::with_capacity(forest.len() + state.len() + scales.len() + 32);
         out.extend_from_slice(MAGIC);
         out.push(VERSION);
         out.extend_from_slice(&(forest.len() as u64).to_le_bytes());
         out.extend_from_slice(&forest);
+        out.extend_from_slice(&(state.len() as u64).to_le_bytes());
         out.extend_from_slice(&state);
+        out.extend_from_slice(&scales);
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         Ok(out)
     }
 
-    /// Restores [`AnomalyDetector::to_bytes`] output; damaged bytes give `RcfError::Corrupt`.
+    /// Restores [`AnomalyDetector::to_bytes`] output (and version 2, from before the scales,
+    /// as a detector without scales); damaged bytes give `RcfError::Corrupt`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let bad = |m: &str| RcfError::Corrupt(format!("detector state: {m}"));
         if bytes.len() < 4 + 1 + 8 + 4 {
@@ -653,10 +571,10 @@ impl AnomalyDetector {
         if &bytes[..4] != MAGIC {
             return Err(bad("not an rcf_fast AnomalyDetector (wrong magic bytes)"));
         }
-        if bytes[4] != VERSION {
+        let version = bytes[4];
+        if version != VERSION && version != VERSION_SINGLE_SCALE {
             return Err(bad(&format!(
-                "version {} not supported (expected {VERSION})",
-                bytes[4]
+                "version {version} not supported (expected {VERSION_SINGLE_SCALE} or {VERSION})"
             )));
         }
         let (body, crc) = bytes.split_at(bytes.len() - 4);
@@ -665,20 +583,35 @@ impl AnomalyDetector {
         if crc32fast::hash(body) != u32::from_le_bytes(crc_bytes) {
             return Err(bad("checksum mismatch (truncated or damaged)"));
         }
-        let mut len_bytes = [0u8; 8];
-        len_bytes.copy_from_slice(&body[5..13]);
-        let flen = usize::try_from(u64::from_le_bytes(len_bytes)).map_err(|_| bad("length"))?;
-        let rest = &body[13..];
+        let (flen, rest) = take_length(&body[5..]).ok_or_else(|| bad("forest length"))?;
         if flen > rest.len() {
             return Err(bad("forest length beyond the end"));
         }
         let forest = Forest::from_bytes(&rest[..flen])?;
-        let state: State = bincode::DefaultOptions::new()
-            .with_fixint_encoding()
-            .allow_trailing_bytes()
-            .with_limit(rest.len() as u64)
-            .deserialize(&rest[flen..])
-            .map_err(|e| bad(&e.to_string()))?;
+        let rest = &rest[flen..];
+        let limit = rest.len() as u64;
+        let (state, saved): (State, Option<SavedScales>) = if version == VERSION_SINGLE_SCALE {
+            let state = codec()
+                .allow_trailing_bytes()
+                .with_limit(limit)
+                .deserialize(rest)
+                .map_err(|e| bad(&e.to_string()))?;
+            (state, None)
+        } else {
+            let (slen, rest) = take_length(rest).ok_or_else(|| bad("state length"))?;
+            if slen > rest.len() {
+                return Err(bad("state length beyond the end"));
+            }
+            let state = codec()
+                .with_limit(limit)
+                .deserialize(&rest[..slen])
+                .map_err(|e| bad(&e.to_string()))?;
+            let saved = codec()
+                .with_limit(limit)
+                .deserialize(&rest[slen..])
+                .map_err(|e| bad(&e.to_string()))?;
+            (state, Some(saved))
+        };
         let d = forest.config().dimensions;
         state.thresholder.check().map_err(|e| bad(&e))?;
         if state.sum.len() != d
@@ -694,8 +627,31 @@ impl AnomalyDetector {
         {
             return Err(bad("inconsistent sizes"));
         }
-        Ok(AnomalyDetector { forest, state })
+        let t = *state.thresholder.config();
+        let scales = match saved {
+            None => Scales::new(&[], forest.config(), &t)?,
+            Some(s) => Scales::restore(s, forest.config(), &t).map_err(|e| bad(&e))?,
+        };
+        Ok(AnomalyDetector {
+            forest,
+            state,
+            scales,
+            coarse: Vec::new(),
+        })
     }
+}
+
+/// The encoding of the saved state: bincode, fixed-width integers, little endian.
+fn codec() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+}
+
+/// A little-endian u64 length at the start of `bytes` and the bytes after it.
+fn take_length(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<8>()?;
+    Some((usize::try_from(u64::from_le_bytes(*len)).ok()?, rest))
 }
 
 use bincode::Options;
