@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyString, PyTuple};
 use rcf_core::detector::{
     AnomalyDetector, Decision, DetectorConfig, Scale, Thresholder, ThresholderConfig, Transform,
-    DEFAULT_SCALES, MAX_SCALES,
+    DEFAULT_SCALES, MAX_BLOCK, MAX_SCALES,
 };
 
 use crate::arrays;
@@ -174,25 +174,30 @@ fn is_text(v: &Bound<'_, PyAny>) -> bool {
         || v.is_instance_of::<PyByteArray>()
 }
 
-/// One value of a scale: an int (not a bool), as usize (`ValueError` if negative or huge).
+/// One value of a scale: an int (not a bool), as usize (`ValueError` if out of range).
 fn scale_value(v: &Bound<'_, PyAny>, what: &str, i: usize) -> PyResult<usize> {
+    let not_int = || {
+        scales_error(&format!(
+            "{what} of scale {i} must be an int, got {}",
+            type_name(v)
+        ))
+    };
     if v.is_instance_of::<PyBool>() {
-        return Err(scales_error(&format!(
-            "{what} of scale {i} must be an int, got bool"
-        )));
+        return Err(not_int());
     }
-    let n: i128 = v
-        .call_method0("__index__")
-        .and_then(|n| n.extract())
-        .map_err(|_| {
-            scales_error(&format!(
-                "{what} of scale {i} must be an int, got {}",
-                type_name(v)
-            ))
-        })?;
-    usize::try_from(n).map_err(|_| {
+    let int = v.call_method0("__index__").map_err(|_| not_int())?;
+    let n: Option<usize> = int.extract().ok();
+    n.ok_or_else(|| {
+        let range = if what == "block" {
+            format!("between 2 and {MAX_BLOCK}")
+        } else {
+            "between 1 and 65535 / dimensions".to_string()
+        };
+        let shown = int
+            .repr()
+            .map_or_else(|_| "?".to_string(), |r| r.to_string());
         PyValueError::new_err(format!(
-            "invalid parameter `scales`: {what} of scale {i} must be a positive int, got {n}"
+            "invalid parameter `scales`: {what} of scale {i} must be {range}, got {shown}"
         ))
     })
 }
