@@ -390,8 +390,16 @@ def test_no_scales_is_the_detector_before_scales():
         ([(True, 4)], TypeError, "got bool"),
         ([(16, None)], TypeError, "shingle_size of scale 0 must be an int"),
         ([(-16, 4)], ValueError, "block of scale 0 must be between 2 and 1000000, got -16"),
-        ([(16, -4)], ValueError, "shingle_size of scale 0 must be between 1 and 65535 / dimensions, got -4"),
-        ([(16, 2**200)], ValueError, "shingle_size of scale 0 must be between 1 and 65535 / dimensions, got 1606938"),
+        (
+            [(16, -4)],
+            ValueError,
+            "shingle_size of scale 0 must be between 1 and 65535 / dimensions, got -4",
+        ),
+        (
+            [(16, 2**200)],
+            ValueError,
+            "shingle_size of scale 0 must be between 1 and 65535 / dimensions, got 1606938",
+        ),
         (
             [(2**70, 4)],
             ValueError,
