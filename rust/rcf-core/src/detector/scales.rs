@@ -404,3 +404,187 @@ struct SavedStream {
     count: u64,
     shingled: Vec<f64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{AnomalyDetector, DetectorConfig};
+    use super::*;
+
+    fn config(scales: &[Scale]) -> DetectorConfig {
+        let mut c = DetectorConfig::new(1);
+        c.forest.seed = Some(4);
+        c.forest.num_trees = 20;
+        c.forest.sample_size = 64;
+        c.scales = scales.to_vec();
+        c
+    }
+
+    fn s(block: usize, shingle_size: usize) -> Scale {
+        Scale {
+            block,
+            shingle_size,
+        }
+    }
+
+    /// A sine of period 96 that stops at its peak for a whole period from `held` (a peak:
+    /// 24 mod 96).
+    fn held(n: usize, held: usize) -> Vec<f64> {
+        assert_eq!(held % 96, 24);
+        let wave = |t: usize| 10.0 + 5.0 * (std::f64::consts::TAU * t as f64 / 96.0).sin();
+        (0..n)
+            .map(|t| match t {
+                t if t < held => wave(t),
+                t if t < held + 96 => wave(held),
+                t => wave(t - 96),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bad_scales_are_refused_naming_scales() {
+        let f = ForestConfig::new(3);
+        let bad: Vec<Vec<Scale>> = vec![
+            vec![s(1, 4)],
+            vec![s(MAX_BLOCK + 1, 4)],
+            vec![s(16, 0)],
+            vec![s(16, MAX_POINT_DIMENSIONS / 3 + 1)],
+            vec![s(16, 4), s(16, 4)],
+            (2..12).map(|b| s(b, 1)).collect(),
+        ];
+        for scales in bad {
+            match validate_scales(&scales, &f) {
+                Err(RcfError::InvalidParameter { name, .. }) => assert_eq!(name, "scales"),
+                other => panic!("{scales:?}: {other:?}"),
+            }
+            let mut c = config(&scales);
+            c.forest.dimensions = 3;
+            assert!(AnomalyDetector::new(c).is_err());
+        }
+        validate_scales(&[s(16, 4), s(16, 8), s(2, MAX_POINT_DIMENSIONS / 3)], &f).unwrap();
+    }
+
+    #[test]
+    fn thresholders_count_in_blocks() {
+        let t = ThresholderConfig::default();
+        let c = thresholder_config(&t, 16);
+        assert_eq!((c.warmup, c.episode_gap, c.alert_spacing), (10, 2, 16));
+        assert!((c.horizon - 125.0).abs() < 1e-12 && c.z_factor == t.z_factor);
+        let c = thresholder_config(&ThresholderConfig { horizon: 3.0, ..t }, 1000);
+        assert!((c.horizon - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_held_period_is_a_coarse_alert() {
+        let xs = held(6000, 4920);
+        let mut det = AnomalyDetector::new(config(&DEFAULT_SCALES)).unwrap();
+        let mut coarse = vec![];
+        for (i, &v) in xs.iter().enumerate() {
+            let r = det.process(&[v], None).unwrap();
+            if r.is_anomaly() && r.scale > 1 {
+                coarse.push((i, r));
+            }
+        }
+        let (i, r) = coarse
+            .iter()
+            .find(|(i, _)| (4920..4920 + 96 + 32).contains(i))
+            .expect("the held period is seen by a coarse scale");
+        assert_eq!((i + 1) % r.scale, 0);
+        let a = r.attribution.as_ref().unwrap();
+        assert!(a.high[0] > a.low[0], "held at the peak: high, {i} {r:?}");
+        assert!(r.relative_index <= -(r.scale as i64 - 1));
+        assert!(r.expected.as_ref().unwrap()[0] < 14.9, "{r:?}");
+    }
+
+    #[test]
+    fn bytes_continue_mid_block_and_version_2_loads() {
+        let xs = held(3000, 1944);
+        let scales = [s(16, 4), s(32, 8), s(5, 2)];
+        for cut in [1000, 1007, 1024, 2010] {
+            let mut a = AnomalyDetector::new(config(&scales)).unwrap();
+            for &v in &xs[..cut] {
+                a.process(&[v], None).unwrap();
+            }
+            let mut b = AnomalyDetector::from_bytes(&a.to_bytes().unwrap()).unwrap();
+            assert_eq!(b.scales(), scales.to_vec());
+            for &v in &xs[cut..] {
+                assert_eq!(
+                    a.process(&[v], None).unwrap(),
+                    b.process(&[v], None).unwrap()
+                );
+            }
+        }
+        // Version 2 (before scales): the forest, then the state, no scales, no state length.
+        let mut a = AnomalyDetector::new(config(&[])).unwrap();
+        for &v in &xs[..1500] {
+            a.process(&[v], None).unwrap();
+        }
+        let forest = a.forest.to_bytes();
+        let mut v2 = b"RCFD\x02".to_vec();
+        v2.extend_from_slice(&(forest.len() as u64).to_le_bytes());
+        v2.extend_from_slice(&forest);
+        v2.extend_from_slice(&bincode::serialize(&a.state).unwrap());
+        let crc = crc32fast::hash(&v2);
+        v2.extend_from_slice(&crc.to_le_bytes());
+        let mut b = AnomalyDetector::from_bytes(&v2).unwrap();
+        assert!(b.scales().is_empty());
+        for &v in &xs[1500..] {
+            assert_eq!(
+                a.process(&[v], None).unwrap(),
+                b.process(&[v], None).unwrap()
+            );
+        }
+    }
+
+    /// Re-seals detector bytes of version 3 with the scales replaced by `saved`.
+    fn with_scales(det: &AnomalyDetector, saved: &SavedScales) -> Vec<u8> {
+        let bytes = det.to_bytes().unwrap();
+        let flen = u64::from_le_bytes(bytes[5..13].try_into().unwrap()) as usize;
+        let at = 13 + flen;
+        let slen = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        let mut out = bytes[..at + 8 + slen].to_vec();
+        out.extend_from_slice(&bincode::serialize(saved).unwrap());
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn inconsistent_scales_are_corrupt_state() {
+        let mut det = AnomalyDetector::new(config(&[s(16, 4)])).unwrap();
+        for &v in &held(700, 504) {
+            det.process(&[v], None).unwrap();
+        }
+        let good = det.scales.saved();
+        assert!(AnomalyDetector::from_bytes(&with_scales(&det, &good)).is_ok());
+        let other = AnomalyDetector::new(config(&[s(16, 8)])).unwrap();
+        let mut bad = vec![good.clone(); 8];
+        bad[0].streams[0].count = 16;
+        bad[1].streams[0].sum = vec![0.0; 2];
+        bad[2].streams[0].sum = vec![f64::NAN];
+        bad[3].streams[0].shingled = vec![1.0; 5];
+        bad[4].streams[0].block = 1;
+        bad[5].streams[0].forest = other.scales.saved().streams[0].forest.clone();
+        bad[6].streams[0].forest.truncate(100);
+        bad[7].streams.push(good.streams[0].clone());
+        for (k, saved) in bad.iter().enumerate() {
+            match AnomalyDetector::from_bytes(&with_scales(&det, saved)) {
+                Err(RcfError::Corrupt(_)) => {}
+                other => panic!("case {k}: {:?}", other.map(|_| ())),
+            }
+        }
+        // Random scales sections behind a valid header and checksum: refused, never a panic.
+        let mut seed = 7u64;
+        for n in [0usize, 1, 8, 9, 40, 500] {
+            let junk: Vec<u8> = (0..n)
+                .map(|_| (crate::rng::splitmix64(&mut seed) & 0xff) as u8)
+                .collect();
+            let bytes = det.to_bytes().unwrap();
+            let cut = bytes.len() - 4 - bincode::serialize(&good).unwrap().len();
+            let mut out = bytes[..cut].to_vec();
+            out.extend_from_slice(&junk);
+            let crc = crc32fast::hash(&out);
+            out.extend_from_slice(&crc.to_le_bytes());
+            assert!(AnomalyDetector::from_bytes(&out).is_err());
+        }
+    }
+}
