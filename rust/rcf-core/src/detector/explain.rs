@@ -6,6 +6,17 @@ use crate::forest::{DiVector, Forest};
 use crate::input::row_to_f32;
 use crate::scratch::with_scratch;
 
+/// An alert's explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Explained {
+    /// Points back (<= 0) to where the anomaly began.
+    pub relative_index: i64,
+    /// Attribution per input dimension.
+    pub attribution: DiVector,
+    /// Per input dimension the value expected (NaN for dimensions that did not cause it).
+    pub expected: Vec<f64>,
+}
+
 /// Attribution per value of the shingled point `q` on `forest`, and the trees it comes from.
 /// After a combined pass (`learned`), the trees that kept `q` (it is one of their leaves) are
 /// left out, unless fewer than half would remain; the attribution is scaled to sum to `score`

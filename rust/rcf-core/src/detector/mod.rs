@@ -19,9 +19,9 @@ mod explain;
 pub mod scales;
 pub mod thresholder;
 
-use explain::{explain, impute, per_dimension};
+use explain::{explain, impute, per_dimension, Explained};
 pub use scales::{validate_scales, Scale, DEFAULT_SCALES, MAX_BLOCK, MAX_SCALES};
-use scales::{SavedScales, Scales};
+use scales::{CoarseStep, SavedScales, Scales};
 pub use thresholder::{Decision, Thresholder, ThresholderConfig};
 
 /// Transform of the input before the forest sees it.
@@ -108,6 +108,17 @@ const FUSED_AFTER: usize = 4;
 /// Recent raw values kept per dimension (saved state; read by no computation since the
 /// expected value became a conditional query on the trees, kept so saved states stay valid).
 const CANDIDATES: usize = 32;
+/// Rows per chunk of [`AnomalyDetector::process_rows`] (at most), and values (rows times
+/// dimensions) per chunk: bounds the memory of a batch.
+const CHUNK_ROWS: usize = 1024;
+const CHUNK_VALUES: usize = 1 << 16;
+
+/// What the fine stream decided for one row, and for an alert its explanation.
+struct FineStep {
+    score: f64,
+    decision: Decision,
+    alert: Option<Explained>,
+}
 
 /// One processed observation.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,8 +177,6 @@ pub struct AnomalyDetector {
     forest: Forest,
     state: State,
     scales: Scales,
-    // per coarse stream, this point's decision (reused buffer)
-    coarse: Vec<Option<Decision>>,
 }
 
 const MAGIC: &[u8; 4] = b"RCFD";
@@ -199,7 +208,6 @@ impl AnomalyDetector {
         let d = forest.config().dimensions;
         Ok(AnomalyDetector {
             forest,
-            coarse: Vec::new(),
             scales,
             state: State {
                 thresholder,
@@ -375,16 +383,62 @@ impl AnomalyDetector {
                 });
             }
         }
-        let mut y = Vec::with_capacity(x.len());
-        self.process_checked(x, timestamp, &mut y)
+        let mut out = None;
+        self.process_rows(x, timestamp.as_ref().map(std::slice::from_ref), |_, r| {
+            out = Some(r.clone());
+        })?;
+        out.ok_or_else(|| RcfError::Internal("no result for the row".into()))
     }
 
-    fn process_checked(
+    /// Processes checked rows (`data`: row-major; `timestamps`: one per row or none) in
+    /// chunks, calling `each(row, result)` in row order. Within a chunk each stream goes over
+    /// all its rows before the next stream starts (each forest's trees stay in the caches),
+    /// then the streams' decisions are combined row by row: the results are those of one row
+    /// at a time, because no stream depends on another's decisions, only on the transformed
+    /// input (see [`scales`]).
+    fn process_rows(
+        &mut self,
+        data: &[f64],
+        timestamps: Option<&[f64]>,
+        mut each: impl FnMut(usize, &DetectorResult),
+    ) -> Result<()> {
+        let d = self.dims();
+        let rows = (CHUNK_VALUES / d).clamp(1, CHUNK_ROWS);
+        let mut y = Vec::with_capacity(d);
+        let mut ys = Vec::new();
+        let mut fine = Vec::new();
+        let mut coarse: Vec<Vec<CoarseStep>> = vec![Vec::new(); self.scales.len()];
+        for (c, chunk) in data.chunks(rows * d).enumerate() {
+            let first = c * rows;
+            ys.clear();
+            fine.clear();
+            for (k, x) in chunk.chunks_exact(d).enumerate() {
+                let t = timestamps.and_then(|t| t.get(first + k).copied());
+                fine.push(self.fine_step(x, t, &mut y)?);
+                ys.extend_from_slice(&y);
+            }
+            for (i, steps) in coarse.iter_mut().enumerate() {
+                steps.clear();
+                for y in ys.chunks_exact(d) {
+                    steps.push(self.scales.step(i, y)?);
+                }
+            }
+            for (k, f) in fine.iter_mut().enumerate() {
+                let r = self.combine(f, &mut coarse, k);
+                each(first + k, &r);
+            }
+        }
+        Ok(())
+    }
+
+    /// The fine stream for one row: transforms `x` (into `y`), scores it on the forest, grades
+    /// the score, explains an alert, learns the row.
+    fn fine_step(
         &mut self,
         x: &[f64],
         timestamp: Option<f64>,
         y: &mut Vec<f64>,
-    ) -> Result<DetectorResult> {
+    ) -> Result<FineStep> {
         self.transformed(x, y);
         let d = x.len();
         let size = self.forest.config().shingle_size;
@@ -407,66 +461,98 @@ impl AnomalyDetector {
             self.forest.score(y)?
         };
         let decision = self.state.thresholder.decide(score);
-        let mut result = DetectorResult {
-            score,
-            grade: decision.grade,
-            threshold: decision.threshold,
-            confidence: decision.confidence,
-            in_episode: decision.in_episode,
-            relative_index: decision.relative_index,
-            attribution: None,
-            expected: None,
-            scale: 1,
-        };
-        // Which stream's alert the detector emits here: the fine one's alone without scales.
-        let emitted = if self.scales.is_empty() {
-            (decision.grade > 0.0).then_some(None)
-        } else {
-            let mut coarse = std::mem::take(&mut self.coarse);
-            self.scales.observe(y, &mut coarse)?;
-            let spacing = self.state.thresholder.config().alert_spacing;
-            let chosen = self.scales.choose(decision.grade, &coarse, spacing);
-            result.grade = chosen.map_or(0.0, |(_, g)| g);
-            result.relative_index = 0;
-            let emitted = chosen.map(|(which, _)| which);
-            if let Some(Some(i)) = emitted {
-                if let Some(Some(dec)) = coarse.get(i) {
-                    if let Some(alert) = self.scales.explain(i, dec)? {
-                        result.relative_index = alert.relative_index;
-                        result.attribution = Some(alert.attribution);
-                        result.expected = Some(alert.expected);
-                    }
-                }
-                result.scale = self.scales.scales().get(i).map_or(1, |s| s.block);
-            }
-            self.coarse = coarse;
-            result.in_episode = decision.in_episode || result.grade > 0.0;
-            emitted
-        };
-        if emitted == Some(None) && self.state.shingled.len() == size * d {
+        let mut alert = None;
+        if decision.grade > 0.0 && self.state.shingled.len() == size * d {
             // The forest's point for `y`: the last `shingle_size` transformed inputs.
             let q = self.state.shingled.clone();
             let (per_value, usable) = explain(&self.forest, &q, score, fused)?;
             let (a, top) = per_dimension(&per_value, d, size);
-            result.relative_index = decision.relative_index.min(top as i64 - (size as i64 - 1));
             let mut e = impute(&self.forest, &a, &q, &usable);
             for (j, v) in e.iter_mut().enumerate() {
                 if !v.is_nan() {
                     *v = self.untransformed(j, *v, x);
                 }
             }
-            result.attribution = Some(a);
-            result.expected = Some(e);
+            alert = Some(Explained {
+                relative_index: decision.relative_index.min(top as i64 - (size as i64 - 1)),
+                attribution: a,
+                expected: e,
+            });
         }
         if !fused {
             self.forest.update(y)?;
         }
-        self.scales.learn()?;
         self.learn_input(x);
         if timestamp.is_some() {
             self.state.last_timestamp = timestamp;
         }
-        Ok(result)
+        Ok(FineStep {
+            score,
+            decision,
+            alert,
+        })
+    }
+
+    /// The result of row `k` of a chunk from the streams' steps: the alert the detector emits
+    /// (if any) and its explanation.
+    fn combine(
+        &mut self,
+        fine: &mut FineStep,
+        coarse: &mut [Vec<CoarseStep>],
+        k: usize,
+    ) -> DetectorResult {
+        let dec = fine.decision;
+        let mut result = DetectorResult {
+            score: fine.score,
+            grade: dec.grade,
+            threshold: dec.threshold,
+            confidence: dec.confidence,
+            in_episode: dec.in_episode,
+            relative_index: dec.relative_index,
+            attribution: None,
+            expected: None,
+            scale: 1,
+        };
+        let emitted = if self.scales.is_empty() {
+            (dec.grade > 0.0).then_some(None)
+        } else {
+            let grades = coarse.iter().map(|steps| {
+                steps
+                    .get(k)
+                    .and_then(|s| s.as_ref())
+                    .map_or(0.0, |s| s.0.grade)
+            });
+            let chosen = self.scales.choose(
+                dec.grade,
+                grades,
+                self.state.thresholder.config().alert_spacing,
+            );
+            result.grade = chosen.map_or(0.0, |(_, g)| g);
+            result.in_episode = dec.in_episode || result.grade > 0.0;
+            result.relative_index = 0;
+            chosen.map(|(which, _)| which)
+        };
+        let explained = match emitted {
+            None => None,
+            Some(None) => {
+                result.relative_index = dec.relative_index;
+                fine.alert.take()
+            }
+            Some(Some(i)) => {
+                result.scale = self.scales.block(i);
+                coarse
+                    .get_mut(i)
+                    .and_then(|steps| steps.get_mut(k))
+                    .and_then(|s| s.as_mut())
+                    .and_then(|s| s.1.take())
+            }
+        };
+        if let Some(e) = explained {
+            result.relative_index = e.relative_index;
+            result.attribution = Some(e.attribution);
+            result.expected = Some(e.expected);
+        }
+        result
     }
 
     /// The inverse of [`AnomalyDetector::transformed`] for dimension `j` (state not changed).
@@ -503,7 +589,7 @@ impl AnomalyDetector {
         &mut self,
         data: &[f64],
         timestamps: Option<&[f64]>,
-        mut each: impl FnMut(usize, &DetectorResult),
+        each: impl FnMut(usize, &DetectorResult),
     ) -> Result<()> {
         let d = self.dims();
         if data.len() % d != 0 {
@@ -532,13 +618,7 @@ impl AnomalyDetector {
         for (row, x) in data.chunks_exact(d).enumerate() {
             self.check_point(x, row)?;
         }
-        let mut y = Vec::with_capacity(d);
-        for (row, x) in data.chunks_exact(d).enumerate() {
-            let r =
-                self.process_checked(x, timestamps.and_then(|t| t.get(row).copied()), &mut y)?;
-            each(row, &r);
-        }
-        Ok(())
+        self.process_rows(data, timestamps, each)
     }
 
     /// The full state as versioned bytes: magic, version, the forest (length first), the
@@ -636,7 +716,6 @@ impl AnomalyDetector {
             forest,
             state,
             scales,
-            coarse: Vec::new(),
         })
     }
 }

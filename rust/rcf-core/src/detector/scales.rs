@@ -13,11 +13,11 @@
 //! [`Scales::choose`]).
 use serde::{Deserialize, Serialize};
 
-use super::explain::{explain, impute, per_dimension};
+use super::explain::{explain, impute, per_dimension, Explained};
 use super::thresholder::{Decision, Thresholder, ThresholderConfig};
 use crate::config::{ForestConfig, MAX_POINT_DIMENSIONS};
 use crate::error::{RcfError, Result};
-use crate::forest::{DiVector, Forest};
+use crate::forest::Forest;
 
 /// One coarse scale: blocks of `block` points, `shingle_size` consecutive block means per
 /// point of its forest (`block * shingle_size` points of context).
@@ -117,24 +117,11 @@ struct Stream {
     count: usize,
     // the last `shingle_size` block means, oldest first (the forest's last point)
     shingled: Vec<f64>,
-    // this point's decision while its block point is scored but not yet learned
-    pending: Option<Pending>,
 }
 
-#[derive(Debug, Clone)]
-struct Pending {
-    mean: Vec<f64>,
-    score: f64,
-    learned: bool,
-}
-
-/// An alert of a coarse scale, explained.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct CoarseAlert {
-    pub relative_index: i64,
-    pub attribution: DiVector,
-    pub expected: Vec<f64>,
-}
+/// What a coarse stream did at one point: nothing (no block completed), or its decision about
+/// the block and, for an alert, the explanation.
+pub(crate) type CoarseStep = Option<(Decision, Option<Explained>)>;
 
 /// The coarse streams of a detector and when it last emitted an alert.
 #[derive(Debug, Clone)]
@@ -164,7 +151,6 @@ impl Scales {
                     sum: vec![0.0; d],
                     count: 0,
                     shingled: Vec::new(),
-                    pending: None,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -192,56 +178,78 @@ impl Scales {
         Ok(())
     }
 
-    /// Adds the transformed input `y` of one point to every running block; for each block it
-    /// completes, scores the block mean on the scale's forest and grades the score. Returns per
-    /// stream the decision (`None` where no block completed). A block point that could be an
-    /// alert stays unlearned until [`Scales::learn`].
-    pub fn observe(&mut self, y: &[f64], out: &mut Vec<Option<Decision>>) -> Result<()> {
-        out.clear();
-        for s in &mut self.streams {
-            for (acc, v) in s.sum.iter_mut().zip(y) {
-                *acc += v;
-            }
-            s.count += 1;
-            if s.count < s.scale.block {
-                out.push(None);
-                continue;
-            }
-            let n = s.scale.block as f64;
-            let mean: Vec<f64> = s.sum.iter().map(|v| v / n).collect();
-            s.sum.fill(0.0);
-            s.count = 0;
-            let d = mean.len();
-            if s.shingled.len() == s.scale.shingle_size * d {
-                s.shingled.drain(..d);
-            }
-            s.shingled.extend_from_slice(&mean);
-            let learned = !s.thresholder.alert_possible();
-            let score = if learned {
-                s.forest.score_update(&mean)?
-            } else {
-                s.forest.score(&mean)?
-            };
-            out.push(Some(s.thresholder.decide(score)));
-            s.pending = Some(Pending {
-                mean,
-                score,
-                learned,
-            });
-        }
-        Ok(())
+    /// Coarse streams.
+    pub fn len(&self) -> usize {
+        self.streams.len()
     }
 
-    /// Chooses the alert the detector emits at this point from the fine stream's grade and the
-    /// coarse `decisions` (of [`Scales::observe`]): the candidates are the streams that raised
-    /// an alert here; if there is any and more than `spacing` points passed since the last
-    /// alert the detector emitted, the one with the highest grade (ties: the finer one) is
-    /// emitted. Returns `None` (no alert), `Some(None)` (the fine stream's) or `Some(Some(i))`
-    /// (coarse stream `i`'s), with its grade.
+    /// The block of coarse stream `i` (1 if there is none).
+    pub fn block(&self, i: usize) -> usize {
+        self.streams.get(i).map_or(1, |s| s.scale.block)
+    }
+
+    /// Adds the transformed input `y` of one point to the running block of coarse stream `i`.
+    /// If it completes the block, the block mean is scored on the scale's forest, the score
+    /// graded, an alert explained (on the forest before it learns the block), then the block
+    /// learned; returns the decision and explanation (`None` where no block completed).
+    pub fn step(&mut self, i: usize, y: &[f64]) -> Result<CoarseStep> {
+        let Some(s) = self.streams.get_mut(i) else {
+            return Ok(None);
+        };
+        for (acc, v) in s.sum.iter_mut().zip(y) {
+            *acc += v;
+        }
+        s.count += 1;
+        if s.count < s.scale.block {
+            return Ok(None);
+        }
+        let n = s.scale.block as f64;
+        let mean: Vec<f64> = s.sum.iter().map(|v| v / n).collect();
+        s.sum.fill(0.0);
+        s.count = 0;
+        let d = mean.len();
+        let size = s.scale.shingle_size;
+        if s.shingled.len() == size * d {
+            s.shingled.drain(..d);
+        }
+        s.shingled.extend_from_slice(&mean);
+        // Scored and learned in one pass unless the score could raise an alert.
+        let fused = !s.thresholder.alert_possible();
+        let score = if fused {
+            s.forest.score_update(&mean)?
+        } else {
+            s.forest.score(&mean)?
+        };
+        let decision = s.thresholder.decide(score);
+        let mut alert = None;
+        if decision.grade > 0.0 && s.shingled.len() == size * d {
+            let (per_value, usable) = explain(&s.forest, &s.shingled, score, fused)?;
+            let (attribution, top) = per_dimension(&per_value, d, size);
+            let blocks_back = decision.relative_index.min(top as i64 - (size as i64 - 1));
+            let block = s.scale.block as i64;
+            let expected = impute(&s.forest, &attribution, &s.shingled, &usable);
+            alert = Some(Explained {
+                relative_index: -(block - 1) + blocks_back * block,
+                attribution,
+                expected,
+            });
+        }
+        if !fused {
+            s.forest.update(&mean)?;
+        }
+        Ok(Some((decision, alert)))
+    }
+
+    /// Chooses the alert the detector emits at a point from the fine stream's grade and the
+    /// coarse streams' `grades` there (0: no alert or no block completed): the candidates are
+    /// the streams that raised an alert; if there is any and more than `spacing` points passed
+    /// since the last alert the detector emitted, the one with the highest grade (ties: the
+    /// smaller block) is emitted. Returns `None` (no alert), `Some(None)` (the fine stream's)
+    /// or `Some(Some(i))` (coarse stream `i`'s), with its grade. Called once per point.
     pub fn choose(
         &mut self,
         fine_grade: f64,
-        decisions: &[Option<Decision>],
+        grades: impl Iterator<Item = f64>,
         spacing: usize,
     ) -> Option<(Option<usize>, f64)> {
         self.since_emitted = self.since_emitted.saturating_add(1);
@@ -249,16 +257,13 @@ impl Scales {
         if fine_grade > 0.0 {
             best = Some((None, fine_grade, 1));
         }
-        for (i, (s, dec)) in self.streams.iter().zip(decisions).enumerate() {
-            let Some(dec) = dec else { continue };
-            if dec.grade <= 0.0 {
+        for (i, (s, grade)) in self.streams.iter().zip(grades).enumerate() {
+            if grade <= 0.0 {
                 continue;
             }
-            let better = best.is_none_or(|(_, g, block)| {
-                dec.grade > g || (dec.grade == g && s.scale.block < block)
-            });
-            if better {
-                best = Some((Some(i), dec.grade, s.scale.block));
+            let block = s.scale.block;
+            if best.is_none_or(|(_, g, b)| grade > g || (grade == g && block < b)) {
+                best = Some((Some(i), grade, block));
             }
         }
         let (which, grade, _) = best?;
@@ -267,46 +272,6 @@ impl Scales {
         }
         self.since_emitted = 0;
         Some((which, grade))
-    }
-
-    /// Explains the alert of coarse stream `i` whose decision was `dec` (before its block
-    /// point is learned): the attribution of the block point summed over shingle positions per
-    /// input dimension, the expected block mean (in the forest's input units) for the
-    /// dimensions that caused it, and how many points back the anomaly began.
-    pub fn explain(&self, i: usize, dec: &Decision) -> Result<Option<CoarseAlert>> {
-        let Some(s) = self.streams.get(i) else {
-            return Ok(None);
-        };
-        let Some(p) = &s.pending else {
-            return Ok(None);
-        };
-        let d = p.mean.len();
-        let size = s.scale.shingle_size;
-        if s.shingled.len() != size * d {
-            return Ok(None);
-        }
-        let (per_value, usable) = explain(&s.forest, &s.shingled, p.score, p.learned)?;
-        let (attribution, top) = per_dimension(&per_value, d, size);
-        let blocks_back = dec.relative_index.min(top as i64 - (size as i64 - 1));
-        let block = s.scale.block as i64;
-        let expected = impute(&s.forest, &attribution, &s.shingled, &usable);
-        Ok(Some(CoarseAlert {
-            relative_index: -(block - 1) + blocks_back * block,
-            attribution,
-            expected,
-        }))
-    }
-
-    /// Learns the block points scored by [`Scales::observe`] and not yet learned.
-    pub fn learn(&mut self) -> Result<()> {
-        for s in &mut self.streams {
-            if let Some(p) = s.pending.take() {
-                if !p.learned {
-                    s.forest.update(&p.mean)?;
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The saved form (forests as their own bytes).
@@ -377,7 +342,6 @@ impl Scales {
                 sum: s.sum,
                 count,
                 shingled: s.shingled,
-                pending: None,
             });
         }
         Ok(Scales {
@@ -533,6 +497,44 @@ mod tests {
                 b.process(&[v], None).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn process_many_is_the_loop_across_chunks_of_wide_rows() {
+        // 70 dimensions: chunks of 936 rows; a level shift in some dimensions from row 1500.
+        let d = 70;
+        let mut c = config(&[s(4, 2), s(16, 1)]);
+        c.forest.dimensions = d;
+        c.forest.shingle_size = 2;
+        c.thresholder.warmup = 20;
+        c.thresholder.alert_spacing = 0;
+        let data: Vec<f64> = (0..2200 * d)
+            .map(|k| {
+                let (t, j) = (k / d, k % d);
+                let v = ((t * 7 + j * 13) % 17) as f64 / 17.0;
+                if t >= 1500 && j < 5 {
+                    v + 1.5
+                } else {
+                    v
+                }
+            })
+            .collect();
+        let mut a = AnomalyDetector::new(c.clone()).unwrap();
+        let mut b = AnomalyDetector::new(c).unwrap();
+        let mut many = vec![];
+        a.process_many(&data, None, |_, r| many.push(r.clone()))
+            .unwrap();
+        let looped: Vec<_> = data
+            .chunks_exact(d)
+            .map(|x| b.process(x, None).unwrap())
+            .collect();
+        // Compared as text: `expected` holds NaN for the dimensions that did not cause an alert.
+        assert_eq!(many.len(), looped.len());
+        for (i, (m, l)) in many.iter().zip(&looped).enumerate() {
+            assert_eq!(format!("{m:?}"), format!("{l:?}"), "row {i}");
+        }
+        assert!(many.iter().any(|r| r.is_anomaly() && r.scale > 1));
+        assert!(many.iter().any(|r| r.is_anomaly() && r.scale == 1));
     }
 
     /// Re-seals detector bytes of version 3 with the scales replaced by `saved`.
