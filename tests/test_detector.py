@@ -446,6 +446,8 @@ def test_a_day_held_at_its_peak_is_seen_by_a_coarse_scale(trough):
     at = t0 + int(np.flatnonzero(out["is_anomaly"][day])[0])
     block = int(out["scale"][at])
     assert block in (16, 32) and (at + 1) % block == 0  # alerts when a block completes
+    # the scale's episode lasts at least until two more of its blocks complete
+    assert out["in_episode"][at : at + 2 * block].all()
     assert out["relative_index"][at] <= -(block - 1)  # points back at least to the block start
     assert at + out["relative_index"][at] >= t0 - 4 * block
     high, low = out["attribution_high"][at][0], out["attribution_low"][at][0]

@@ -48,7 +48,8 @@ pub struct PyAlertAttribution {
 /// confidence : float
 ///     How settled the thresholder's statistics are, in [0, 1].
 /// in_episode : bool
-///     Whether the observation lies in an anomaly episode (its alert or a later point of it).
+///     Whether the observation lies in an anomaly episode (its alert or a later point of it),
+///     of the forest's thresholder or of a coarse scale's.
 /// start_of_anomaly : bool
 ///     Whether an alert is raised here (same as ``is_anomaly``: episodes are reported once).
 /// relative_index : int

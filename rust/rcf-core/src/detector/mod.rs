@@ -131,7 +131,9 @@ pub struct DetectorResult {
     pub threshold: f64,
     /// How settled the thresholder's statistics are, in [0, 1].
     pub confidence: f64,
-    /// Whether the point lies in an anomaly episode.
+    /// Whether the point lies in an anomaly episode (of the forest's thresholder or of a
+    /// scale's: a scale's episode lasts until `episode_gap` of its blocks stay below its
+    /// threshold).
     pub in_episode: bool,
     /// For an alert: points back (<= 0) to where the scores began to rise.
     pub relative_index: i64,
@@ -516,19 +518,20 @@ impl AnomalyDetector {
         let emitted = if self.scales.is_empty() {
             (dec.grade > 0.0).then_some(None)
         } else {
-            let grades = coarse.iter().map(|steps| {
-                steps
-                    .get(k)
-                    .and_then(|s| s.as_ref())
-                    .map_or(0.0, |s| s.0.grade)
-            });
+            let grades = coarse
+                .iter()
+                .map(|steps| steps.get(k).map_or(0.0, |s| s.grade));
             let chosen = self.scales.choose(
                 dec.grade,
                 grades,
                 self.state.thresholder.config().alert_spacing,
             );
             result.grade = chosen.map_or(0.0, |(_, g)| g);
-            result.in_episode = dec.in_episode || result.grade > 0.0;
+            result.in_episode = dec.in_episode
+                || result.grade > 0.0
+                || coarse
+                    .iter()
+                    .any(|steps| steps.get(k).is_some_and(|s| s.in_episode));
             result.relative_index = 0;
             chosen.map(|(which, _)| which)
         };
@@ -543,8 +546,7 @@ impl AnomalyDetector {
                 coarse
                     .get_mut(i)
                     .and_then(|steps| steps.get_mut(k))
-                    .and_then(|s| s.as_mut())
-                    .and_then(|s| s.1.take())
+                    .and_then(|s| s.alert.take())
             }
         };
         if let Some(e) = explained {

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::explain::{explain, impute, per_dimension, Explained};
-use super::thresholder::{Decision, Thresholder, ThresholderConfig};
+use super::thresholder::{Thresholder, ThresholderConfig};
 use crate::config::{ForestConfig, MAX_POINT_DIMENSIONS};
 use crate::error::{RcfError, Result};
 use crate::forest::Forest;
@@ -119,9 +119,16 @@ struct Stream {
     shingled: Vec<f64>,
 }
 
-/// What a coarse stream did at one point: nothing (no block completed), or its decision about
-/// the block and, for an alert, the explanation.
-pub(crate) type CoarseStep = Option<(Decision, Option<Explained>)>;
+/// What a coarse stream did at one point.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CoarseStep {
+    /// The grade of its alert (0: none, or no block completed here).
+    pub grade: f64,
+    /// Whether the stream is in an anomaly episode (its thresholder's, after this point).
+    pub in_episode: bool,
+    /// For an alert, its explanation.
+    pub alert: Option<Explained>,
+}
 
 /// The coarse streams of a detector and when it last emitted an alert.
 #[derive(Debug, Clone)]
@@ -191,17 +198,21 @@ impl Scales {
     /// Adds the transformed input `y` of one point to the running block of coarse stream `i`.
     /// If it completes the block, the block mean is scored on the scale's forest, the score
     /// graded, an alert explained (on the forest before it learns the block), then the block
-    /// learned; returns the decision and explanation (`None` where no block completed).
+    /// learned.
     pub fn step(&mut self, i: usize, y: &[f64]) -> Result<CoarseStep> {
         let Some(s) = self.streams.get_mut(i) else {
-            return Ok(None);
+            return Ok(CoarseStep::default());
         };
         for (acc, v) in s.sum.iter_mut().zip(y) {
             *acc += v;
         }
         s.count += 1;
         if s.count < s.scale.block {
-            return Ok(None);
+            return Ok(CoarseStep {
+                grade: 0.0,
+                in_episode: s.thresholder.in_episode(),
+                alert: None,
+            });
         }
         let n = s.scale.block as f64;
         let mean: Vec<f64> = s.sum.iter().map(|v| v / n).collect();
@@ -237,7 +248,11 @@ impl Scales {
         if !fused {
             s.forest.update(&mean)?;
         }
-        Ok(Some((decision, alert)))
+        Ok(CoarseStep {
+            grade: decision.grade,
+            in_episode: decision.in_episode,
+            alert,
+        })
     }
 
     /// Chooses the alert the detector emits at a point from the fine stream's grade and the
