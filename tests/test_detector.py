@@ -544,3 +544,26 @@ def test_signature_shows_the_real_defaults():
     assert params["alert_spacing"].default == det.alert_spacing
     assert params["transform"].default == det.transform
     assert params["scales"].default == det.scales
+
+
+@pytest.mark.parametrize("transform", ["none", "normalize", "difference", "normalize_difference"])
+def test_scales_over_every_transform(transform):
+    """Block means of the transformed input: finite results, batch = loop, coarse alerts whose
+    expected block mean is finite where it is given (in the units the forest sees)."""
+    x = spiky(n=1500, at=1200, jump=4.0, dims=2)
+    x[900:1000, 0] += 1.0
+    kw = {"dimensions": 2, "seed": 2, "transform": transform, "scales": ((4, 2), (8, 1))}
+    kw |= {"alert_spacing": 20, "warmup": 30, "output_after": 16}
+    many = AnomalyDetector(**kw).process_many(x)
+    d = AnomalyDetector(**kw)
+    loop = [d.process(row) for row in x]
+    np.testing.assert_array_equal(many["grade"], [r.grade for r in loop])
+    np.testing.assert_array_equal(many["scale"], [r.scale for r in loop])
+    assert np.isfinite(many["score"]).all()
+    coarse = np.flatnonzero(many["scale"] > 1)
+    assert len(coarse) > 0
+    for i in coarse:
+        e = many["expected"][i]
+        assert np.isfinite(e[~np.isnan(e)]).all() and (~np.isnan(e)).any()
+        total = many["attribution_high"][i].sum() + many["attribution_low"][i].sum()
+        assert total > 0
