@@ -42,12 +42,13 @@ def test_score_update_many(benchmark, taxi, threads):
 
 
 @pytest.mark.benchmark
-@pytest.mark.parametrize("threads", [None, 1])
-def test_detector_process_many(benchmark, taxi, threads):
+@pytest.mark.parametrize(("threads", "scales"), [(None, "default"), (1, "default"), (1, "none")])
+def test_detector_process_many(benchmark, taxi, threads, scales):
     benchmark.group = "detector"
     data = taxi[WARM : WARM + N].reshape(-1, 1)
+    kw = {} if scales == "default" else {"scales": ()}
     setup = _warm(
-        lambda: rcf_fast.AnomalyDetector(shingle_size=SHINGLE, seed=1, threads=threads), taxi
+        lambda: rcf_fast.AnomalyDetector(shingle_size=SHINGLE, seed=1, threads=threads, **kw), taxi
     )
     out = benchmark.pedantic(lambda d: d.process_many(data), setup=setup, rounds=5)
     assert np.isfinite(out["score"]).all() and out["score"].max() > 0

@@ -429,6 +429,16 @@ def test_alert_flags_and_no_alerts(capsys, tmp_path):
         (["--warmup", "-1"], "a\n1\n", "warmup"),
         (["--episode-gap", "0"], "a\n1\n", "episode_gap"),
         (["--alert-spacing", "-1"], "a\n1\n", "alert_spacing"),
+        (["--scales", "16"], "a\n1\n", "--scales '16': expected BLOCKxSHINGLE pairs"),
+        (["--scales", "16x4,"], "a\n1\n", "--scales '16x4,': expected"),
+        (["--scales", "16x-4"], "a\n1\n", "expected BLOCKxSHINGLE pairs of whole numbers"),
+        (["--scales", "16x4x2"], "a\n1\n", "expected BLOCKxSHINGLE"),
+        (["--scales", "\u00b2x4"], "a\n1\n", "expected BLOCKxSHINGLE"),
+        (["--scales", ""], "a\n1\n", "expected BLOCKxSHINGLE"),
+        (["--scales", "1x4"], "a\n1\n", "`scales`: block must be between 2 and 1000000, got 1"),
+        (["--scales", "16x4,16x4"], "a\n1\n", "duplicate scale (16, 4)"),
+        (["--scales", "9" * 30 + "x4"], "a\n1\n", "block of scale 0 must be between 2 and"),
+        (["--scales", ",".join(f"{k}x1" for k in range(2, 12))], "a\n1\n", "at most 8"),
         ([], "value,grade\n1,2\n", "--no-alerts"),
         (["--columns", "value"], "value,explanation\n1,x\n", "--no-alerts"),
     ],
@@ -443,3 +453,29 @@ def test_input_column_named_like_an_alert_column_works_without_alerts(capsys, tm
     path = write(tmp_path, "x.csv", "value,grade\n1,2\n3,4\n")
     code, out, _ = score(capsys, str(path), "--no-alerts", "--columns", "value")
     assert code == 0 and out.splitlines()[0] == "value,grade,score"
+
+
+def test_scales_flag(capsys, tmp_path):
+    """--scales sets the detector's coarse scales; 'none' is the single-scale detector. A stretch
+    held at the sine's peak: each row is a normal value (shingle 1), only block means are not."""
+    v = np.sin(np.arange(3500) / 5.0) * 10 + 50  # coarse forests are ready after 64 blocks
+    v[3000:3200] = 60.0
+    text = "value\n" + "\n".join(repr(x) for x in v.tolist()) + "\n"
+    path = str(write(tmp_path, "s.csv", text))
+    for flag, scales in (
+        ("none", ()),
+        ("8x2, 64X1", ((8, 2), (64, 1))),
+        (None, ((16, 4), (32, 8))),
+    ):
+        code, out, _ = score(capsys, path, *(["--scales", flag] if flag else []))
+        assert code == 0
+        rows = list(csv.DictReader(io.StringIO(out)))
+        want = detector_out(v, scales=scales)
+        np.testing.assert_array_equal([float(r["grade"]) for r in rows], want["grade"])
+        coarse = want["scale"] > 1
+        assert coarse.any() == bool(scales), flag
+        if coarse.any():  # the held stretch, explained as the block mean it expected
+            at = int(np.flatnonzero(coarse)[0])
+            assert 3000 <= at < 3200
+            explanation = json.loads(rows[at]["explanation"])["value"]
+            assert explanation["direction"] == "HIGH" and explanation["expected"] < 59.0

@@ -148,6 +148,10 @@ class DetectorResult:
     @property
     def attribution(self) -> AlertAttribution | None: ...
     @property
+    def scale(self) -> int:
+        """1 for the fine forest's alerts and for observations without an alert, else the
+        block size of the coarse scale that raised the alert."""
+    @property
     def expected(self) -> NDArray[np.float64] | None: ...
     @property
     def timestamp(self) -> float | None: ...
@@ -176,6 +180,7 @@ class AnomalyDetector:
         transform: Literal["none", "normalize", "difference", "normalize_difference"] = "none",
         transform_horizon: float = 1000.0,
         alert_spacing: int = 256,
+        scales: Sequence[tuple[int, int]] = ((16, 4), (32, 8)),
     ) -> AnomalyDetector: ...
     def process(self, x: _Point, timestamp: float | None = None) -> DetectorResult:
         """Processes one observation ``x`` (``dimensions`` numbers): scores it, grades the
@@ -206,6 +211,9 @@ class AnomalyDetector:
     def alert_spacing(self) -> int: ...
     @property
     def transform(self) -> str: ...
+    @property
+    def scales(self) -> tuple[tuple[int, int], ...]:
+        """The coarse scales: (block, shingle_size) pairs (``()``: none)."""
     def to_bytes(self) -> bytes:
         """The full state as versioned bytes."""
     @staticmethod

@@ -484,7 +484,8 @@ DETECTORS: dict[str, DetectorFn] = {
 
 def run_detector(corpus: Sequence[NabFile], detector: str, seed: int = 0) -> dict[str, np.ndarray]:
     """Per-file scores of a named detector (``forest``: RandomCutForest's RCF score with
-    shingle 8; ``detector``: AnomalyDetector's grade with its defaults; ``krcf``)."""
+    shingle 8; ``detector``: AnomalyDetector's grade with its defaults, coarse scales 16x4 and
+    32x8 included; ``krcf``)."""
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; expected one of {sorted(DETECTORS)}")
     return {f.name: DETECTORS[detector](f, seed) for f in corpus}

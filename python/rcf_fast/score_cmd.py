@@ -9,7 +9,9 @@ flushed) as soon as its row has arrived, and memory stays bounded (lines longer 
 By default an ``AnomalyDetector`` also grades each score: ``grade`` (0 unless the row starts
 an anomaly episode), ``is_anomaly`` and, for an alert, ``explanation`` (per value column its
 attribution, direction and expected value). The ``score`` column is the same RCF score either
-way; ``--no-alerts`` writes the score only. :class:`Scorer` turns one row's values into the
+way; ``--no-alerts`` writes the score only. ``--scales`` sets the detector's coarse scales
+(default ``16x4,32x8``, ``none`` for the forest's scores alone); an alert of a coarse scale is
+explained by the block mean its forest expected. :class:`Scorer` turns one row's values into the
 output fields; readers, writers and the plot take any fields.
 """
 
@@ -134,8 +136,40 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "the score only)",
     )
     add_grading_flags(a, defaults=True)
+    a.add_argument(
+        "--scales",
+        default=DEFAULT_SCALES,
+        metavar="BLOCKxSHINGLE,...",
+        help="the detector's coarse scales: block means of BLOCK rows, SHINGLE of them per point "
+        f"of a forest of their own; 'none': the forest's scores alone (default: {DEFAULT_SCALES})",
+    )
     p.set_defaults(run=run)
     return p
+
+
+#: ``--scales`` by default: ``AnomalyDetector``'s default scales.
+DEFAULT_SCALES = "16x4,32x8"
+
+
+def parse_scales(text: str) -> list[tuple[int, int]]:
+    """``--scales``: ``none`` or comma-separated ``BLOCKxSHINGLE`` pairs (``16x4,32x8``);
+    the ranges are the detector's to check."""
+    text = text.strip().lower()
+    if text == "none":
+        return []
+    out = []
+    for part in text.split(","):
+        block, sep, shingle = part.strip().partition("x")
+        block, shingle = block.strip(), shingle.strip()
+        if not (
+            sep and block.isascii() and block.isdigit() and shingle.isascii() and shingle.isdigit()
+        ):
+            raise InputError(
+                f"--scales {text!r}: expected BLOCKxSHINGLE pairs of whole numbers separated by "
+                "commas (e.g. 16x4,32x8), or none"
+            )
+        out.append((int(block), int(shingle)))
+    return out
 
 
 #: The alert grading flags (``Thresholder`` parameters): name, type, help.
@@ -564,6 +598,7 @@ class Scorer:
             if self.alerts:
                 # The detector goes one row at a time: one thread unless told otherwise.
                 options["threads"] = 1 if args.threads is None else args.threads
+                scales = parse_scales(getattr(args, "scales", DEFAULT_SCALES))
                 self.detector = rcf_fast.AnomalyDetector(
                     **options,
                     z_factor=args.z_factor,
@@ -571,6 +606,7 @@ class Scorer:
                     warmup=args.warmup,
                     episode_gap=args.episode_gap,
                     alert_spacing=args.alert_spacing,
+                    scales=scales,
                 )
             else:
                 self.forest = rcf_fast.RandomCutForest(**options)

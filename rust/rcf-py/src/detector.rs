@@ -4,9 +4,10 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyString, PyTuple};
 use rcf_core::detector::{
-    AnomalyDetector, Decision, DetectorConfig, Thresholder, ThresholderConfig, Transform,
+    AnomalyDetector, Decision, DetectorConfig, Scale, Thresholder, ThresholderConfig, Transform,
+    DEFAULT_SCALES, MAX_BLOCK, MAX_SCALES,
 };
 
 use crate::arrays;
@@ -47,7 +48,8 @@ pub struct PyAlertAttribution {
 /// confidence : float
 ///     How settled the thresholder's statistics are, in [0, 1].
 /// in_episode : bool
-///     Whether the observation lies in an anomaly episode (its alert or a later point of it).
+///     Whether the observation lies in an anomaly episode (its alert or a later point of it),
+///     of the forest's thresholder or of a coarse scale's.
 /// start_of_anomaly : bool
 ///     Whether an alert is raised here (same as ``is_anomaly``: episodes are reported once).
 /// relative_index : int
@@ -56,7 +58,12 @@ pub struct PyAlertAttribution {
 ///     For an alert, the attribution per input dimension.
 /// expected : numpy.ndarray or None
 ///     For an alert, the value the forest expected per input dimension (NaN for dimensions that
-///     did not cause it).
+///     did not cause it). For a coarse scale's alert: the block mean that scale's forest
+///     expected, in the units the forest sees (the raw values with ``transform="none"``).
+/// scale : int
+///     1 for the fine forest's alerts and for observations without an alert, else the block
+///     size of the coarse scale that raised the alert (its attribution, expected value and
+///     relative index are then that scale's: see ``AnomalyDetector``).
 /// timestamp : float or None
 ///     The timestamp given with the observation.
 #[pyclass(frozen, module = "rcf_fast._rcf", name = "DetectorResult")]
@@ -82,6 +89,8 @@ pub struct PyDetectorResult {
     #[pyo3(get)]
     expected: Option<Py<PyArray1<f64>>>,
     #[pyo3(get)]
+    scale: usize,
+    #[pyo3(get)]
     timestamp: Option<f64>,
 }
 
@@ -90,13 +99,14 @@ impl PyDetectorResult {
     fn __repr__(&self) -> String {
         format!(
             "DetectorResult(score={:.6}, grade={:.6}, is_anomaly={}, threshold={:.6}, \
-             in_episode={}, relative_index={})",
+             in_episode={}, relative_index={}, scale={})",
             self.score,
             self.grade,
             if self.is_anomaly { "True" } else { "False" },
             self.threshold,
             if self.in_episode { "True" } else { "False" },
-            self.relative_index
+            self.relative_index,
+            self.scale
         )
     }
 }
@@ -127,6 +137,15 @@ impl PyDetectorResult {
 /// alert_spacing : int
 ///     Observations after an alert during which no new alert is raised (default 256, about one
 ///     forest sample); an anomalous score then joins an episode without an alert.
+/// scales : sequence of (block, shingle_size) pairs of ints
+///     Coarse scales (default ``((16, 4), (32, 8))``; ``()``: the forest's scores alone). A
+///     scale averages the transformed input over blocks of ``block`` observations (2 to 1e6)
+///     and watches the block means with a forest of its own (this forest's parameters and
+///     seed, shingle size ``shingle_size``, 1 to the forest's maximum) and a thresholder of
+///     its own (this one's z-factor and floor; horizon, warm-up, episode gap and spacing in
+///     blocks). At most 8 scales, no duplicate. Per observation the detector emits at most
+///     one alert, more than ``alert_spacing`` observations after the last one it emitted: the
+///     highest grade among the streams that raised one there (ties: the finer scale).
 #[pyclass(frozen, module = "rcf_fast._rcf", name = "AnomalyDetector")]
 pub struct PyAnomalyDetector {
     inner: RwLock<AnomalyDetector>,
@@ -138,6 +157,101 @@ fn nonneg(name: &str, v: i64) -> PyResult<usize> {
             "invalid parameter `{name}`: must be a non-negative integer, got {v}"
         ))
     })
+}
+
+fn scales_error(message: &str) -> PyErr {
+    PyTypeError::new_err(format!("invalid parameter `scales`: {message}"))
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map_or_else(|_| "?".into(), |n| n.to_string())
+}
+
+fn is_text(v: &Bound<'_, PyAny>) -> bool {
+    v.is_instance_of::<PyString>()
+        || v.is_instance_of::<PyBytes>()
+        || v.is_instance_of::<PyByteArray>()
+}
+
+/// One value of a scale: an int (not a bool), as usize (`ValueError` if out of range).
+fn scale_value(v: &Bound<'_, PyAny>, what: &str, i: usize) -> PyResult<usize> {
+    let not_int = || {
+        scales_error(&format!(
+            "{what} of scale {i} must be an int, got {}",
+            type_name(v)
+        ))
+    };
+    if v.is_instance_of::<PyBool>() {
+        return Err(not_int());
+    }
+    let int = v.call_method0("__index__").map_err(|_| not_int())?;
+    let n: Option<usize> = int.extract().ok();
+    n.ok_or_else(|| {
+        let range = if what == "block" {
+            format!("between 2 and {MAX_BLOCK}")
+        } else {
+            "between 1 and 65535 / dimensions".to_string()
+        };
+        let shown = int
+            .repr()
+            .map_or_else(|_| "?".to_string(), |r| r.to_string());
+        PyValueError::new_err(format!(
+            "invalid parameter `scales`: {what} of scale {i} must be {range}, got {shown}"
+        ))
+    })
+}
+
+/// `scales` as given: a sequence of at most `MAX_SCALES` (block, shingle_size) pairs of ints.
+/// Ranges and duplicates are checked by the core.
+fn scales_of(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Scale>> {
+    let expected = "expected a sequence of (block, shingle_size) pairs of ints, e.g. ((16, 4), (32, 8)), or () for none";
+    if is_text(obj) || obj.is_instance_of::<PyDict>() {
+        return Err(scales_error(&format!("{expected}, got {}", type_name(obj))));
+    }
+    let n = obj
+        .len()
+        .map_err(|_| scales_error(&format!("{expected}, got {}", type_name(obj))))?;
+    if n > MAX_SCALES {
+        return Err(PyValueError::new_err(format!(
+            "invalid parameter `scales`: expected at most {MAX_SCALES} (block, shingle_size) pairs, got {n}"
+        )));
+    }
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let item = obj
+            .get_item(i)
+            .map_err(|_| scales_error(&format!("{expected}, got {}", type_name(obj))))?;
+        let pair_len = if is_text(&item) || item.is_instance_of::<PyDict>() {
+            None
+        } else {
+            item.len().ok()
+        };
+        if pair_len != Some(2) {
+            return Err(scales_error(&format!(
+                "scale {i} must be a (block, shingle_size) pair of ints, got {}",
+                item.repr()
+                    .map_or_else(|_| type_name(&item), |r| r.to_string())
+            )));
+        }
+        out.push(Scale {
+            block: scale_value(&item.get_item(0)?, "block", i)?,
+            shingle_size: scale_value(&item.get_item(1)?, "shingle_size", i)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The `scales` argument (extracted by [`scales_of`]).
+struct ScalesArg(Vec<Scale>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for ScalesArg {
+    type Error = PyErr;
+
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        scales_of(&obj.to_owned()).map(ScalesArg)
+    }
 }
 
 fn seed_of(seed: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
@@ -189,7 +303,13 @@ impl PyAnomalyDetector {
     #[pyo3(signature = (dimensions=1, shingle_size=8, num_trees=100, sample_size=256,
         time_decay=None, sampler="decay", scoring="rcf", output_after=None, seed=None,
         threads=1, z_factor=4.0, score_floor=1.0, horizon=2000.0, warmup=100,
-        episode_gap=20, transform="none", transform_horizon=1000.0, alert_spacing=256))]
+        episode_gap=20, transform="none", transform_horizon=1000.0, alert_spacing=256,
+        scales=ScalesArg(DEFAULT_SCALES.to_vec())),
+        text_signature = "(dimensions=1, shingle_size=8, num_trees=100, sample_size=256, \
+        time_decay=None, sampler='decay', scoring='rcf', output_after=None, seed=None, \
+        threads=1, z_factor=4.0, score_floor=1.0, horizon=2000.0, warmup=100, episode_gap=20, \
+        transform='none', transform_horizon=1000.0, alert_spacing=256, \
+        scales=((16, 4), (32, 8)))")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         dimensions: i64,
@@ -210,8 +330,10 @@ impl PyAnomalyDetector {
         transform: &str,
         transform_horizon: f64,
         alert_spacing: i64,
+        scales: ScalesArg,
     ) -> Result<Self> {
         let mut c = DetectorConfig::new(nonneg("dimensions", dimensions)?);
+        c.scales = scales.0;
         c.forest.shingle_size = nonneg("shingle_size", shingle_size)?;
         c.forest.num_trees = nonneg("num_trees", num_trees)?;
         c.forest.sample_size = nonneg("sample_size", sample_size)?;
@@ -276,14 +398,15 @@ impl PyAnomalyDetector {
             relative_index: r.relative_index,
             attribution,
             expected: r.expected.map(|e| e.into_pyarray(py).unbind()),
+            scale: r.scale,
             timestamp,
         })
     }
 
     /// Processes each row of ``X`` (shape ``(n, dimensions)``) in turn, exactly as ``process``
     /// would; returns a dict of numpy arrays: ``score``, ``grade``, ``is_anomaly``,
-    /// ``threshold``, ``confidence``, ``in_episode``, ``start_of_anomaly``, ``relative_index``
-    /// (length n) and ``expected``, ``attribution_high``, ``attribution_low`` (n x dimensions;
+    /// ``threshold``, ``confidence``, ``in_episode``, ``start_of_anomaly``, ``relative_index``,
+    /// ``scale`` (length n) and ``expected``, ``attribution_high``, ``attribution_low`` (n x dimensions;
     /// NaN / 0 where no alert). Every row is checked before any is learned. Releases the GIL.
     #[pyo3(signature = (x, timestamps=None))]
     fn process_many<'py>(
@@ -314,6 +437,7 @@ impl PyAnomalyDetector {
         let mut confidence = Vec::with_capacity(n);
         let mut in_episode = Vec::with_capacity(n);
         let mut rel = Vec::with_capacity(n);
+        let mut scale = Vec::with_capacity(n);
         let mut expected = vec![f64::NAN; n * d];
         let mut high = vec![0.0; n * d];
         let mut low = vec![0.0; n * d];
@@ -326,6 +450,7 @@ impl PyAnomalyDetector {
                     confidence.push(r.confidence);
                     in_episode.push(r.in_episode);
                     rel.push(r.relative_index);
+                    scale.push(r.scale as i64);
                     if let Some(e) = &r.expected {
                         if let Some(slot) = expected.get_mut(i * d..(i + 1) * d) {
                             slot.copy_from_slice(e);
@@ -353,6 +478,7 @@ impl PyAnomalyDetector {
         out.set_item("confidence", confidence.into_pyarray(py))?;
         out.set_item("in_episode", in_episode.into_pyarray(py))?;
         out.set_item("relative_index", rel.into_pyarray(py))?;
+        out.set_item("scale", scale.into_pyarray(py))?;
         let shape = |v: Vec<f64>| -> PyResult<Bound<'py, PyArray2<f64>>> {
             let a = v.into_pyarray(py);
             a.reshape([m, d])
@@ -426,6 +552,18 @@ impl PyAnomalyDetector {
         self.read().transform().name()
     }
 
+    /// The coarse scales: a tuple of (block, shingle_size) pairs (``()``: none).
+    #[getter]
+    fn scales<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let pairs: Vec<(usize, usize)> = self
+            .read()
+            .scales()
+            .iter()
+            .map(|s| (s.block, s.shingle_size))
+            .collect();
+        PyTuple::new(py, pairs)
+    }
+
     /// The full state as versioned bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyBytes>> {
         let b = py.detach(|| self.read().to_bytes())?;
@@ -458,12 +596,16 @@ impl PyAnomalyDetector {
         let c = d.thresholder().config();
         format!(
             "AnomalyDetector(dimensions={}, shingle_size={}, z_factor={}, score_floor={}, \
-             transform={:?}, entries_seen={})",
+             transform={:?}, scales={:?}, entries_seen={})",
             d.forest().config().dimensions,
             d.forest().config().shingle_size,
             c.z_factor,
             c.score_floor,
             d.transform().name(),
+            d.scales()
+                .iter()
+                .map(|s| (s.block, s.shingle_size))
+                .collect::<Vec<_>>(),
             d.forest().entries_seen()
         )
     }

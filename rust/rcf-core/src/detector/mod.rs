@@ -6,16 +6,22 @@
 //! anomaly episode) carries an explanation: the attribution per input dimension and, for the
 //! dimensions that caused it, the value the forest expected there (a conditional query on the
 //! trees: per tree the leaf nearest to the point on its other values, median over trees).
+//!
+//! Coarse scales (see [`scales`]) watch block means of the transformed input with forests and
+//! thresholders of their own; per point the detector emits at most one alert from all streams.
 use serde::{Deserialize, Serialize};
 
 use crate::config::ForestConfig;
 use crate::error::{RcfError, Result};
 use crate::forest::{DiVector, Forest};
-use crate::input::row_to_f32;
-use crate::scratch::with_scratch;
 
+mod explain;
+pub mod scales;
 pub mod thresholder;
 
+use explain::{explain, impute, per_dimension, Explained};
+pub use scales::{validate_scales, Scale, DEFAULT_SCALES, MAX_BLOCK, MAX_SCALES};
+use scales::{CoarseStep, SavedScales, Scales};
 pub use thresholder::{Decision, Thresholder, ThresholderConfig};
 
 /// Transform of the input before the forest sees it.
@@ -74,6 +80,8 @@ pub struct DetectorConfig {
     pub transform: Transform,
     /// Horizon (points) of the normalisation statistics (default 1000).
     pub transform_horizon: f64,
+    /// Coarse scales (default [`DEFAULT_SCALES`]; empty: the forest's scores alone).
+    pub scales: Vec<Scale>,
 }
 
 impl DetectorConfig {
@@ -86,6 +94,7 @@ impl DetectorConfig {
             thresholder: ThresholderConfig::default(),
             transform: Transform::None,
             transform_horizon: 1000.0,
+            scales: DEFAULT_SCALES.to_vec(),
         }
     }
 }
@@ -99,6 +108,17 @@ const FUSED_AFTER: usize = 4;
 /// Recent raw values kept per dimension (saved state; read by no computation since the
 /// expected value became a conditional query on the trees, kept so saved states stay valid).
 const CANDIDATES: usize = 32;
+/// Rows per chunk of [`AnomalyDetector::process_rows`] (at most), and values (rows times
+/// dimensions) per chunk: bounds the memory of a batch.
+const CHUNK_ROWS: usize = 1024;
+const CHUNK_VALUES: usize = 1 << 16;
+
+/// What the fine stream decided for one row, and for an alert its explanation.
+struct FineStep {
+    score: f64,
+    decision: Decision,
+    alert: Option<Explained>,
+}
 
 /// One processed observation.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,15 +131,21 @@ pub struct DetectorResult {
     pub threshold: f64,
     /// How settled the thresholder's statistics are, in [0, 1].
     pub confidence: f64,
-    /// Whether the point lies in an anomaly episode.
+    /// Whether the point lies in an anomaly episode (of the forest's thresholder or of a
+    /// scale's: a scale's episode lasts until `episode_gap` of its blocks stay below its
+    /// threshold).
     pub in_episode: bool,
     /// For an alert: points back (<= 0) to where the scores began to rise.
     pub relative_index: i64,
     /// For an alert: attribution per input dimension.
     pub attribution: Option<DiVector>,
     /// For an alert: the value the forest expected per input dimension (NaN for dimensions that
-    /// did not cause the alert).
+    /// did not cause the alert). For a coarse scale's alert: the block mean its forest
+    /// expected, in the units its forest sees (the transformed input).
     pub expected: Option<Vec<f64>>,
+    /// 1 for the fine forest's alerts and for points without an alert, else the block of the
+    /// coarse scale that raised the alert.
+    pub scale: usize,
 }
 
 impl DetectorResult {
@@ -152,10 +178,14 @@ struct State {
 pub struct AnomalyDetector {
     forest: Forest,
     state: State,
+    scales: Scales,
 }
 
 const MAGIC: &[u8; 4] = b"RCFD";
-const VERSION: u8 = 2; // 2: the thresholder counts scores since the last alert
+// 2: the thresholder counts scores since the last alert; 3: coarse scales (a length before the
+// state, the scales after it). Version 2 still loads, as a detector without scales.
+const VERSION: u8 = 3;
+const VERSION_SINGLE_SCALE: u8 = 2;
 
 impl AnomalyDetector {
     /// A detector that has seen nothing.
@@ -165,6 +195,7 @@ impl AnomalyDetector {
             thresholder,
             transform,
             transform_horizon,
+            scales,
         } = config;
         if !(transform_horizon.is_finite() && transform_horizon >= 1.0) {
             return Err(RcfError::param(
@@ -172,11 +203,14 @@ impl AnomalyDetector {
                 format!("must be a finite number >= 1, got {transform_horizon}"),
             ));
         }
+        let fine_thresholder = thresholder;
         let thresholder = Thresholder::new(thresholder)?;
         let forest = Forest::new(forest)?;
+        let scales = Scales::new(&scales, forest.config(), &fine_thresholder)?;
         let d = forest.config().dimensions;
         Ok(AnomalyDetector {
             forest,
+            scales,
             state: State {
                 thresholder,
                 transform,
@@ -214,9 +248,15 @@ impl AnomalyDetector {
         self.state.transform_horizon
     }
 
-    /// Sets the forest's worker threads.
+    /// The coarse scales, in order (empty: single-scale).
+    pub fn scales(&self) -> Vec<Scale> {
+        self.scales.scales()
+    }
+
+    /// Sets the worker threads of the forest and the scales' forests.
     pub fn set_threads(&mut self, threads: Option<usize>) -> Result<()> {
-        self.forest.set_threads(threads)
+        self.forest.set_threads(threads)?;
+        self.scales.set_threads(threads)
     }
 
     /// The last timestamp given to [`AnomalyDetector::process`].
@@ -345,16 +385,62 @@ impl AnomalyDetector {
                 });
             }
         }
-        let mut y = Vec::with_capacity(x.len());
-        self.process_checked(x, timestamp, &mut y)
+        let mut out = None;
+        self.process_rows(x, timestamp.as_ref().map(std::slice::from_ref), |_, r| {
+            out = Some(r.clone());
+        })?;
+        out.ok_or_else(|| RcfError::Internal("no result for the row".into()))
     }
 
-    fn process_checked(
+    /// Processes checked rows (`data`: row-major; `timestamps`: one per row or none) in
+    /// chunks, calling `each(row, result)` in row order. Within a chunk each stream goes over
+    /// all its rows before the next stream starts (each forest's trees stay in the caches),
+    /// then the streams' decisions are combined row by row: the results are those of one row
+    /// at a time, because no stream depends on another's decisions, only on the transformed
+    /// input (see [`scales`]).
+    fn process_rows(
+        &mut self,
+        data: &[f64],
+        timestamps: Option<&[f64]>,
+        mut each: impl FnMut(usize, &DetectorResult),
+    ) -> Result<()> {
+        let d = self.dims();
+        let rows = (CHUNK_VALUES / d).clamp(1, CHUNK_ROWS);
+        let mut y = Vec::with_capacity(d);
+        let mut ys = Vec::new();
+        let mut fine = Vec::new();
+        let mut coarse: Vec<Vec<CoarseStep>> = vec![Vec::new(); self.scales.len()];
+        for (c, chunk) in data.chunks(rows * d).enumerate() {
+            let first = c * rows;
+            ys.clear();
+            fine.clear();
+            for (k, x) in chunk.chunks_exact(d).enumerate() {
+                let t = timestamps.and_then(|t| t.get(first + k).copied());
+                fine.push(self.fine_step(x, t, &mut y)?);
+                ys.extend_from_slice(&y);
+            }
+            for (i, steps) in coarse.iter_mut().enumerate() {
+                steps.clear();
+                for y in ys.chunks_exact(d) {
+                    steps.push(self.scales.step(i, y)?);
+                }
+            }
+            for (k, f) in fine.iter_mut().enumerate() {
+                let r = self.combine(f, &mut coarse, k);
+                each(first + k, &r);
+            }
+        }
+        Ok(())
+    }
+
+    /// The fine stream for one row: transforms `x` (into `y`), scores it on the forest, grades
+    /// the score, explains an alert, learns the row.
+    fn fine_step(
         &mut self,
         x: &[f64],
         timestamp: Option<f64>,
         y: &mut Vec<f64>,
-    ) -> Result<DetectorResult> {
+    ) -> Result<FineStep> {
         self.transformed(x, y);
         let d = x.len();
         let size = self.forest.config().shingle_size;
@@ -377,36 +463,24 @@ impl AnomalyDetector {
             self.forest.score(y)?
         };
         let decision = self.state.thresholder.decide(score);
-        let mut relative_index = decision.relative_index;
-        let (attribution, expected) =
-            if decision.grade > 0.0 && self.state.shingled.len() == size * d {
-                // The forest's point for `y`: the last `shingle_size` transformed inputs.
-                let q = self.state.shingled.clone();
-                let (per_value, usable) = self.explain(&q, score, fused)?;
-                let mut a = DiVector {
-                    high: vec![0.0; d],
-                    low: vec![0.0; d],
-                };
-                let mut by_position = vec![0.0; size];
-                for (i, (h, l)) in per_value.high.iter().zip(&per_value.low).enumerate() {
-                    a.high[i % d] += h;
-                    a.low[i % d] += l;
-                    by_position[i / d] += h + l;
+        let mut alert = None;
+        if decision.grade > 0.0 && self.state.shingled.len() == size * d {
+            // The forest's point for `y`: the last `shingle_size` transformed inputs.
+            let q = self.state.shingled.clone();
+            let (per_value, usable) = explain(&self.forest, &q, score, fused)?;
+            let (a, top) = per_dimension(&per_value, d, size);
+            let mut e = impute(&self.forest, &a, &q, &usable);
+            for (j, v) in e.iter_mut().enumerate() {
+                if !v.is_nan() {
+                    *v = self.untransformed(j, *v, x);
                 }
-                if size > 1 {
-                    let mut top = size - 1;
-                    for (p, v) in by_position.iter().enumerate() {
-                        if *v > by_position[top] {
-                            top = p;
-                        }
-                    }
-                    relative_index = relative_index.min(top as i64 - (size as i64 - 1));
-                }
-                let e = self.expected(x, &a, &q, &usable);
-                (Some(a), Some(e))
-            } else {
-                (None, None)
-            };
+            }
+            alert = Some(Explained {
+                relative_index: decision.relative_index.min(top as i64 - (size as i64 - 1)),
+                attribution: a,
+                expected: e,
+            });
+        }
         if !fused {
             self.forest.update(y)?;
         }
@@ -414,55 +488,73 @@ impl AnomalyDetector {
         if timestamp.is_some() {
             self.state.last_timestamp = timestamp;
         }
-        Ok(DetectorResult {
+        Ok(FineStep {
             score,
-            grade: decision.grade,
-            threshold: decision.threshold,
-            confidence: decision.confidence,
-            in_episode: decision.in_episode,
-            relative_index,
-            attribution,
-            expected,
+            decision,
+            alert,
         })
     }
 
-    /// Attribution per value of the shingled point `q` and the trees it comes from. After a
-    /// combined pass (`learned`), the trees that kept `q` (it is one of their leaves) are left
-    /// out, unless fewer than half would remain; the attribution is scaled to sum to `score`
-    /// (the score of all trees before they learned `q`).
-    fn explain(&self, q: &[f64], score: f64, learned: bool) -> Result<(DiVector, Vec<bool>)> {
-        let pd = q.len();
-        let mut v = vec![0f32; pd];
-        row_to_f32(q, pd, 0, self.forest.value_limit(), &mut v)?;
-        let store = self.forest.store();
-        let trees = self.forest.components();
-        let mut high = vec![0.0; pd];
-        let mut low = vec![0.0; pd];
-        let usable = with_scratch(|sc| {
-            let mut usable: Vec<bool> = trees
+    /// The result of row `k` of a chunk from the streams' steps: the alert the detector emits
+    /// (if any) and its explanation.
+    fn combine(
+        &mut self,
+        fine: &mut FineStep,
+        coarse: &mut [Vec<CoarseStep>],
+        k: usize,
+    ) -> DetectorResult {
+        let dec = fine.decision;
+        let mut result = DetectorResult {
+            score: fine.score,
+            grade: dec.grade,
+            threshold: dec.threshold,
+            confidence: dec.confidence,
+            in_episode: dec.in_episode,
+            relative_index: dec.relative_index,
+            attribution: None,
+            expected: None,
+            scale: 1,
+        };
+        let emitted = if self.scales.is_empty() {
+            (dec.grade > 0.0).then_some(None)
+        } else {
+            let grades = coarse
                 .iter()
-                .map(|c| {
-                    !learned
-                        || c.tree.mass() == 0
-                        || store.point(c.tree.leaf_point(c.tree.descend(&v, &mut sc.path))) != v
-                })
-                .collect();
-            if usable.iter().filter(|u| **u).count() * 2 < usable.len() {
-                usable.fill(true);
+                .map(|steps| steps.get(k).map_or(0.0, |s| s.grade));
+            let chosen = self.scales.choose(
+                dec.grade,
+                grades,
+                self.state.thresholder.config().alert_spacing,
+            );
+            result.grade = chosen.map_or(0.0, |(_, g)| g);
+            result.in_episode = dec.in_episode
+                || result.grade > 0.0
+                || coarse
+                    .iter()
+                    .any(|steps| steps.get(k).is_some_and(|s| s.in_episode));
+            result.relative_index = 0;
+            chosen.map(|(which, _)| which)
+        };
+        let explained = match emitted {
+            None => None,
+            Some(None) => {
+                result.relative_index = dec.relative_index;
+                fine.alert.take()
             }
-            for (c, u) in trees.iter().zip(&usable) {
-                if *u {
-                    c.tree.add_attribution(store, &v, sc, &mut high, &mut low);
-                }
+            Some(Some(i)) => {
+                result.scale = self.scales.block(i);
+                coarse
+                    .get_mut(i)
+                    .and_then(|steps| steps.get_mut(k))
+                    .and_then(|s| s.alert.take())
             }
-            usable
-        });
-        let total: f64 = high.iter().chain(&low).sum();
-        let scale = if total > 0.0 { score / total } else { 0.0 };
-        high.iter_mut()
-            .chain(low.iter_mut())
-            .for_each(|x| *x *= scale);
-        Ok((DiVector { high, low }, usable))
+        };
+        if let Some(e) = explained {
+            result.relative_index = e.relative_index;
+            result.attribution = Some(e.attribution);
+            result.expected = Some(e.expected);
+        }
+        result
     }
 
     /// The inverse of [`AnomalyDetector::transformed`] for dimension `j` (state not changed).
@@ -493,104 +585,13 @@ impl AnomalyDetector {
         v
     }
 
-    /// For the dimensions carrying at least half of the largest attribution, the value the
-    /// forest expected there: a conditional query on the trees in the spirit of AWS's
-    /// imputation. In every tree, the leaf nearest to the point on all its *other* values
-    /// (the earlier observations of the shingle and the other dimensions; L1 distance with
-    /// each value scaled by its spread in the forest's sample) gives its value for the
-    /// missing one; the expected value is the median over trees, mapped back through the
-    /// input transform.
-    fn expected(&self, x: &[f64], a: &DiVector, q: &[f64], usable: &[bool]) -> Vec<f64> {
-        let d = x.len();
-        let per_dim: Vec<f64> = a.high.iter().zip(&a.low).map(|(h, l)| h + l).collect();
-        let top = per_dim.iter().copied().fold(0.0, f64::max);
-        let mut out = vec![f64::NAN; d];
-        if top <= 0.0 || !self.forest.is_ready() {
-            return out;
-        }
-        let last = q.len() - d;
-        let missing: Vec<usize> = (0..d).filter(|&j| per_dim[j] >= 0.5 * top).collect();
-        let store = self.forest.store();
-        let leaves: Vec<Vec<u32>> = self
-            .forest
-            .components()
-            .iter()
-            .zip(usable)
-            .filter(|(_, u)| **u)
-            .map(|(c, _)| c.tree.leaves().into_iter().map(|(id, _)| id).collect())
-            .collect();
-        let pd = q.len();
-        // Spread of each value over the forest's sample (scale of the distance).
-        let mut lo = vec![f64::INFINITY; pd];
-        let mut hi = vec![f64::NEG_INFINITY; pd];
-        for &id in leaves.iter().flatten() {
-            for (k, v) in store.point(id).iter().enumerate().take(pd) {
-                lo[k] = lo[k].min(f64::from(*v));
-                hi[k] = hi[k].max(f64::from(*v));
-            }
-        }
-        let mut free = vec![false; pd];
-        for &j in &missing {
-            free[last + j] = true;
-        }
-        let weight: Vec<f64> = (0..pd)
-            .map(|k| {
-                let spread = hi[k] - lo[k];
-                if free[k] || !(spread.is_finite() && spread > 0.0) {
-                    0.0
-                } else {
-                    1.0 / spread
-                }
-            })
-            .collect();
-        let mut answers: Vec<Vec<f64>> = vec![Vec::with_capacity(leaves.len()); missing.len()];
-        for tree in &leaves {
-            let mut best: Option<(f64, u32)> = None;
-            for &id in tree {
-                let p = store.point(id);
-                let dist: f64 = p
-                    .iter()
-                    .zip(q)
-                    .zip(&weight)
-                    .map(|((v, t), w)| w * (f64::from(*v) - t).abs())
-                    .sum();
-                if best.is_none_or(|(b, _)| dist < b) {
-                    best = Some((dist, id));
-                }
-            }
-            if let Some((_, id)) = best {
-                let p = store.point(id);
-                for (m, &j) in missing.iter().enumerate() {
-                    if let Some(v) = p.get(last + j) {
-                        answers[m].push(f64::from(*v));
-                    }
-                }
-            }
-        }
-        for (m, &j) in missing.iter().enumerate() {
-            let vals = &mut answers[m];
-            if vals.is_empty() {
-                continue;
-            }
-            vals.sort_by(f64::total_cmp);
-            let n = vals.len();
-            let median = if n % 2 == 1 {
-                vals[n / 2]
-            } else {
-                0.5 * (vals[n / 2 - 1] + vals[n / 2])
-            };
-            out[j] = self.untransformed(j, median, x);
-        }
-        out
-    }
-
     /// Processes each row of `data` (row-major, `n * dimensions` values) in turn, exactly as
     /// [`AnomalyDetector::process`] would; all rows are checked before any is processed.
     pub fn process_many(
         &mut self,
         data: &[f64],
         timestamps: Option<&[f64]>,
-        mut each: impl FnMut(usize, &DetectorResult),
+        each: impl FnMut(usize, &DetectorResult),
     ) -> Result<()> {
         let d = self.dims();
         if data.len() % d != 0 {
@@ -619,32 +620,31 @@ impl AnomalyDetector {
         for (row, x) in data.chunks_exact(d).enumerate() {
             self.check_point(x, row)?;
         }
-        let mut y = Vec::with_capacity(d);
-        for (row, x) in data.chunks_exact(d).enumerate() {
-            let r =
-                self.process_checked(x, timestamps.and_then(|t| t.get(row).copied()), &mut y)?;
-            each(row, &r);
-        }
-        Ok(())
+        self.process_rows(data, timestamps, each)
     }
 
-    /// The full state as versioned bytes.
+    /// The full state as versioned bytes: magic, version, the forest (length first), the
+    /// detector's state (length first), the coarse scales, a CRC-32 of everything before it.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let internal = |e: bincode::Error| RcfError::Internal(e.to_string());
         let forest = self.forest.to_bytes();
-        let state =
-            bincode::serialize(&self.state).map_err(|e| RcfError::Internal(e.to_string()))?;
-        let mut out = Vec::with_capacity(forest.len() + state.len() + 32);
+        let state = codec().serialize(&self.state).map_err(internal)?;
+        let scales = codec().serialize(&self.scales.saved()).map_err(internal)?;
+        let mut out = Vec::with_capacity(forest.len() + state.len() + scales.len() + 32);
         out.extend_from_slice(MAGIC);
         out.push(VERSION);
         out.extend_from_slice(&(forest.len() as u64).to_le_bytes());
         out.extend_from_slice(&forest);
+        out.extend_from_slice(&(state.len() as u64).to_le_bytes());
         out.extend_from_slice(&state);
+        out.extend_from_slice(&scales);
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         Ok(out)
     }
 
-    /// Restores [`AnomalyDetector::to_bytes`] output; damaged bytes give `RcfError::Corrupt`.
+    /// Restores [`AnomalyDetector::to_bytes`] output (and version 2, from before the scales,
+    /// as a detector without scales); damaged bytes give `RcfError::Corrupt`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let bad = |m: &str| RcfError::Corrupt(format!("detector state: {m}"));
         if bytes.len() < 4 + 1 + 8 + 4 {
@@ -653,10 +653,10 @@ impl AnomalyDetector {
         if &bytes[..4] != MAGIC {
             return Err(bad("not an rcf_fast AnomalyDetector (wrong magic bytes)"));
         }
-        if bytes[4] != VERSION {
+        let version = bytes[4];
+        if version != VERSION && version != VERSION_SINGLE_SCALE {
             return Err(bad(&format!(
-                "version {} not supported (expected {VERSION})",
-                bytes[4]
+                "version {version} not supported (expected {VERSION_SINGLE_SCALE} or {VERSION})"
             )));
         }
         let (body, crc) = bytes.split_at(bytes.len() - 4);
@@ -665,20 +665,35 @@ impl AnomalyDetector {
         if crc32fast::hash(body) != u32::from_le_bytes(crc_bytes) {
             return Err(bad("checksum mismatch (truncated or damaged)"));
         }
-        let mut len_bytes = [0u8; 8];
-        len_bytes.copy_from_slice(&body[5..13]);
-        let flen = usize::try_from(u64::from_le_bytes(len_bytes)).map_err(|_| bad("length"))?;
-        let rest = &body[13..];
+        let (flen, rest) = take_length(&body[5..]).ok_or_else(|| bad("forest length"))?;
         if flen > rest.len() {
             return Err(bad("forest length beyond the end"));
         }
         let forest = Forest::from_bytes(&rest[..flen])?;
-        let state: State = bincode::DefaultOptions::new()
-            .with_fixint_encoding()
-            .allow_trailing_bytes()
-            .with_limit(rest.len() as u64)
-            .deserialize(&rest[flen..])
-            .map_err(|e| bad(&e.to_string()))?;
+        let rest = &rest[flen..];
+        let limit = rest.len() as u64;
+        let (state, saved): (State, Option<SavedScales>) = if version == VERSION_SINGLE_SCALE {
+            let state = codec()
+                .allow_trailing_bytes()
+                .with_limit(limit)
+                .deserialize(rest)
+                .map_err(|e| bad(&e.to_string()))?;
+            (state, None)
+        } else {
+            let (slen, rest) = take_length(rest).ok_or_else(|| bad("state length"))?;
+            if slen > rest.len() {
+                return Err(bad("state length beyond the end"));
+            }
+            let state = codec()
+                .with_limit(limit)
+                .deserialize(&rest[..slen])
+                .map_err(|e| bad(&e.to_string()))?;
+            let saved = codec()
+                .with_limit(limit)
+                .deserialize(&rest[slen..])
+                .map_err(|e| bad(&e.to_string()))?;
+            (state, Some(saved))
+        };
         let d = forest.config().dimensions;
         state.thresholder.check().map_err(|e| bad(&e))?;
         if state.sum.len() != d
@@ -694,8 +709,30 @@ impl AnomalyDetector {
         {
             return Err(bad("inconsistent sizes"));
         }
-        Ok(AnomalyDetector { forest, state })
+        let t = *state.thresholder.config();
+        let scales = match saved {
+            None => Scales::new(&[], forest.config(), &t)?,
+            Some(s) => Scales::restore(s, forest.config(), &t).map_err(|e| bad(&e))?,
+        };
+        Ok(AnomalyDetector {
+            forest,
+            state,
+            scales,
+        })
     }
+}
+
+/// The encoding of the saved state: bincode, fixed-width integers, little endian.
+fn codec() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+}
+
+/// A little-endian u64 length at the start of `bytes` and the bytes after it.
+fn take_length(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<8>()?;
+    Some((usize::try_from(u64::from_le_bytes(*len)).ok()?, rest))
 }
 
 use bincode::Options;
