@@ -136,9 +136,13 @@ def alerts(stamps, values) -> None:
             "above" if out["attribution_high"][i, 0] >= out["attribution_low"][i, 0] else "below"
         )
         expected = out["expected"][i, 0]
+        block = int(out["scale"][i])  # 1: this point; else a coarse scale's block of points
+        seen = values[i - block + 1 : i + 1].mean()
+        what = "value" if block == 1 else f"mean of {block} points"
         print(
             f"{stamps[i]:%Y-%m-%d %H:%M}  {hours:>6.1f}h  {peak:>5.2f}  {out['grade'][i]:>5.2f}  "
-            f"{values[i]:.0f} {direction} expected {expected:.0f}  {'yes' if in_window(stamps[i]) else '-'}"
+            f"{what} {seen:.0f} {direction} expected {expected:.0f}  "
+            f"{'yes' if in_window(stamps[i]) else '-'}"
         )
 
 

@@ -226,6 +226,26 @@ def test_cli_scores_a_small_corpus(tmp_path, capsys):
     assert 0.0 <= out["forest"]["roc_auc"] <= 1.0
 
 
+def test_cli_seeds_average_the_single_seed_runs(tmp_path, capsys):
+    root = write_corpus(tmp_path, rows=600)
+    single = []
+    for seed in (3, 4):
+        assert cli.main(["nab", root, "--detectors", "forest", "--seed", str(seed), "--json"]) == 0
+        single.append(json.loads(capsys.readouterr().out)["forest"])
+    assert cli.main(["nab", root, "--detectors", "forest", "--seeds", "3, 4", "--json"]) == 0
+    mean = json.loads(capsys.readouterr().out)["forest"]
+    assert mean["seeds"] == [3, 4]
+    for profile in nab.PROFILES:
+        want = (
+            single[0]["profiles"][profile]["score"] + single[1]["profiles"][profile]["score"]
+        ) / 2
+        assert mean["profiles"][profile]["score"] == pytest.approx(want)
+    assert mean["roc_auc"] == pytest.approx((single[0]["roc_auc"] + single[1]["roc_auc"]) / 2)
+    for bad, message in (("1,x", "whole numbers"), ("-1", "out of range"), ("", "whole numbers")):
+        assert cli.main(["nab", root, "--seeds", bad]) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_cli_missing_directory_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["nab", os.path.join(str(tmp_path), "nope")]) == 2
     assert "no NAB labels" in capsys.readouterr().err

@@ -379,6 +379,7 @@ def test_alert_columns_are_the_detectors(capsys, tmp_path):
     assert spike["value"]["direction"] == "HIGH"
     assert spike["value"]["attribution"] == pytest.approx(float(rows[900]["score"]))
     assert 35.0 <= spike["value"]["expected"] <= 65.0  # the sine's range, not the spike (90+)
+    assert spike["value"]["expected_over"] == int(want["scale"][900]) == 1
 
 
 def test_alerts_streamed_equal_alerts_in_batches(tmp_path):
@@ -479,3 +480,4 @@ def test_scales_flag(capsys, tmp_path):
             assert 3000 <= at < 3200
             explanation = json.loads(rows[at]["explanation"])["value"]
             assert explanation["direction"] == "HIGH" and explanation["expected"] < 59.0
+            assert explanation["expected_over"] == int(want["scale"][at]) > 1

@@ -8,7 +8,8 @@ flushed) as soon as its row has arrived, and memory stays bounded (lines longer 
 
 By default an ``AnomalyDetector`` also grades each score: ``grade`` (0 unless the row starts
 an anomaly episode), ``is_anomaly`` and, for an alert, ``explanation`` (per value column its
-attribution, direction and expected value). The ``score`` column is the same RCF score either
+attribution, direction, expected value and ``expected_over``: 1, or the points of the coarse
+scale's block whose mean was expected). The ``score`` column is the same RCF score either
 way; ``--no-alerts`` writes the score only. ``--scales`` sets the detector's coarse scales
 (default ``16x4,32x8``, ``none`` for the forest's scores alone); an alert of a coarse scale is
 explained by the block mean its forest expected. :class:`Scorer` turns one row's values into the
@@ -614,7 +615,9 @@ class Scorer:
             raise InputError(f"forest options: {exc}") from exc
         self.one = dimensions == 1
 
-    def _explanation(self, high: Any, low: Any, expected: Any) -> dict[str, Any]:
+    def _explanation(self, high: Any, low: Any, expected: Any, scale: int) -> dict[str, Any]:
+        # ``expected_over``: the points ``expected`` is a mean of (1: the row's own value; a
+        # coarse scale's block otherwise).
         out = {}
         for j, name in enumerate(self.columns):
             h, lo, e = float(high[j]), float(low[j]), float(expected[j])
@@ -622,6 +625,7 @@ class Scorer:
                 "attribution": h + lo,
                 "direction": "HIGH" if h >= lo else "LOW",
                 "expected": e if math.isfinite(e) else None,
+                "expected_over": int(scale),
             }
         return out
 
@@ -632,7 +636,9 @@ class Scorer:
         r = self.detector.process(values)
         explanation = None
         if r.is_anomaly and r.attribution is not None and r.expected is not None:
-            explanation = self._explanation(r.attribution.high, r.attribution.low, r.expected)
+            explanation = self._explanation(
+                r.attribution.high, r.attribution.low, r.expected, r.scale
+            )
         return {
             "score": r.score,
             "grade": r.grade,
@@ -656,7 +662,10 @@ class Scorer:
             explanation = None
             if alert:
                 explanation = self._explanation(
-                    out["attribution_high"][i], out["attribution_low"][i], out["expected"][i]
+                    out["attribution_high"][i],
+                    out["attribution_low"][i],
+                    out["expected"][i],
+                    out["scale"][i],
                 )
             results.append(
                 {"score": score, "grade": grade, "is_anomaly": alert, "explanation": explanation}
