@@ -141,9 +141,9 @@ impl PyDetectorResult {
 ///     Coarse scales (default ``((16, 4), (32, 8))``; ``()``: the forest's scores alone). A
 ///     scale averages the transformed input over blocks of ``block`` observations (2 to 1e6)
 ///     and watches the block means with a forest of its own (this forest's parameters and
-///     seed, shingle size ``shingle_size``, 1 to the forest's maximum) and a thresholder of
-///     its own (this one's z-factor and floor; horizon, warm-up, episode gap and spacing in
-///     blocks). At most 8 scales, no duplicate. Per observation the detector emits at most
+///     seed, half its trees, shingle size ``shingle_size``, 1 to the forest's maximum) and a
+///     thresholder of its own (this one's z-factor and floor; horizon, warm-up, episode gap
+///     and spacing in blocks). At most 8 scales, no duplicate. Per observation the detector emits at most
 ///     one alert, more than ``alert_spacing`` observations after the last one it emitted: the
 ///     highest grade among the streams that raised one there (ties: the finer scale).
 #[pyclass(frozen, module = "rcf_fast._rcf", name = "AnomalyDetector")]

@@ -6,7 +6,7 @@
 //! sees before shingling) over blocks of `block` consecutive points, aligned at the detector's
 //! first point (block `j` is points `j * block ..= (j + 1) * block - 1`). When a point
 //! completes a block, the block's mean vector goes to the scale's own forest (the detector's
-//! forest parameters, same seed, input dimensions, the scale's shingle size): it is scored
+//! forest parameters, same seed, half the trees, the scale's shingle size): it is scored
 //! before it is learned and the score goes to the scale's own [`Thresholder`] (the detector's
 //! z-factor and floor; horizon, warm-up, episode gap and alert spacing counted in blocks).
 //! The detector then emits at most one alert per point from the fine and coarse streams (see
