@@ -243,46 +243,13 @@ def test_scoring_step_300_keys(benchmark, variant):
 
 @pytest.mark.benchmark
 def test_krcf_step_300_keys(benchmark):
-    import krcf
-
-    forests = {}
-
-    def forest(key: str, i: int):
-        return krcf.RandomCutForest(
-            {
-                "dimensions": 2,
-                "shingle_size": STD["shingle_size"],
-                "num_trees": STD["num_trees"],
-                "sample_size": STD["sample_size"],
-                "output_after": STD["sample_size"] // 4,
-                "random_seed": 1000 + i,
-                "internal_shingling": True,
-                "parallel_execution_enabled": False,
-            }
-        )
-
-    for i in range(KEYS):
-        forests[f"host-{i}"] = forest(f"host-{i}", i)
-    warm = json_records(KEYS * KINESIS_WARM, 0, 1, per_key=True)
-    for r in warm:
-        e = json.loads(r.data)
-        forests[e["host"]].update([e["cpu"], e["mem"]])
-    start = [len(warm)]
+    run = krcf_step_forests()
+    start = [KEYS * KINESIS_WARM]  # batches follow the warm-up records
 
     def setup():
         batch = json_records(KINESIS_BATCH, start[0], 10 + start[0])
         start[0] += KINESIS_BATCH
         return (batch,), {}
-
-    def run(batch):
-        out = []
-        for r in batch:
-            e = json.loads(r.data)
-            f = forests[e["host"]]
-            x = [e["cpu"], e["mem"]]
-            out.append(f.score(x))
-            f.update(x)
-        return out
 
     out = benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
     assert len(out) == KINESIS_BATCH
@@ -294,9 +261,9 @@ def test_krcf_step_300_keys(benchmark):
     kinesis_summary()
 
 
-def krcf_step_forests(keys: int = KEYS) -> tuple[dict, Any]:
-    """A dict of warmed krcf forests (the same warm-up records as the ScoringStep's) and the
-    minimal krcf step over a batch."""
+def krcf_step_forests(keys: int = KEYS) -> Any:
+    """The minimal krcf step over a batch (json.loads, score, update), on a dict of krcf forests
+    warmed with the same records as the ScoringStep's."""
     import krcf
 
     forests = {
@@ -328,7 +295,7 @@ def krcf_step_forests(keys: int = KEYS) -> tuple[dict, Any]:
             f.update(x)
         return out
 
-    return forests, run
+    return run
 
 
 @pytest.mark.benchmark
@@ -344,7 +311,7 @@ def test_scoring_step_vs_krcf_interleaved(benchmark):
     warm = json_records(KEYS * KINESIS_WARM, 0, 1, per_key=True)
     for i in range(0, len(warm), 10_000):
         step.process(warm[i : i + 10_000])
-    _, krcf_run = krcf_step_forests()
+    krcf_run = krcf_step_forests()
     ratios, ours, theirs = [], [], []
     for j in range(7):
         batch = json_records(KINESIS_BATCH, len(warm) + KINESIS_BATCH * j, 100 + j)
