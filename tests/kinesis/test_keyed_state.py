@@ -77,6 +77,21 @@ def forests(s: ScoringStep) -> dict[str, bytes]:
     return {k: f.to_bytes() for k, f in s.forests}
 
 
+def replay_and_save(s: ScoringStep, batches: list[list[RawRecord]]) -> None:
+    """Processes ``batches``, then saves every key and the positions (a consumer's persist)."""
+    for b in batches:
+        s.process(b)
+    s.flush()
+    s.save_state()
+
+
+def restored_forests(store: Any) -> dict[str, bytes]:
+    """Every key's forest as a new step attached to ``store`` loads it."""
+    s = attached(store)
+    s.process([])
+    return forests(s)
+
+
 def clean_pass(batches: list[list[RawRecord]]) -> ScoringStep:
     s = step()
     for b in batches:
@@ -151,14 +166,9 @@ def test_crash_between_key_writes_neither_learns_twice_nor_loses(fail_after: int
     # The consumer restarts from the last saved position and replays batches 1..3.
     r = attached(store)
     assert r.forests.positions == {"A": (199, 0, 0)}
-    for b in batches[1:]:
-        r.process(b)
-    r.flush()
-    r.save_state()
+    replay_and_save(r, batches[1:])
     # Every forest equals the clean single pass: none learned twice, none lost.
-    final = attached(store)
-    final.process(recs([], "A"))
-    assert {k: f.to_bytes() for k, f in final.forests} == forests(clean)
+    assert restored_forests(store) == forests(clean)
     # Every result emitted after the restart has the clean pass's score for that event.
     want = {(x[0], x[1]): x for x in scores(clean)}
     for got in scores(r):
@@ -184,14 +194,8 @@ def test_crash_inside_an_eviction_replays_exactly() -> None:
     with pytest.raises(OSError, match="injected"):
         s.process(batches[2])
     store.fail_after = None
-    r = attached(store, max_keys=3)
-    for b in batches[1:]:
-        r.process(b)
-    r.flush()
-    r.save_state()
-    final = attached(store)
-    final.process(recs([], "A"))
-    assert {k: f.to_bytes() for k, f in final.forests} == forests(clean)
+    replay_and_save(attached(store, max_keys=3), batches[1:])
+    assert restored_forests(store) == forests(clean)
 
 
 def test_eviction_keeps_scores_identical_and_memory_bounded() -> None:
@@ -243,9 +247,7 @@ def test_keys_follow_a_reshard(layout: str) -> None:
     for x in scores(clean):
         want.setdefault(x[2], []).append((x[2], x[3], x[4]))
     assert by_key == want  # every score bit-identical, per key in order
-    final = attached(store)
-    final.process([])
-    assert {k: f.to_bytes() for k, f in final.forests} == forests(clean)
+    assert restored_forests(store) == forests(clean)
     assert sorted(n for n in store.data if n.startswith("pos/")) == (
         ["pos/child-B", "pos/child-C", "pos/parent"]
         if layout == "split"
@@ -281,7 +283,7 @@ def test_previous_release_blob_is_migrated_on_first_save() -> None:
     got = [(x[2], x[3], x[4]) for x in scores(s) + scores(r)]
     want = [(x["key"], x["score"], x["attribution"]) for x in mem(old.results).items[200:]]
     assert got == want
-    assert forests(r) == {k: f.to_bytes() for k, f in old.forests}
+    assert forests(r) == forests(old)
 
 
 @pytest.mark.parametrize(
