@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -328,7 +329,7 @@ RESULT_KEYS = (
 )
 # The detector of tests/data/detector_v2.*: written by the single-scale detector before scales
 # (commit 21a8114) with tests/data/make_detector_v2.py.
-V2_KWARGS = {
+V2_KWARGS: dict[str, Any] = {
     "dimensions": 2,
     "shingle_size": 4,
     "num_trees": 12,

@@ -3,23 +3,15 @@ scales (commit 21a8114): its version-2 state after 400 rows, the results of the 
 (``full_*``) and of the continuation from that state (``cont_*``). Kept to show how; running it
 now would write version-3 bytes and results of the multi-scale defaults."""
 
+import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import rcf_fast
 
 HERE = Path(__file__).parent
-KWARGS: dict[str, Any] = {
-    "dimensions": 2,
-    "shingle_size": 4,
-    "num_trees": 12,
-    "sample_size": 32,
-    "seed": 9,
-    "warmup": 30,
-    "alert_spacing": 40,
-    "transform": "normalize",
-}
+sys.path.insert(0, str(HERE.parent))
+from test_detector import V2_KWARGS as KWARGS  # the parameters, recorded once
 
 
 def main() -> None:
