@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,16 +208,20 @@ MEMORY_SCRIPT = textwrap.dedent(
 )
 
 
+def script_figures(script: str, n: int) -> list[int]:
+    """Runs ``script`` in a fresh interpreter (argument: this directory) and returns the last
+    ``n`` whole numbers it printed."""
+    here = str(Path(__file__).resolve().parent)
+    out = subprocess.run(
+        [sys.executable, "-c", script, here], check=True, capture_output=True, text=True
+    ).stdout.split()
+    return [int(v) for v in out[-n:]]
+
+
 @pytest.mark.benchmark
 def test_keyed_memory_limit(benchmark):
     """3,000 keys x 300 points under memory_limit=500 MB: resident growth and exact scores."""
-    from pathlib import Path
-
-    here = str(Path(__file__).resolve().parent)
-    out = subprocess.run(
-        [sys.executable, "-c", MEMORY_SCRIPT, here], check=True, capture_output=True, text=True
-    ).stdout.split()
-    growth, state, usage, resident, same = (int(v) for v in out[-5:])
+    growth, state, usage, resident, same = script_figures(MEMORY_SCRIPT, 5)
     benchmark.extra_info.update(
         rss_growth_mb=growth / 1e6, state_mb_per_key=state / 1e6, resident_keys=resident
     )
@@ -277,13 +282,7 @@ TEN_K_SCRIPT = textwrap.dedent(
 def test_keyed_ten_thousand_keys(benchmark):
     """10,000 keys x 300 points in one process with memory_limit 3.5 GB: peak RSS (goal:
     within 5 GB; resident memory runs ~25% above memory_limit with eviction churn), state and memory per key, and points/s when most rows hit keys kept in the store."""
-    from pathlib import Path
-
-    here = str(Path(__file__).resolve().parent)
-    out = subprocess.run(
-        [sys.executable, "-c", TEN_K_SCRIPT, here], check=True, capture_output=True, text=True
-    ).stdout.split()
-    peak, state, usage, resident, total, cold = (int(v) for v in out[-6:])
+    peak, state, usage, resident, total, cold = script_figures(TEN_K_SCRIPT, 6)
     benchmark.extra_info.update(
         peak_rss_mb=peak / 1e6, state_mb_per_key=state / 1e6, resident_keys=resident
     )

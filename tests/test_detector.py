@@ -314,19 +314,8 @@ def test_expected_value_is_the_planted_series_not_the_spike(dims):
 # --- coarse scales ------------------------------------------------------------------------------
 
 DATA = Path(__file__).parent / "data"
-RESULT_KEYS = (
-    "score",
-    "grade",
-    "is_anomaly",
-    "threshold",
-    "confidence",
-    "in_episode",
-    "start_of_anomaly",
-    "relative_index",
-    "expected",
-    "attribution_high",
-    "attribution_low",
-)
+# process_many's arrays before scales: the score, the thresholder's, and the explanation's.
+RESULT_KEYS = ("score", *THRESHOLDER_KEYS, "expected", "attribution_high", "attribution_low")
 # The detector of tests/data/detector_v2.*: written by the single-scale detector before scales
 # (commit 21a8114) with tests/data/make_detector_v2.py.
 V2_KWARGS: dict[str, Any] = {
