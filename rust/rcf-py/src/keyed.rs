@@ -4,7 +4,7 @@
 //! so a thread waiting for it never holds the GIL that the lock's holder may need.
 use std::sync::{Mutex, MutexGuard};
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2};
 use pyo3::exceptions::{PyKeyError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator, PyList, PyString, PyTuple};
@@ -94,6 +94,23 @@ fn key_str(key: &Bound<'_, PyAny>, at: Option<usize>) -> PyResult<String> {
             None => format!("key must be str, got {}", type_name(key)),
         })),
     }
+}
+
+/// `x` as rows of `dims` values, one per key of `keys`.
+fn rows_for<'py>(
+    x: &Bound<'py, PyAny>,
+    dims: usize,
+    keys: &[String],
+) -> PyResult<PyReadonlyArray2<'py, f64>> {
+    let rows = arrays::rows(x, dims)?;
+    let n = rows.as_array().nrows();
+    if n != keys.len() {
+        return Err(PyValueError::new_err(format!(
+            "expected one key per row: got {} keys and {n} rows",
+            keys.len()
+        )));
+    }
+    Ok(rows)
 }
 
 /// Every key of a sequence (list, tuple, numpy array of str, any iterable), checked first.
@@ -210,14 +227,7 @@ impl PyKeyed {
         mode: Mode,
     ) -> PyResult<Vec<f64>> {
         let keys = key_list(keys)?;
-        let rows = arrays::rows(x, self.dims(py))?;
-        let n = rows.as_array().nrows();
-        if n != keys.len() {
-            return Err(PyValueError::new_err(format!(
-                "expected one key per row: got {} keys and {n} rows",
-                keys.len()
-            )));
-        }
+        let rows = rows_for(x, self.dims(py), &keys)?;
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         arrays::with_slice(&rows, |s| {
             self.with(py, |k, io| k.run_many(io, &refs, s, mode))
@@ -364,14 +374,7 @@ impl PyKeyed {
             })?,
         };
         let d = self.dims(py);
-        let rows = arrays::rows(x, d)?;
-        let n = rows.as_array().nrows();
-        if n != keys.len() {
-            return Err(PyValueError::new_err(format!(
-                "expected one key per row: got {} keys and {n} rows",
-                keys.len()
-            )));
-        }
+        let rows = rows_for(x, d, &keys)?;
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         let (scores, explained) = arrays::with_slice(&rows, |s| {
             self.with(py, |k, io| {
