@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .conftest import AWS_ENV, create_stream
+from .conftest import create_stream
+from .servers import AWS_ENV
 from .test_wire import put_all
 
 

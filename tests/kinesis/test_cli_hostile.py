@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import pytest
 
-from .conftest import AWS_ENV, create_stream
+from .conftest import create_stream
 from .hostile import (
     big_int_json,
     cwl_malformed,
@@ -32,6 +32,7 @@ from .hostile import (
     kpl_bad,
     overflow_int_json,
 )
+from .servers import AWS_ENV
 from .test_wire import put_all
 
 # Peak RSS allowed for the whole consumer process (Python, numpy, boto3, forests) while it

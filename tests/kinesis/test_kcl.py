@@ -26,9 +26,10 @@ from rcf_fast.kinesis import (
 )
 from rcf_fast.kinesis.kcl import RcfRecordProcessor, processor_from_env
 
-from .conftest import AWS_ENV, free_port
 from .kcl_env import ensure_ministack, java, kcl_classpath
 from .payloads import kpl_payload
+from .servers import AWS_ENV, free_port
+from .servers import ministack as run_ministack
 
 FOREST = {"num_trees": 20, "sample_size": 32, "seed": 1}
 
@@ -120,44 +121,8 @@ def test_processor_refuses_stdout_sinks() -> None:
 
 @pytest.fixture(scope="module")
 def ministack(aws_env: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    exe = ensure_ministack()
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("ministack")
-    env = {
-        **os.environ,
-        **AWS_ENV,
-        "BIND_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(port),
-        "TMPDIR": str(workdir),
-    }
-    log = open(workdir / "ministack.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([str(exe)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        import boto3
-
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"ministack exited with {proc.returncode}; see {workdir / 'ministack.log'}"
-                )
-            try:
-                boto3.client("kinesis", endpoint_url=url, region_name="us-east-1").list_streams()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    with run_ministack([str(ensure_ministack())], tmp_path_factory.mktemp("ministack")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def closed_port() -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,19 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from kinesis.kcl_env import java, kcl_classpath
+from kinesis.servers import AWS_ENV, free_port
 from rcf_fast.kinesis import ScoringStep, make_decoder
 from rcf_fast.kinesis.keystate import KeyedStateStore
 from rcf_fast.kinesis.records import RawRecord
 from rcf_fast.kinesis.stores.records import DirRecords
 
 FOREST = {"num_trees": 20, "sample_size": 32, "seed": 1}
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 
 
 def saved_forests(workdir: Path) -> dict[str, bytes]:
@@ -36,12 +29,6 @@ def saved_forests(workdir: Path) -> dict[str, bytes]:
     step = ScoringStep(make_decoder("json"), FOREST, key_field="host", value_fields=["cpu"])
     step.attach_state(KeyedStateStore(DirRecords(str(workdir / "state"))))
     return {k: f.to_bytes() for k, f in step.forests}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_worker(
