@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -102,3 +103,19 @@ def ministack(command: list[str], workdir: Path) -> Iterator[str]:
     finally:
         stop_server(proc)
         log.close()
+
+
+def ministack_stream(url: str, prefix: str, shards: int, tmp_path: Path) -> tuple[Any, str, str]:
+    """A new stream of ``shards`` shards on the emulator at ``url``, named after ``prefix`` and
+    the test's ``tmp_path``, once it exists: a Kinesis client, the stream name and a fresh KCL
+    application name."""
+    import boto3
+
+    kinesis = boto3.client("kinesis", endpoint_url=url, region_name="us-east-1")
+    stream = f"{prefix}-{tmp_path.name[-12:]}".replace("_", "-")
+    app = f"rcf-{prefix}-{int(time.time())}"
+    kinesis.create_stream(StreamName=stream, ShardCount=shards)
+    kinesis.get_waiter("stream_exists").wait(
+        StreamName=stream, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+    return kinesis, stream, app

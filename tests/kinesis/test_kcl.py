@@ -28,7 +28,7 @@ from rcf_fast.kinesis.kcl import RcfRecordProcessor, processor_from_env
 
 from .kcl_env import ensure_ministack, java, kcl_classpath
 from .payloads import kpl_payload
-from .servers import AWS_ENV, free_port
+from .servers import AWS_ENV, free_port, ministack_stream
 from .servers import ministack as run_ministack
 
 FOREST = {"num_trees": 20, "sample_size": 32, "seed": 1}
@@ -230,12 +230,7 @@ def stop(proc: subprocess.Popen) -> None:
 def test_kcl_multilang_daemon_end_to_end(ministack: str, tmp_path: Path) -> None:
     import boto3
 
-    kinesis = boto3.client("kinesis", endpoint_url=ministack, region_name="us-east-1")
-    stream, app = f"kcl-{tmp_path.name[-12:]}".replace("_", "-"), f"rcf-kcl-{int(time.time())}"
-    kinesis.create_stream(StreamName=stream, ShardCount=2)
-    kinesis.get_waiter("stream_exists").wait(
-        StreamName=stream, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
-    )
+    kinesis, stream, app = ministack_stream(ministack, "kcl", 2, tmp_path)
     rng = random.Random(3)
     records = []
     for i in range(240):

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kinesis.servers import ministack_stream
 from rcf_fast.kinesis import MemorySink, ScoringStep, make_decoder
 
 from .kcl_harness import (
@@ -42,13 +43,8 @@ HOSTS = ("web-1", "web-2", "db-1", "db-2", "cache-1")
 def test_two_workers_one_killed_mid_stream(ministack: str, tmp_path: Path) -> None:
     import boto3
 
-    kinesis = boto3.client("kinesis", endpoint_url=ministack, region_name="us-east-1")
+    kinesis, stream, app = ministack_stream(ministack, "fo", 2, tmp_path)
     ddb = boto3.client("dynamodb", endpoint_url=ministack, region_name="us-east-1")
-    stream, app = f"fo-{tmp_path.name[-12:]}".replace("_", "-"), f"rcf-fo-{int(time.time())}"
-    kinesis.create_stream(StreamName=stream, ShardCount=2)
-    kinesis.get_waiter("stream_exists").wait(
-        StreamName=stream, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
-    )
     rng = random.Random(5)
     rows = [
         {"host": HOSTS[i % len(HOSTS)], "cpu": round(40 + 5 * rng.random(), 3)} for i in range(800)

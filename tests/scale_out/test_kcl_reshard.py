@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kinesis.servers import ministack_stream
 from rcf_fast.kinesis import MemorySink, ScoringStep, make_decoder
 
 from .kcl_harness import (
@@ -52,13 +53,8 @@ def test_keys_follow_their_forest_across_a_split(ministack: str, tmp_path: Path)
 
     halves = {int(hashlib.md5(h.encode()).hexdigest(), 16) >= MIDDLE for h in HOSTS}
     assert halves == {True, False}  # both children get keys
-    kinesis = boto3.client("kinesis", endpoint_url=ministack, region_name="us-east-1")
+    kinesis, stream, app = ministack_stream(ministack, "rs", 1, tmp_path)
     ddb = boto3.client("dynamodb", endpoint_url=ministack, region_name="us-east-1")
-    stream, app = f"rs-{tmp_path.name[-12:]}".replace("_", "-"), f"rcf-rs-{int(time.time())}"
-    kinesis.create_stream(StreamName=stream, ShardCount=1)
-    kinesis.get_waiter("stream_exists").wait(
-        StreamName=stream, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
-    )
     (parent,) = [s["ShardId"] for s in kinesis.list_shards(StreamName=stream)["Shards"]]
     rng = random.Random(11)
     rows = [
